@@ -1,0 +1,5 @@
+"""`python -m ghostguard`."""
+
+from ghostguard.cli import main
+
+main()

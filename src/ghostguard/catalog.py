@@ -1,0 +1,271 @@
+"""Read what the live catalog says about the tables, trigger and function ghostguard manages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from ghostguard.config import Config, TableRef
+from ghostguard.errors import ConfigError
+
+API_ROLES = ("anon", "authenticated", "service_role")
+
+# Columns of Supabase's auth.users that decide which kind of user a row is (see supabase-facts.md).
+KIND_COLUMNS = ("email", "phone", "is_anonymous", "is_sso_user", "deleted_at")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+    has_default: bool
+    generated: bool
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    name: str
+    enabled: str  # pg_trigger.tgenabled: O (origin), A (always), R (replica), D (disabled)
+    table_schema: str
+    table_name: str
+    function_schema: str
+    function_name: str
+    definition: str
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled in ("O", "A")
+
+    @property
+    def table(self) -> str:
+        return f"{self.table_schema}.{self.table_name}"
+
+    @property
+    def function(self) -> str:
+        return f"{self.function_schema}.{self.function_name}()"
+
+    def calls(self, config: Config) -> bool:
+        return (self.function_schema, self.function_name) == (
+            config.function_schema,
+            config.function_name,
+        )
+
+    def is_on(self, table: TableRef) -> bool:
+        return (self.table_schema, self.table_name) == (table.schema, table.table)
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    name: str
+    security_definer: bool
+    search_path: str | None  # the pinned value, None when not pinned
+    owner: str
+    executable_by: tuple[str, ...]  # PUBLIC and API roles that hold EXECUTE
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the generated SQL needs to know about the live tables (or assumes, offline)."""
+
+    source_soft_delete: bool
+    target_soft_delete: str | None
+    kind_columns: tuple[str, ...]
+    api_roles: tuple[str, ...]
+
+
+def supabase_shape(config: Config) -> Shape:
+    """The shape of a hosted Supabase project, used when no database is at hand (offline files)."""
+    return Shape(
+        source_soft_delete=True,
+        target_soft_delete=config.soft_delete_column,
+        kind_columns=KIND_COLUMNS,
+        api_roles=API_ROLES,
+    )
+
+
+def table_columns(conn: psycopg.Connection, table: TableRef) -> dict[str, Column] | None:
+    """Columns of a table (or None when it does not exist or is not visible to us)."""
+    rows = conn.execute(
+        """
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+               a.attnotnull, a.atthasdef, a.attgenerated <> '' OR a.attidentity <> '' AS generated
+        FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+          AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """,
+        (table.schema, table.table),
+    ).fetchall()
+    if not rows:
+        exists = conn.execute(
+            "SELECT pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+            (table.schema, table.table),
+        ).fetchone()
+        return {} if exists and exists[0] else None
+    return {r[0]: Column(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def is_unique_key(conn: psycopg.Connection, table: TableRef, column: str) -> bool:
+    """True when `column` alone is a primary key or a full (non-partial) unique index: ON CONFLICT needs it."""
+    row = conn.execute(
+        """
+        SELECT EXISTS (
+          SELECT 1 FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+          WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indisvalid
+            AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = %s)
+        """,
+        (table.schema, table.table, column),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def existing_roles(conn: psycopg.Connection, names: tuple[str, ...]) -> tuple[str, ...]:
+    rows = conn.execute(
+        "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", (list(names),)
+    ).fetchall()
+    present = {r[0] for r in rows}
+    return tuple(n for n in names if n in present)
+
+
+_TRIGGERS = """
+    SELECT t.tgname, t.tgenabled, tn.nspname, tc.relname, pn.nspname, p.proname,
+           pg_catalog.pg_get_triggerdef(t.oid)
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class tc ON tc.oid = t.tgrelid
+    JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+    JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+    WHERE NOT t.tgisinternal AND {} = %(schema)s AND {} = %(name)s
+    ORDER BY t.tgname
+"""
+
+
+def triggers_on(conn: psycopg.Connection, table: TableRef) -> list[TriggerState]:
+    """User triggers on a table, with the function each one calls."""
+    query = sql.SQL(_TRIGGERS).format(sql.SQL("tn.nspname"), sql.SQL("tc.relname"))
+    rows = conn.execute(query, {"schema": table.schema, "name": table.table}).fetchall()
+    return [TriggerState(*r) for r in rows]
+
+
+def triggers_calling(conn: psycopg.Connection, config: Config) -> list[TriggerState]:
+    """Every trigger, on any table, that calls our function (what DROP FUNCTION ... CASCADE would drop)."""
+    query = sql.SQL(_TRIGGERS + " AND p.pronargs = 0").format(
+        sql.SQL("pn.nspname"), sql.SQL("p.proname")
+    )
+    rows = conn.execute(
+        query, {"schema": config.function_schema, "name": config.function_name}
+    ).fetchall()
+    return [TriggerState(*r) for r in rows]
+
+
+def function_state(conn: psycopg.Connection, config: Config) -> FunctionState | None:
+    """Security-relevant properties of the trigger function with no arguments, if it exists."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            """
+            SELECT pg_catalog.format('%%I.%%I()', n.nspname, p.proname) AS name,
+                   p.prosecdef AS definer,
+                   (SELECT substr(c, length('search_path=') + 1)
+                      FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%') AS search_path,
+                   pg_catalog.pg_get_userbyid(p.proowner) AS owner,
+                   ARRAY(SELECT g FROM unnest(ARRAY['PUBLIC', 'anon', 'authenticated', 'service_role']) g
+                         WHERE CASE WHEN g = 'PUBLIC'
+                               THEN EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl,
+                                                  acldefault('f', p.proowner))) e
+                                            WHERE e.grantee = 0 AND e.privilege_type = 'EXECUTE')
+                               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g)
+                                    AND pg_catalog.has_function_privilege(g, p.oid, 'EXECUTE') END
+                   ) AS executable_by
+            FROM pg_catalog.pg_proc p
+            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = %s AND p.proname = %s AND p.pronargs = 0
+            """,
+            (config.function_schema, config.function_name),
+        ).fetchone()
+    if row is None:
+        return None
+    return FunctionState(
+        name=row["name"],
+        security_definer=row["definer"],
+        search_path=row["search_path"],
+        owner=row["owner"],
+        executable_by=tuple(row["executable_by"]),
+    )
+
+
+def our_trigger(triggers: list[TriggerState], config: Config) -> TriggerState | None:
+    return next((t for t in triggers if t.name == config.trigger_name), None)
+
+
+def resolve(conn: psycopg.Connection, config: Config) -> Shape:
+    """Validate the config against the live catalog; every problem is a ConfigError saying what to fix."""
+    source_cols = _require_table(conn, config.source, "source")
+    target_cols = _require_table(conn, config.target, "target (profile)")
+    for ref, cols, role in (
+        (config.source, source_cols, "source"),
+        (config.target, target_cols, "target"),
+    ):
+        if ref.key not in cols:
+            raise ConfigError(f"{role} key column {ref.key!r} not found in {ref.display}")
+    if not is_unique_key(conn, config.target, config.target.key):
+        raise ConfigError(
+            f"target key {config.target.display}.{config.target.key} is not unique: add a primary key "
+            f"or unique constraint on it (ON CONFLICT needs one)"
+        )
+    for column, src in config.mapping.items():
+        if column not in target_cols:
+            raise ConfigError(f"mapping: column {column!r} not found in {config.target.display}")
+        if target_cols[column].generated:
+            raise ConfigError(
+                f"mapping: {config.target.display}.{column} is generated and cannot be written"
+            )
+        wanted = src.column if src.column is not None else src.metadata_column
+        if wanted not in source_cols:
+            raise ConfigError(
+                f"mapping.{column}: column {wanted!r} not found in {config.source.display}"
+            )
+        if src.column is None and source_cols[wanted].type not in ("jsonb", "json"):
+            raise ConfigError(
+                f"mapping.{column}: {config.source.display}.{wanted} is not json/jsonb"
+            )
+    target_soft_delete = (
+        config.soft_delete_column if config.soft_delete_column in target_cols else None
+    )
+    written = {
+        config.target.key,
+        *config.mapping,
+        *([target_soft_delete] if target_soft_delete else []),
+    }
+    for col in target_cols.values():
+        if col.not_null and not col.has_default and not col.generated and col.name not in written:
+            raise ConfigError(
+                f"{config.target.display}.{col.name} is NOT NULL with no default and no mapping: "
+                f"add it under [mapping] or give it a default"
+            )
+    return Shape(
+        source_soft_delete="deleted_at" in source_cols,
+        target_soft_delete=target_soft_delete,
+        kind_columns=tuple(c for c in KIND_COLUMNS if c in source_cols),
+        api_roles=existing_roles(conn, API_ROLES),
+    )
+
+
+def _require_table(conn: psycopg.Connection, ref: TableRef, role: str) -> dict[str, Column]:
+    cols = table_columns(conn, ref)
+    if cols is None:
+        raise ConfigError(
+            f"{role} table {ref.display} not found (or not visible to this role); "
+            f"set [{role.split()[0]}] in ghostguard.toml"
+        )
+    if not cols:
+        raise ConfigError(f"{role} table {ref.display} has no columns visible to this role")
+    return cols

@@ -1,0 +1,42 @@
+"""The `ghostguard` command line: thin commands over the library, errors handled once here."""
+
+from __future__ import annotations
+
+import click
+
+from ghostguard import __version__
+from ghostguard.cli import runbook
+from ghostguard.cli.common import GhostguardGroup
+from ghostguard.cli.demo import demo
+from ghostguard.cli.sandbox import sandbox_group
+
+EPILOG = """\b
+Exit codes: 0 success; 1 ghosts found or a check failed; 2 error (bad input,
+bad config, unreachable server); 3 refused (unconfirmed or unsafe; nothing changed).
+"""
+
+
+@click.group(
+    cls=GhostguardGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="ghostguard")
+def cli() -> None:
+    """Find, repair and prevent ghost users: auth.users rows with no public.users profile.
+
+    Without --db-url or DATABASE_URL, commands use the embedded Supabase-like sandbox.
+    """
+
+
+cli.add_command(runbook.scan)
+cli.add_command(runbook.migrations_cmd, "migrations")
+cli.add_command(runbook.apply_cmd)
+cli.add_command(runbook.backfill_cmd)
+cli.add_command(runbook.verify_cmd)
+cli.add_command(runbook.rollback_cmd)
+cli.add_command(runbook.init_cmd)
+cli.add_command(sandbox_group)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli(prog_name="ghostguard")

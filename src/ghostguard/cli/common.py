@@ -1,0 +1,147 @@
+"""What every CLI command shares: options, where the database is, confirmation, error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import psycopg
+from rich.console import Console
+
+from ghostguard import catalog, db
+from ghostguard import config as config_mod
+from ghostguard.catalog import Shape
+from ghostguard.config import Config
+from ghostguard.errors import ExitCode, GhostguardError, Refused
+from ghostguard.runner import primary_message
+from ghostguard.sandbox import Sandbox
+from ghostguard.secrets import mask
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class GhostguardGroup(click.Group):
+    """Handles ghostguard errors once, at the edge: one masked line on stderr and the documented code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Refused as exc:
+            click.echo(f"refused: {mask(exc.message)}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except GhostguardError as exc:
+            click.echo(f"error: {mask(exc.message)}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except psycopg.Error as exc:
+            click.echo(f"error: database error: {primary_message(exc)}", err=True)
+            ctx.exit(int(ExitCode.ERROR))
+
+
+def db_options(func: F) -> F:
+    """--db-url and --config, shared by every command that talks to a database."""
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"Config file (default: ./{config_mod.DEFAULT_CONFIG_FILE} if present, else the guide's defaults).",
+    )(func)
+    func = click.option(
+        "--db-url",
+        envvar=db.URL_ENV,
+        metavar="URL",
+        show_envvar=True,
+        help="PostgreSQL URL to connect to, as the non-superuser `postgres` on Supabase. "
+        "Without it (and without DATABASE_URL) the embedded sandbox is used.",
+    )(func)
+    return func
+
+
+def json_option(func: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
+    )(func)
+
+
+def yes_option(func: F) -> F:
+    return click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+    )(func)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    config: Config
+
+    @property
+    def where(self) -> str:
+        return db.describe(self.url)
+
+
+def load_config(config_path: Path | None) -> Config:
+    if config_path is not None:
+        return config_mod.load(config_path)
+    default = Path(config_mod.DEFAULT_CONFIG_FILE)
+    return config_mod.load(default) if default.exists() else Config()
+
+
+def resolve_target(db_url: str | None, config_path: Path | None) -> Target:
+    """The database to use: --db-url, DATABASE_URL, or else the embedded sandbox (started if needed)."""
+    config = load_config(config_path)
+    if db_url and db_url.strip():
+        db.parse(db_url)
+        return Target(db_url, config)
+    sandbox = Sandbox()
+    sandbox.start()
+    url = sandbox.url()
+    note(f"no --db-url or {db.URL_ENV}: using the embedded sandbox ({db.describe(url)})")
+    return Target(url, config)
+
+
+@contextmanager
+def connected(target: Target) -> Iterator[tuple[psycopg.Connection, Shape]]:
+    """An autocommit connection and the config validated against the live catalog."""
+    with db.connection(target.url, autocommit=True) as conn:
+        yield conn, catalog.resolve(conn, target.config)
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Ask on a terminal; without one, refuse unless --yes was given. Nothing has changed yet either way."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(
+            f"{question} needs confirmation and there is no terminal to ask on: pass --yes"
+        )
+    if not click.confirm(f"{question}?", default=False, err=True):
+        raise Refused("not confirmed: nothing was changed")
+
+
+def note(message: str) -> None:
+    """Progress and context go to stderr, so stdout stays clean for results, SQL and JSON."""
+    click.echo(mask(message), err=True)
+
+
+def stdout_console() -> Console:
+    return Console(
+        file=sys.stdout,
+        highlight=False,
+        soft_wrap=False,
+        width=None if sys.stdout.isatty() else 110,
+    )
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def finish(ok: bool) -> None:
+    """Exit 0 when everything passed, else the 'checks failed' code."""
+    if not ok:
+        click.get_current_context().exit(int(ExitCode.CHECKS_FAILED))

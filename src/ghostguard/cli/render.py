@@ -1,0 +1,114 @@
+"""Human-readable reports (rich); the core returns data, this module only draws it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ghostguard.apply import ApplyResult
+from ghostguard.rollback import RollbackResult
+from ghostguard.scan import ScanReport
+from ghostguard.verify import VerifyReport
+
+PASS = Text("PASS", style="bold green")
+FAIL = Text("FAIL", style="bold red")
+
+
+def _mark(ok: bool) -> Text:
+    return PASS if ok else FAIL
+
+
+def scan(console: Console, report: ScanReport, where: str) -> None:
+    c = report.counts
+    table = Table(
+        title=f"ghostguard scan: {report.source} -> {report.target} ({where})",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("auth users", f"{c.auth_users:,}")
+    table.add_row("profiles", f"{c.profiles:,} ({c.soft_deleted_profiles:,} soft-deleted)")
+    ghost_line = Text(
+        f"{report.ghost_total:,}", style="bold red" if report.ghost_total else "bold green"
+    )
+    table.add_row("ghost users", ghost_line)
+    kinds = ", ".join(f"{k.replace('_', '-')} {n:,}" for k, n in report.ghosts.items())
+    table.add_row("  by kind", kinds)
+    if report.sample_ghost_ids:
+        table.add_row("  e.g.", ", ".join(report.sample_ghost_ids[:3]))
+    table.add_row("orphan profiles", f"{c.orphan_profiles:,} (profile rows with no auth user)")
+    trig = report.trigger
+    if trig is None:
+        table.add_row("trigger", Text("missing", style="red"))
+    else:
+        state = "enabled" if trig.is_enabled else f"DISABLED ({trig.enabled})"
+        owner_note = "" if report.trigger_calls_ours else "  (not ghostguard's function)"
+        table.add_row(
+            "trigger", f"{trig.name} on {trig.table}: {state}, calls {trig.function}{owner_note}"
+        )
+    for other in report.other_triggers:
+        table.add_row(
+            "other trigger", f"{other.name}: calls {other.function} (enabled={other.enabled})"
+        )
+    fn = report.function
+    if fn is None:
+        table.add_row("function", Text("missing", style="red"))
+    else:
+        definer = "SECURITY DEFINER" if fn.security_definer else "SECURITY INVOKER"
+        path = (
+            f"search_path={fn.search_path}"
+            if fn.search_path is not None
+            else "search_path NOT pinned"
+        )
+        grants = f"EXECUTE: {', '.join(fn.executable_by)}" if fn.executable_by else "no API EXECUTE"
+        table.add_row("function", f"{fn.name}: {definer}, {path}, owner {fn.owner}, {grants}")
+    console.print(table)
+
+
+def verify(console: Console, report: VerifyReport) -> None:
+    checks = Table(title="Post-deployment checks", title_justify="left")
+    checks.add_column("check")
+    checks.add_column("result")
+    checks.add_column("detail", overflow="fold")
+    for check in report.checks:
+        detail = check.detail + (f"\nfix: {check.remediation}" if check.remediation else "")
+        checks.add_row(Text(check.title), _mark(check.passed), Text(detail))
+    console.print(checks)
+    criteria = Table(title="Success criteria (deployment guide)", title_justify="left")
+    criteria.add_column("criterion")
+    criteria.add_column("met")
+    for criterion in report.criteria:
+        criteria.add_row(Text(criterion.text), _mark(criterion.passed))
+    console.print(criteria)
+    met = sum(c.passed for c in report.criteria)
+    style = "bold green" if report.passed else "bold red"
+    console.print(Text(f"{met}/{len(report.criteria)} success criteria met", style=style))
+
+
+def apply(console: Console, result: ApplyResult) -> None:
+    console.print(f"ghost users before: {result.ghosts_before:,} (recorded in the audit log)")
+    console.print("sync function and trigger installed")
+    console.print(f"backfilled profiles: {result.backfilled:,}")
+    verify(console, result.report)
+
+
+def rollback(console: Console, result: RollbackResult) -> None:
+    if not result.dropped_function:
+        console.print("nothing to roll back: the sync function is not installed")
+    else:
+        what = (
+            "function and trigger"
+            if result.dropped_trigger
+            else "function (no trigger was attached)"
+        )
+        console.print(f"removed the sync {what}")
+    for line in result.left_in_place:
+        console.print(f"note: {line}")
+    console.print(
+        f"profiles kept: {result.profiles_kept:,}"
+        + (" (rollback logged)" if result.audited else "")
+    )

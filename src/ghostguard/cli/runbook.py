@@ -1,0 +1,232 @@
+"""The deployment guide's steps as commands: each parses options, calls one core function, renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ghostguard import apply as apply_mod
+from ghostguard import backfill as backfill_mod
+from ghostguard import config as config_mod
+from ghostguard import (
+    db,
+    initconfig,
+    migrations,
+    statements,
+)
+from ghostguard import (
+    rollback as rollback_mod,
+)
+from ghostguard import (
+    scan as scan_mod,
+)
+from ghostguard import verify as verify_mod
+from ghostguard.catalog import supabase_shape
+from ghostguard.cli import render
+from ghostguard.cli.common import (
+    confirm,
+    connected,
+    db_options,
+    finish,
+    json_option,
+    load_config,
+    note,
+    print_json,
+    resolve_target,
+    stdout_console,
+    yes_option,
+)
+from ghostguard.errors import Refused
+
+
+@click.command()
+@db_options
+@json_option
+def scan(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
+    """Read-only: ghost users by kind, orphan profiles, trigger and function state.
+
+    Exits 1 when ghosts exist, so cron and CI can alert on it.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        report = scan_mod.scan(conn, target.config, shape)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.scan(stdout_console(), report, target.where)
+    finish(report.ghost_total == 0)
+
+
+@click.command()
+@db_options
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=migrations.DEFAULT_DIR,
+    show_default=True,
+    help="Supabase migrations directory.",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the SQL instead of writing files.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Do not connect: assume a hosted Supabase project's tables and roles.",
+)
+def migrations_cmd(
+    db_url: str | None, config_path: Path | None, directory: Path, to_stdout: bool, offline: bool
+) -> None:
+    """Write <timestamp>_create_user_sync_trigger.sql and <next>_backfill_ghost_users.sql.
+
+    The files hold exactly the statements `apply` executes; both are re-runnable and valid under
+    `psql -v ON_ERROR_STOP=1`. Unchanged files are not written twice.
+    """
+    if offline:
+        config = load_config(config_path)
+        shape = supabase_shape(config)
+    else:
+        target = resolve_target(db_url, config_path)
+        config = target.config
+        with connected(target) as (_conn, shape):
+            pass
+    files = migrations.render(config, shape)
+    if to_stdout:
+        click.echo(migrations.to_stdout(files), nl=False)
+        return
+    result = migrations.write(directory, files)
+    for path in result.written:
+        click.echo(f"wrote {path}")
+    for path in result.up_to_date:
+        click.echo(f"up to date: {path}")
+
+
+@click.command("apply")
+@db_options
+@click.option(
+    "--dry-run", is_flag=True, help="Print the exact SQL apply would run; change nothing."
+)
+@yes_option
+@json_option
+def apply_cmd(
+    db_url: str | None, config_path: Path | None, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    """Record the ghost count, install function and trigger, backfill, then verify.
+
+    DDL runs under a lock_timeout in one transaction; the backfill is audited in the audit log
+    (running -> success or failed). Exits 1 if verification fails afterwards.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        steps = apply_mod.plan(target.config, shape)
+        if dry_run:
+            click.echo(statements.render(steps), nl=False)
+            return
+        confirm(
+            yes,
+            f"Install {target.config.trigger_name} on {target.config.source.display} and backfill "
+            f"{target.config.target.display} in {target.where}",
+        )
+        result = apply_mod.apply(conn, target.config, shape)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render.apply(stdout_console(), result)
+    finish(result.report.passed)
+
+
+@click.command("backfill")
+@db_options
+@yes_option
+@json_option
+def backfill_cmd(db_url: str | None, config_path: Path | None, yes: bool, as_json: bool) -> None:
+    """Create the missing profile rows (idempotent, ON CONFLICT DO NOTHING), logged in the audit log.
+
+    Needs the audit table, so run `apply` once first.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        backfill_mod.require_audit_table(conn, target.config)
+        confirm(yes, f"Backfill missing {target.config.target.display} rows in {target.where}")
+        count = backfill_mod.backfill(conn, target.config, shape)
+    if as_json:
+        print_json({"backfilled": count})
+    else:
+        click.echo(f"backfilled profiles: {count:,}")
+
+
+@click.command("verify")
+@db_options
+@json_option
+def verify_cmd(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
+    """The guide's five post-deployment checks and its success criteria. Exits 0 only when all pass.
+
+    The registration probe signs a user up the Auth server's way inside a transaction that is
+    rolled back, so nothing is left behind.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        report = verify_mod.verify(conn, target.config, shape)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.verify(stdout_console(), report)
+    finish(report.passed)
+
+
+@click.command("rollback")
+@db_options
+@click.option("--dry-run", is_flag=True, help="Print the SQL rollback would run; change nothing.")
+@yes_option
+@json_option
+def rollback_cmd(
+    db_url: str | None, config_path: Path | None, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    """Remove the sync trigger and function; every profile row is kept. Logged in the audit log.
+
+    Works as a non-owner of auth.users (drops the function with CASCADE) and when nothing is installed.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, _shape):
+        if dry_run:
+            click.echo(statements.render(rollback_mod.plan(conn, target.config).steps), nl=False)
+            return
+        confirm(
+            yes,
+            f"Remove {target.config.trigger_name} and {target.config.function_display} from {target.where}",
+        )
+        result = rollback_mod.rollback(conn, target.config)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render.rollback(stdout_console(), result)
+
+
+@click.command("init")
+@click.option(
+    "--db-url",
+    envvar=db.URL_ENV,
+    metavar="URL",
+    show_envvar=True,
+    help="Database to read the catalog from (default: the embedded sandbox).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path(config_mod.DEFAULT_CONFIG_FILE),
+    show_default=True,
+    help="Where to write.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_cmd(db_url: str | None, output: Path, force: bool) -> None:
+    """Write ghostguard.toml from the live catalog: profile table, key and column mapping."""
+    if output.exists() and not force:
+        raise Refused(f"{output} already exists: pass --force to overwrite it")
+    target = resolve_target(db_url, None)
+    with db.connection(target.url, autocommit=True) as conn:
+        proposal = initconfig.propose(conn)
+    output.write_text(config_mod.dumps(proposal.config))
+    for line in proposal.notes:
+        note(line)
+    click.echo(f"wrote {output}")

@@ -1,0 +1,80 @@
+"""Resolve, describe and open database connections without ever showing a password."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import conninfo
+
+from ghostguard.errors import ConnectionFailed
+from ghostguard.secrets import mask
+
+APPLICATION_NAME = "ghostguard"
+URL_ENV = "DATABASE_URL"
+
+
+def parse(url: str) -> dict[str, str]:
+    """Split a URL or keyword conninfo into parts, with an error that never echoes the input."""
+    try:
+        return {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items() if v is not None}
+    except psycopg.ProgrammingError:
+        raise ConnectionFailed(
+            "invalid database URL: expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME "
+            "or 'host=... dbname=...'"
+        ) from None
+
+
+def describe(url: str) -> str:
+    """A password-free one-line description of where a URL points, for reports."""
+    parts = parse(url)
+    host = parts.get("host", "localhost")
+    port = parts.get("port", "5432")
+    where = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
+    return f"{parts.get('user', '?')}@{where}/{parts.get('dbname', parts.get('user', '?'))}"
+
+
+def with_user(url: str, user: str) -> str:
+    """The same server and database, as another role (used for the Auth-server-like writer)."""
+    parts = parse(url)
+    parts["user"] = user
+    parts.pop("password", None)
+    return conninfo.make_conninfo(**parts)
+
+
+def open_connection(
+    url: str, *, autocommit: bool = False, connect_timeout: int = 10
+) -> psycopg.Connection:
+    """Connect, turning every failure into a one-line ConnectionFailed with no password in it."""
+    parse(url)
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=autocommit,
+            connect_timeout=connect_timeout,
+            application_name=APPLICATION_NAME,
+        )
+    except psycopg.OperationalError as exc:
+        reason = mask(str(exc)).strip().splitlines()
+        detail = reason[-1] if reason else "no reason given"
+        raise ConnectionFailed(
+            f"cannot connect to {mask(describe(url))}: {detail}; check --db-url / {URL_ENV}"
+        ) from None
+
+
+@contextmanager
+def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """Open a connection for the length of a block and always close it."""
+    conn = open_connection(url, autocommit=autocommit)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def env_url() -> str | None:
+    """The DATABASE_URL environment variable, if set and not blank."""
+    value = os.environ.get(URL_ENV, "").strip()
+    return value or None

@@ -1,0 +1,85 @@
+"""The guide's rollback plan: remove trigger and function, keep every profile, log it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ghostguard import catalog, statements
+from ghostguard.config import Config
+from ghostguard.errors import Refused
+from ghostguard.locks import exclusive_run
+from ghostguard.runner import database_errors, run_steps
+from ghostguard.statements import Step
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    steps: list[Step]
+    drops_function: bool
+    drops_trigger: bool
+    left_in_place: list[str]
+    audits: bool
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    dropped_function: bool
+    dropped_trigger: bool
+    left_in_place: list[str]
+    profiles_kept: int
+    audited: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
+    """What rollback would run, decided from the catalog; refuses if CASCADE would drop someone else's trigger."""
+    function = catalog.function_state(conn, config)
+    callers = catalog.triggers_calling(conn, config) if function else []
+    ours = [t for t in callers if t.name == config.trigger_name and t.is_on(config.source)]
+    others = [t for t in callers if t not in ours]
+    if others:
+        names = ", ".join(f"{t.name} on {t.table}" for t in others)
+        raise Refused(
+            f"rollback refused: {config.function_display} is also called by {names}; "
+            "drop or repoint those triggers first (DROP FUNCTION ... CASCADE would remove them)"
+        )
+    trigger = catalog.our_trigger(catalog.triggers_on(conn, config.source), config)
+    left = (
+        []
+        if trigger is None or ours
+        else [f"trigger {trigger.name} calls {trigger.function}, not ours: left in place"]
+    )
+    if function is None:
+        return RollbackPlan([], False, False, left, audits=False)
+    audits = bool(catalog.table_columns(conn, config.audit))
+    steps = [statements.set_lock_timeout(config), statements.drop_function(config)]
+    if audits:
+        steps.append(statements.record_rollback(config, True, bool(ours)))
+    steps.append(statements.reset_lock_timeout())
+    return RollbackPlan(steps, True, bool(ours), left, audits)
+
+
+def rollback(conn: psycopg.Connection, config: Config) -> RollbackResult:
+    """Run the plan in one transaction (autocommit connection); a no-op when nothing is installed."""
+    with exclusive_run(conn, config, "rollback"):
+        with database_errors("rollback"), conn.transaction():
+            todo = plan(conn, config)
+            run_steps(conn, todo.steps)
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(config.target.schema, config.target.table)
+            )
+        ).fetchone()
+    return RollbackResult(
+        dropped_function=todo.drops_function,
+        dropped_trigger=todo.drops_trigger,
+        left_in_place=todo.left_in_place,
+        profiles_kept=int(row[0]) if row else 0,
+        audited=todo.audits,
+    )
