@@ -144,22 +144,24 @@ _TRIGGERS = """
     JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
     JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
     JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-    WHERE NOT t.tgisinternal AND {} = %(schema)s AND {} = %(name)s
+    WHERE NOT t.tgisinternal AND {schema} = %(schema)s AND {name} = %(name)s {extra}
     ORDER BY t.tgname
 """
 
 
 def triggers_on(conn: psycopg.Connection, table: TableRef) -> list[TriggerState]:
     """User triggers on a table, with the function each one calls."""
-    query = sql.SQL(_TRIGGERS).format(sql.SQL("tn.nspname"), sql.SQL("tc.relname"))
+    query = sql.SQL(_TRIGGERS).format(
+        schema=sql.SQL("tn.nspname"), name=sql.SQL("tc.relname"), extra=sql.SQL("")
+    )
     rows = conn.execute(query, {"schema": table.schema, "name": table.table}).fetchall()
     return [TriggerState(*r) for r in rows]
 
 
 def triggers_calling(conn: psycopg.Connection, config: Config) -> list[TriggerState]:
     """Every trigger, on any table, that calls our function (what DROP FUNCTION ... CASCADE would drop)."""
-    query = sql.SQL(_TRIGGERS + " AND p.pronargs = 0").format(
-        sql.SQL("pn.nspname"), sql.SQL("p.proname")
+    query = sql.SQL(_TRIGGERS).format(
+        schema=sql.SQL("pn.nspname"), name=sql.SQL("p.proname"), extra=sql.SQL("AND p.pronargs = 0")
     )
     rows = conn.execute(
         query, {"schema": config.function_schema, "name": config.function_name}

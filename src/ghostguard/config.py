@@ -180,9 +180,8 @@ def to_dict(config: Config) -> dict[str, Any]:
         "schema": config.target.schema,
         "table": config.target.table,
         "key": config.target.key,
+        "soft_delete_column": config.soft_delete_column or "",  # "" = the table has none
     }
-    if config.soft_delete_column:
-        target["soft_delete_column"] = config.soft_delete_column
     return {
         "source": {
             "schema": config.source.schema,

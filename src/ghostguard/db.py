@@ -22,7 +22,7 @@ def parse(url: str) -> dict[str, str]:
         return {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items() if v is not None}
     except psycopg.ProgrammingError:
         raise ConnectionFailed(
-            "invalid database URL: expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME "
+            "invalid database URL: expected one like postgresql://user@host:5432/dbname "
             "or 'host=... dbname=...'"
         ) from None
 

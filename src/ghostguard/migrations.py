@@ -79,14 +79,7 @@ def write(directory: Path, migrations: list[Migration], now: datetime | None = N
     newest = {name: max(versions)[1] for name, versions in existing.items()}
     if all(m.name in newest and newest[m.name].read_text() == m.sql for m in migrations):
         return WriteResult([], [newest[m.name] for m in migrations])
-    latest = max(
-        (v for versions in existing.values() for v, _ in versions), default="00000000000000"
-    )
-    stamp = max(
-        now or datetime.now(UTC),
-        datetime.strptime(latest, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        + timedelta(seconds=1),
-    )
+    stamp = _next_stamp(existing, now or datetime.now(UTC))
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for offset, migration in enumerate(migrations):
@@ -95,3 +88,15 @@ def write(directory: Path, migrations: list[Migration], now: datetime | None = N
         path.write_text(migration.sql)
         written.append(path)
     return WriteResult(written, [])
+
+
+def _next_stamp(existing: dict[str, list[tuple[str, Path]]], now: datetime) -> datetime:
+    """Now, or one second after the newest existing version when that is later (versions must increase)."""
+    versions = [v for found in existing.values() for v, _ in found]
+    if not versions:
+        return now
+    try:
+        latest = datetime.strptime(max(versions), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return now
+    return max(now, latest + timedelta(seconds=1))

@@ -17,6 +17,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -104,15 +105,21 @@ class Server:
         exe = self.bin_dir / tool
         if not exe.exists():
             raise SandboxError(f"{exe} not found: pass --pg-bin with a PostgreSQL bin directory")
+        user = _service_user()
+        # Drop group and supplementary groups too: a root gid would hit "group" permission bits.
+        identity: dict[str, Any] = {}
+        if user is not None:
+            account = pwd.getpwnam(user)
+            identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         try:
             return subprocess.run(
                 [str(exe), *args],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                user=_service_user(),
                 cwd=self.home,
                 check=False,
+                **identity,
             )
         except subprocess.TimeoutExpired:
             raise SandboxError(

@@ -1,0 +1,261 @@
+"""apply: the guide's deployment, in its order, as the non-owner `postgres`, safely re-runnable."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import psycopg
+
+from conftest import Database, make_ghosts, run, scalar
+from ghostguard import authserver
+from ghostguard.authserver import AuthServer
+
+
+def _audit(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT job_name, status, records_affected, error_message FROM public.cleanup_audit_log "
+        "ORDER BY started_at, completed_at NULLS LAST"
+    ).fetchall()
+
+
+def test_dry_run_prints_the_sql_and_changes_nothing(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    result = run("apply", "--dry-run", db=database)
+    assert result.exit_code == 0
+    sql_text = result.stdout
+    assert 'CREATE OR REPLACE FUNCTION "public"."handle_new_user"()' in sql_text
+    assert "SET search_path = ''" in sql_text and "SECURITY DEFINER" in sql_text
+    assert 'CREATE OR REPLACE TRIGGER "on_auth_user_created"' in sql_text
+    assert 'ON CONFLICT ("id") DO NOTHING' in sql_text and "SET lock_timeout = '5s'" in sql_text
+    assert scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'handle_new_user'") == 0
+    assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+
+
+def test_without_yes_and_without_a_terminal_it_refuses(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    result = run("apply", db=database)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        "refused: Install on_auth_user_created on auth.users and backfill public.users"
+    )
+    assert result.stderr.strip().endswith(
+        "needs confirmation and there is no terminal to ask on: pass --yes"
+    )
+    assert (
+        scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 0
+    )
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+
+
+def test_apply_installs_backfills_audits_and_verifies(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    ids = make_ghosts(auth, conn)
+    result = run("apply", "--yes", "--json", db=database)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["ghosts_before"], data["backfilled"], data["verify"]["passed"]) == (8, 8, True)
+    assert _audit(conn) == [
+        ("record_ghost_count", "success", 8, None),
+        ("backfill_ghost_users", "success", 8, None),
+    ]
+    trigger = conn.execute(
+        "SELECT tgenabled, tgrelid::regclass::text, tgfoid::regprocedure::text FROM pg_trigger "
+        "WHERE tgname = 'on_auth_user_created'"
+    ).fetchone()
+    assert trigger == ("O", "auth.users", "handle_new_user()")
+    fn = conn.execute(
+        "SELECT prosecdef, proconfig, pg_get_userbyid(proowner) FROM pg_proc "
+        "WHERE proname = 'handle_new_user'"
+    ).fetchone()
+    assert fn == (True, ['search_path=""'], "postgres")
+    for role in ("anon", "authenticated", "service_role"):
+        assert (
+            scalar(
+                conn,
+                f"SELECT has_function_privilege('{role}', 'public.handle_new_user()', 'EXECUTE')",
+            )
+            is False
+        )
+        assert (
+            scalar(
+                conn, f"SELECT has_table_privilege('{role}', 'public.cleanup_audit_log', 'SELECT')"
+            )
+            is False
+        )
+    assert (
+        scalar(
+            conn,
+            "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.cleanup_audit_log'::regclass",
+        )
+        is True
+    )
+    profiles = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT id, email, full_name, avatar_url, deleted_at IS NOT NULL FROM public.users"
+        ).fetchall()
+    }
+    assert profiles[ids["email"]] == ("ada@example.com", "Ada Lovelace", None, False)
+    assert profiles[ids["google"]] == (
+        "grace@gmail.example",
+        "Grace Hopper",
+        "https://pic/g.png",
+        False,
+    )
+    assert profiles[ids["github"]] == ("linus@example.com", None, "https://avatars/l.png", False)
+    assert profiles[ids["phone"]] == (None, None, None, False)
+    # the Auth server replaced the email with a hash on soft delete: never copied
+    assert profiles[ids["soft_deleted"]] == (None, None, None, True)
+    created = conn.execute(
+        "SELECT bool_and(pu.created_at = au.created_at) FROM public.users pu "
+        "JOIN auth.users au USING (id)"
+    ).fetchone()
+    assert created == (True,)
+
+
+def test_every_signup_kind_gets_a_profile_after_apply(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    assert run("apply", "--yes", db=database).exit_code == 0
+    ids = make_ghosts(auth, conn)
+    ids["admin"] = auth.admin_create(
+        authserver.email_user("boss@example.com"), {"roles": ["staff"]}
+    )
+    have = {row[0] for row in conn.execute("SELECT id FROM public.users").fetchall()}
+    assert set(ids.values()) <= have
+    assert (
+        scalar(conn, "SELECT full_name FROM public.users WHERE id = %s", ids["google"])
+        == "Grace Hopper"
+    )
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
+            "(SELECT 1 FROM public.users pu WHERE pu.id = au.id)",
+        )
+        == 0
+    )
+
+
+def test_apply_twice_is_a_no_op_the_second_time(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    assert run("apply", "--yes", db=database).exit_code == 0
+    second = run("apply", "--yes", "--json", db=database)
+    assert second.exit_code == 0
+    assert (
+        json.loads(second.stdout)["ghosts_before"],
+        json.loads(second.stdout)["backfilled"],
+    ) == (0, 0)
+    assert (
+        scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 1
+    )
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 8
+    assert [r[:3] for r in _audit(conn)][-2:] == [
+        ("record_ghost_count", "success", 0),
+        ("backfill_ghost_users", "success", 0),
+    ]
+
+
+def test_failed_backfill_is_audited_and_leaves_no_partial_profiles(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    conn.execute("ALTER TABLE public.users ADD CONSTRAINT needs_email CHECK (email IS NOT NULL)")
+    result = run("apply", "--yes", db=database)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: backfill failed (audit row marked failed): new row for relation"
+    )
+    rows = _audit(conn)
+    assert rows[-1][:3] == ("backfill_ghost_users", "failed", None)
+    assert 'violates check constraint "needs_email"' in str(rows[-1][3])
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+    conn.execute("ALTER TABLE public.users DROP CONSTRAINT needs_email")
+    assert run("backfill", "--yes", db=database).exit_code == 0
+    assert _audit(conn)[-1][:3] == ("backfill_ghost_users", "success", 8)
+
+
+def test_a_lock_on_auth_users_times_out_and_changes_nothing(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text("[trigger]\nlock_timeout = '300ms'\n")
+    with psycopg.connect(database.auth_url) as owner:  # the Auth server's role owns auth.users
+        owner.execute("LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE")
+        result = run("apply", "--yes", "--config", str(cfg), db=database)
+        owner.rollback()
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: apply: installing the sync trigger: gave up waiting for a lock (lock_timeout): another session "
+        "holds the table; nothing was changed, run again when it finishes"
+    )
+    assert scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'handle_new_user'") == 0
+    assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
+    assert run("apply", "--yes", "--config", str(cfg), db=database).exit_code == 0
+
+
+def test_a_second_concurrent_run_is_refused_naming_the_holder(
+    database: Database, conn: psycopg.Connection
+) -> None:
+    from ghostguard.config import Config
+    from ghostguard.locks import LOCK_CLASS, lock_key
+
+    with psycopg.connect(
+        database.url, autocommit=True, application_name="other-ghostguard"
+    ) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, lock_key(Config())))
+        result = run("apply", "--yes", db=database)
+        pid = holder.info.backend_pid
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        f"refused: apply refused: another ghostguard run holds the lock (pid {pid}, "
+        "role postgres, application other-ghostguard"
+    )
+    assert scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'handle_new_user'") == 0
+
+
+def test_signups_during_apply_are_neither_lost_nor_duplicated(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    auth.signup_many(authserver.email_user(f"before{i}@example.com") for i in range(300))
+    stop = threading.Event()
+
+    def keep_signing_up() -> None:
+        with psycopg.connect(database.auth_url, autocommit=True) as c:
+            writer = AuthServer(c)
+            n = 0
+            while not stop.is_set() and n < 2000:
+                writer.signup(authserver.email_user(f"during{n}@example.com"))
+                n += 1
+
+    thread = threading.Thread(target=keep_signing_up)
+    thread.start()
+    try:
+        result = run("apply", "--yes", db=database)
+    finally:
+        stop.set()
+        thread.join()
+    # CREATE TRIGGER waits for in-flight signups, so all pre-trigger rows are in the backfill's snapshot.
+    assert result.exit_code == 0, result.output
+    assert scalar(conn, "SELECT count(*) FROM auth.users") > 300
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
+            "(SELECT 1 FROM public.users pu WHERE pu.id = au.id)",
+        )
+        == 0
+    )
+    assert scalar(conn, "SELECT count(*) FROM public.users") == scalar(
+        conn, "SELECT count(*) FROM auth.users"
+    )

@@ -1,0 +1,145 @@
+"""CLI contract: exit codes, one-line errors without tracebacks or passwords, help and docs for every command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import psycopg
+import pytest
+
+from conftest import Database, run, scalar
+from ghostguard.cli import cli
+from ghostguard.sandbox import Sandbox
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+DB_COMMANDS = ["scan", "migrations", "apply", "backfill", "verify", "rollback"]
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in cli.commands.items():
+        found.append((name, command))
+        if isinstance(command, click.Group):
+            found += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "command"), _all_commands(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_every_command_has_help_and_is_in_the_readme(name: str, command: click.Command) -> None:
+    assert command.help and len(command.help.strip()) > 20
+    result = run(*name.split(), "--help")
+    assert result.exit_code == 0 and "Usage: ghostguard " + name in result.stdout
+    assert f"ghostguard {name}" in README.read_text(), (
+        f"README has no example of `ghostguard {name}`"
+    )
+
+
+@pytest.mark.parametrize("command", DB_COMMANDS)
+def test_unparsable_url_is_a_one_line_error(command: str) -> None:
+    result = run(command, "--db-url", "postgresql//admin:hunter2@nowhere/x")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: invalid database URL: expected one like postgresql://user@host:5432/dbname "
+        "or 'host=... dbname=...'\n"
+    )
+    assert "hunter2" not in result.output
+
+
+WRITE_FLAGS = {
+    "apply": ["--yes"],
+    "backfill": ["--yes"],
+    "rollback": ["--yes"],
+    "migrations": ["--stdout"],
+}
+
+
+@pytest.mark.parametrize("command", DB_COMMANDS)
+def test_unreachable_server_never_shows_the_password(command: str) -> None:
+    url = "postgresql://admin:s3cr3t-pw@127.0.0.1:1/app"
+    result = run(command, *WRITE_FLAGS.get(command, []), "--db-url", url)
+    assert result.exit_code == 2
+    assert "s3cr3t-pw" not in result.output
+    assert result.stderr.startswith("error: cannot connect to admin@127.0.0.1:1/app: ")
+    assert result.stderr.endswith("; check --db-url / DATABASE_URL\n")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_password_in_a_working_url_never_reaches_output(
+    database: Database, admin: psycopg.Connection
+) -> None:
+    admin.execute(
+        "ALTER ROLE postgres PASSWORD 'pw-should-stay-secret'"
+    )  # PG15: not by itself (REPLICATION)
+    url = database.url.replace("postgres@", "postgres:pw-should-stay-secret@")
+    for args in (
+        ["scan"],
+        ["verify", "--json"],
+        ["apply", "--dry-run"],
+        ["apply", "--yes", "--json"],
+    ):
+        result = run(*args, "--db-url", url)
+        assert result.exit_code in (0, 1), result.output
+        assert "pw-should-stay-secret" not in result.output
+
+
+def test_database_url_env_var_is_used(database: Database) -> None:
+    result = run("scan", "--json", env={"DATABASE_URL": database.url})
+    assert result.exit_code == 0 and '"ghost_total": 0' in result.stdout
+
+
+def test_missing_tables_are_a_config_error(database: Database, conn: psycopg.Connection) -> None:
+    conn.execute("DROP TABLE public.users")
+    result = run("scan", db=database)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: target (profile) table public.users not found (or not visible to this role); "
+        "set [target] in ghostguard.toml\n"
+    )
+
+
+def test_backfill_before_apply_is_refused(database: Database, conn: psycopg.Connection) -> None:
+    result = run("backfill", "--yes", db=database)
+    assert result.exit_code == 3
+    assert (
+        result.stderr
+        == "refused: public.cleanup_audit_log does not exist: run `ghostguard apply` first\n"
+    )
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+
+
+def test_no_traceback_for_a_server_side_permission_error(
+    database: Database, admin: psycopg.Connection
+) -> None:
+    admin.execute("REVOKE TRIGGER ON auth.users FROM postgres")
+    result = run("apply", "--yes", db=database)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: apply: installing the sync trigger: permission denied: "
+        "permission denied for table users\n"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_python_dash_m_and_version() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ghostguard", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and re.fullmatch(
+        r"ghostguard, version \d+\.\d+\.\d+\n", done.stdout
+    )
+
+
+def test_demo_reports_zero_ghosts_and_every_check_passing(sandbox: Sandbox) -> None:
+    result = run("demo", "--users", "400", "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 0, result.output
+    assert "Result: 0 ghosts, every check passing." in result.stdout
+    assert "6/6 success criteria met" in result.stdout
+    assert re.search(r"ghost users\s+[1-9]\d*", result.stdout)  # there were ghosts before
+    again = run("demo", "--users", "400", "--data-dir", str(sandbox.server.home))
+    assert again.exit_code == 0 and again.stdout.count("backfilled profiles:") == 1

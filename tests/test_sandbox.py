@@ -1,0 +1,212 @@
+"""The sandbox reproduces hosted Supabase's roles, ownership, grants and auth.users (supabase-facts.md)."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from conftest import Database, run, scalar
+from ghostguard.sandbox import Sandbox
+
+AUTH_USERS_COLUMNS = [
+    "instance_id", "id", "aud", "role", "email", "encrypted_password", "email_confirmed_at",
+    "invited_at", "confirmation_token", "confirmation_sent_at", "recovery_token", "recovery_sent_at",
+    "email_change_token_new", "email_change", "email_change_sent_at", "last_sign_in_at",
+    "raw_app_meta_data", "raw_user_meta_data", "is_super_admin", "created_at", "updated_at", "phone",
+    "phone_confirmed_at", "phone_change", "phone_change_token", "phone_change_sent_at", "confirmed_at",
+    "email_change_token_current", "email_change_confirm_status", "banned_until",
+    "reauthentication_token", "reauthentication_sent_at", "is_sso_user", "deleted_at", "is_anonymous",
+]  # fmt: skip
+
+
+def test_only_supabase_admin_is_superuser_and_postgres_has_the_hosted_attributes(
+    conn: psycopg.Connection,
+) -> None:
+    supers = conn.execute("SELECT rolname FROM pg_roles WHERE rolsuper").fetchall()
+    assert supers == [("supabase_admin",)]
+    row = conn.execute(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolconfig "
+        "FROM pg_roles WHERE rolname = 'postgres'"
+    ).fetchone()
+    assert row == (False, True, True, True, True, ['search_path="$user", public, extensions'])
+    members = conn.execute(
+        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+        "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = 'postgres' ORDER BY 1"
+    ).fetchall()
+    assert members == [("anon",), ("authenticated",), ("service_role",)]
+    assert scalar(conn, "SELECT current_user") == "postgres"
+    assert (
+        scalar(
+            conn,
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()",
+        )
+        == "postgres"
+    )
+
+
+def test_auth_admin_owns_auth_tables_and_schema_belongs_to_supabase_admin(
+    conn: psycopg.Connection,
+) -> None:
+    assert scalar(conn, "SELECT rolconfig FROM pg_roles WHERE rolname = 'supabase_auth_admin'") == [
+        "search_path=auth"
+    ]
+    assert (
+        scalar(conn, "SELECT rolinherit FROM pg_roles WHERE rolname = 'supabase_auth_admin'")
+        is False
+    )
+    owners = conn.execute(
+        "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'auth'::regnamespace "
+        "AND relkind = 'r' ORDER BY 1"
+    ).fetchall()
+    assert ("users", "supabase_auth_admin") in owners and (
+        "identities",
+        "supabase_auth_admin",
+    ) in owners
+    assert (
+        scalar(conn, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'auth'")
+        == "supabase_admin"
+    )
+    assert scalar(conn, "SELECT has_schema_privilege('postgres', 'auth', 'USAGE')") is True
+    assert scalar(conn, "SELECT has_schema_privilege('postgres', 'auth', 'CREATE')") is False
+    assert (
+        scalar(conn, "SELECT has_schema_privilege('supabase_auth_admin', 'public', 'CREATE')")
+        is False
+    )
+    assert (
+        scalar(conn, "SELECT has_table_privilege('supabase_auth_admin', 'public.users', 'INSERT')")
+        is False
+    )
+
+
+def test_postgres_privileges_on_auth_users_are_exactly_the_hosted_ones(
+    conn: psycopg.Connection,
+) -> None:
+    privileges = conn.execute(
+        "SELECT privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_schema = 'auth' AND table_name = 'users' AND grantee = 'postgres' ORDER BY 1"
+    ).fetchall()
+    assert [p for (p,) in privileges] == [
+        "DELETE",
+        "INSERT",
+        "REFERENCES",
+        "SELECT",
+        "TRIGGER",
+        "TRUNCATE",
+        "UPDATE",
+    ]
+    for role in ("anon", "authenticated", "service_role"):
+        assert (
+            scalar(conn, f"SELECT has_table_privilege('{role}', 'auth.users', 'SELECT')") is False
+        )
+    assert (
+        scalar(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = 'auth.users'::regclass")
+        is True
+    )
+    assert (
+        scalar(conn, "SELECT count(*) FROM pg_policy WHERE polrelid = 'auth.users'::regclass") == 0
+    )
+
+
+def test_auth_users_has_every_column_and_index_of_the_facts_sheet(conn: psycopg.Connection) -> None:
+    columns = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'auth.users'::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum"
+    ).fetchall()
+    assert [c for (c,) in columns] == AUTH_USERS_COLUMNS
+    assert (
+        scalar(
+            conn,
+            "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'auth.users'::regclass "
+            "AND attname = 'confirmed_at'",
+        )
+        == "s"
+    )
+    indexes = {
+        name
+        for (name,) in conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'auth.users'::regclass"
+        ).fetchall()
+    }
+    assert {
+        "auth.users_pkey",
+        "auth.users_email_partial_key",
+        "auth.users_phone_key",
+        "auth.users_instance_id_email_idx",
+        "auth.users_instance_id_idx",
+        "auth.users_is_anonymous_idx",
+        "auth.confirmation_token_idx",
+        "auth.recovery_token_idx",
+        "auth.email_change_token_current_idx",
+        "auth.email_change_token_new_idx",
+        "auth.reauthentication_token_idx",
+    } <= indexes
+    partial = scalar(conn, "SELECT pg_get_indexdef('auth.users_email_partial_key'::regclass)")
+    assert "WHERE (is_sso_user = false)" in str(partial)
+
+
+def test_non_owner_postgres_can_create_but_not_drop_or_disable_a_trigger(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute(
+        "CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"
+    )
+    conn.execute(
+        "CREATE TRIGGER t AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION public.noop()"
+    )
+    for statement in ("DROP TRIGGER t ON auth.users", "ALTER TABLE auth.users DISABLE TRIGGER t"):
+        try:
+            conn.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            assert "must be owner" in str(exc)
+        else:
+            raise AssertionError(f"{statement} should be refused to a non-owner")
+    conn.execute("DROP FUNCTION public.noop() CASCADE")
+    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 't'") == 0
+
+
+def test_guide_profile_table_with_rls_and_default_api_grants(conn: psycopg.Connection) -> None:
+    assert (
+        scalar(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.users'::regclass")
+        is True
+    )
+    policies = conn.execute(
+        "SELECT polname, polcmd FROM pg_policy WHERE polrelid = 'public.users'::regclass ORDER BY 1"
+    ).fetchall()
+    assert [cmd for _, cmd in policies] == ["w", "r"]
+    conn.execute("CREATE TABLE public.fresh (id int)")
+    conn.execute("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    assert scalar(conn, "SELECT has_table_privilege('anon', 'public.fresh', 'SELECT')") is True
+    assert scalar(conn, "SELECT has_function_privilege('anon', 'public.f()', 'EXECUTE')") is True
+
+
+def test_second_start_reuses_the_running_server(sandbox: Sandbox, database: Database) -> None:
+    version_file = sandbox.server.data_dir / "PG_VERSION"
+    before = (sandbox.status().port, version_file.stat().st_mtime_ns)
+    status = sandbox.start()
+    assert status.running and (status.port, version_file.stat().st_mtime_ns) == before
+
+
+def test_sandbox_cli_status_and_url(sandbox: Sandbox) -> None:
+    home = str(sandbox.server.home)
+    result = run("sandbox", "status", "--data-dir", home, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["running"] is True and data["url"] == sandbox.url()
+    assert "@" in data["url"] and ":" not in data["url"].split("//")[1].split("@")[0]  # no password
+    url = run(
+        "sandbox", "url", "--data-dir", home, "--database", "x", "--user", "supabase_auth_admin"
+    )
+    assert url.stdout.strip() == sandbox.url("x", "supabase_auth_admin")
+
+
+def test_sandbox_status_of_a_missing_sandbox_exits_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = run("sandbox", "status", "--data-dir", str(tmp_path / "none"))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("stopped: not initialized")
+    never = run("sandbox", "url", "--data-dir", str(tmp_path / "none"))
+    assert never.exit_code == 2
+    assert (
+        never.stderr.strip()
+        == "error: the sandbox has never been started: run `ghostguard sandbox start`"
+    )
