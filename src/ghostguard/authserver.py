@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 NIL_UUID = uuid.UUID(int=0)
@@ -64,11 +65,8 @@ INSERT_USER = (
     + ", ".join(f"%({c})s" for c in _USER_COLUMNS)
     + ")"
 )
-INSERT_IDENTITY = (
-    'INSERT INTO "identities" ("provider_id", "user_id", "identity_data", "provider", '
-    '"last_sign_in_at", "created_at", "updated_at", "id") '
-    "VALUES (%s, %s, %s, %s, now(), now(), now(), %s)"
-)
+# Timestamps the Auth server sets on identities; older or hand-made schemas may lack them.
+IDENTITY_TIMESTAMPS = ("last_sign_in_at", "created_at", "updated_at")
 INSERT_AUDIT = (
     'INSERT INTO "audit_log_entries" ("instance_id", "id", "payload", "created_at", "ip_address") '
     "VALUES (%s, %s, %s, now(), '127.0.0.1')"
@@ -155,20 +153,49 @@ class AuthServer:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        self._has_audit_log: bool | None = None
+        self._writable: dict[str, bool] = {}
+        self._identity_insert: sql.Composed | None = None
+        self.skipped: set[str] = (
+            set()
+        )  # auxiliary tables this role could not write (reported by the probe)
 
     def _begin(self) -> None:
         # The Auth server's role has search_path = auth; set it per transaction so a probe that
         # runs as another role resolves unqualified "users" to auth.users too.
         self.conn.execute("SET LOCAL search_path = auth")
 
-    def _audit(self, action: str, actor: uuid.UUID) -> None:
-        if self._has_audit_log is None:
+    def _can_write(self, table: str) -> bool:
+        """Whether an auxiliary auth table exists and this role may INSERT into it (cached)."""
+        if table not in self._writable:
             row = self.conn.execute(
-                "SELECT to_regclass('audit_log_entries') IS NOT NULL"
+                "SELECT coalesce(has_table_privilege(to_regclass(%s), 'INSERT'), false)", (table,)
             ).fetchone()
-            self._has_audit_log = bool(row and row[0])
-        if self._has_audit_log:
+            self._writable[table] = bool(row and row[0])
+            if not self._writable[table]:
+                self.skipped.add(table)
+        return self._writable[table]
+
+    def _identity_statement(self) -> sql.Composed:
+        """INSERT into identities with the timestamp columns this schema has (cached)."""
+        if self._identity_insert is None:
+            rows = self.conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('identities') "
+                "AND attnum > 0 AND NOT attisdropped"
+            ).fetchall()
+            stamps = [c for c in IDENTITY_TIMESTAMPS if c in {r[0] for r in rows}]
+            columns = ["provider_id", "user_id", "identity_data", "provider", *stamps, "id"]
+            values = (
+                [sql.Placeholder()] * 4 + [sql.SQL("now()")] * len(stamps) + [sql.Placeholder()]
+            )
+            self._identity_insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                sql.Identifier("identities"),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(values),
+            )
+        return self._identity_insert
+
+    def _audit(self, action: str, actor: uuid.UUID) -> None:
+        if self._can_write("audit_log_entries"):
             payload = json.dumps({"action": action, "actor_id": str(actor), "log_type": "account"})
             self.conn.execute(INSERT_AUDIT, (NIL_UUID, uuid.uuid4(), payload))
 
@@ -208,7 +235,7 @@ class AuthServer:
             'UPDATE "users" SET "role" = %s, "updated_at" = now() WHERE "id" = %s',
             ("authenticated", user.id),
         )
-        if not user.is_anonymous:
+        if not user.is_anonymous and self._can_write("identities"):
             identity = {
                 "sub": str(user.id),
                 "email": user.email,
@@ -216,7 +243,7 @@ class AuthServer:
                 **user.user_metadata,
             }
             self.conn.execute(
-                INSERT_IDENTITY,
+                self._identity_statement(),
                 (
                     user.provider_id or str(user.id),
                     user.id,

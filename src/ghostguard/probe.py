@@ -61,7 +61,8 @@ def registration_probe(
                 conn.execute(
                     sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
                 )
-            authserver.AuthServer(conn).signup(user)
+            writer = authserver.AuthServer(conn)
+            writer.signup(user)
         except psycopg.Error as exc:
             return ProbeResult(
                 False,
@@ -83,6 +84,14 @@ def registration_probe(
         return ProbeResult(
             False, True, ran_as, f"signup succeeded but no {config.target.display} row appeared"
         )
+    skipped = (
+        f"; absent or not writable, skipped: {', '.join(sorted(writer.skipped))}"
+        if writer.skipped
+        else ""
+    )
     return ProbeResult(
-        True, True, ran_as, "a signup created its profile (rolled back, nothing left behind)"
+        True,
+        True,
+        ran_as,
+        f"a signup created its profile (rolled back, nothing left behind{skipped})",
     )
