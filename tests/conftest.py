@@ -26,6 +26,14 @@ PG_BIN_ENV = "GHOSTGUARD_TEST_PG_BIN"
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's DATABASE_URL, ./ghostguard.toml or personal sandbox."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("GHOSTGUARD_HOME", str(tmp_path / "no-default-sandbox"))
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     pg_bin = os.environ.get(PG_BIN_ENV, "").strip()
@@ -98,6 +106,15 @@ def scalar(conn: psycopg.Connection, query: str, *params: object) -> object:
     row = conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
     assert row is not None
     return row[0]
+
+
+def ghost_count(conn: psycopg.Connection) -> int:
+    """Auth users with no profile, written independently of ghostguard's own query."""
+    row = conn.execute(
+        "SELECT count(*) FROM auth.users WHERE id NOT IN (SELECT id FROM public.users)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def make_ghosts(auth: AuthServer, conn: psycopg.Connection) -> dict[str, uuid.UUID]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import Database, make_ghosts, run, scalar
+from conftest import Database, ghost_count, make_ghosts, run, scalar
 from ghostguard import authserver
 from ghostguard.authserver import AuthServer
 
@@ -135,14 +135,7 @@ def test_every_signup_kind_gets_a_profile_after_apply(
         scalar(conn, "SELECT full_name FROM public.users WHERE id = %s", ids["google"])
         == "Grace Hopper"
     )
-    assert (
-        scalar(
-            conn,
-            "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
-            "(SELECT 1 FROM public.users pu WHERE pu.id = au.id)",
-        )
-        == 0
-    )
+    assert ghost_count(conn) == 0
 
 
 def test_apply_twice_is_a_no_op_the_second_time(
@@ -248,14 +241,41 @@ def test_signups_during_apply_are_neither_lost_nor_duplicated(
     # CREATE TRIGGER waits for in-flight signups, so all pre-trigger rows are in the backfill's snapshot.
     assert result.exit_code == 0, result.output
     assert scalar(conn, "SELECT count(*) FROM auth.users") > 300
-    assert (
-        scalar(
-            conn,
-            "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
-            "(SELECT 1 FROM public.users pu WHERE pu.id = au.id)",
-        )
-        == 0
-    )
+    assert ghost_count(conn) == 0
     assert scalar(conn, "SELECT count(*) FROM public.users") == scalar(
         conn, "SELECT count(*) FROM auth.users"
     )
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run the real CLI with a pseudo-terminal as stdin and type `answer` at the prompt."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ghostguard", *args],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    os.write(leader, answer)
+    out, err = proc.communicate(timeout=120)
+    os.close(leader)
+    return proc.returncode, (out + err).decode()
+
+
+def test_on_a_terminal_apply_asks_and_respects_the_answer(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    code, output = _on_a_terminal(["apply", "--db-url", database.url], b"n\n")
+    assert code == 3 and "refused: not confirmed: nothing was changed" in output
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+    code, output = _on_a_terminal(["apply", "--db-url", database.url], b"y\n")
+    assert code == 0, output
+    assert "backfilled profiles: 8" in output
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 8

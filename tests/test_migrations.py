@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import Database, make_ghosts, run, scalar
+from conftest import Database, ghost_count, make_ghosts, run, scalar
 from ghostguard import apply as apply_mod
 from ghostguard import catalog, migrations, statements
 from ghostguard.authserver import AuthServer
@@ -87,14 +87,7 @@ def test_files_run_under_psql_twice_as_postgres(
         for path in files:
             done = _psql(database, path, *(["--single-transaction"] if attempt else []))
             assert done.returncode == 0, done.stderr
-    assert (
-        scalar(
-            conn,
-            "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
-            "(SELECT 1 FROM public.users pu WHERE pu.id = au.id)",
-        )
-        == 0
-    )
+    assert ghost_count(conn) == 0
     assert conn.execute(
         "SELECT status, records_affected FROM public.cleanup_audit_log "
         "WHERE job_name = 'backfill_ghost_users' ORDER BY started_at"

@@ -109,7 +109,9 @@ def seed(url: str, count: int, rng: random.Random) -> list[uuid.UUID]:
             )
             deleted = rng.sample(with_profile, int(count * PROFILE_DELETED))
             app.execute("DELETE FROM public.users WHERE id = ANY(%s)", (deleted,))
-        for user_id in rng.sample(ids, int(count * SOFT_DELETED)):
+        never = sorted(set(ids) - set(with_profile))
+        half = int(count * SOFT_DELETED) // 2
+        for user_id in rng.sample(never, min(half, len(never))) + rng.sample(with_profile, half):
             server.soft_delete(user_id)
     return ids
 

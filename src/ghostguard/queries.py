@@ -1,6 +1,6 @@
 """Read-only queries behind scan and verify, composed with psycopg.sql like every other statement.
 
-Cost notes (see docs/queries.md): ghost and orphan counts are anti-joins (NOT EXISTS) that use the
+Cost notes (see docs/design.md): ghost and orphan counts are anti-joins (NOT EXISTS) that use the
 primary keys of both tables, one pass over the auth table; never NOT IN, which degrades to a
 nested loop on NULL-able keys.
 """

@@ -11,7 +11,7 @@ from ghostguard import catalog, queries
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.probe import registration_probe
-from ghostguard.scan import count_ghosts, read_counts
+from ghostguard.scan import Counts, count_ghosts, read_counts
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class VerifyReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def check_ghosts(conn: psycopg.Connection, config: Config, shape: Shape) -> Check:
-    ghosts = count_ghosts(conn, config, shape)
+def check_ghosts(ghosts: dict[str, int]) -> Check:
     total = sum(ghosts.values())
     kinds = ", ".join(f"{n} {k}" for k, n in ghosts.items() if n)
     return Check(
@@ -59,26 +58,21 @@ def check_ghosts(conn: psycopg.Connection, config: Config, shape: Shape) -> Chec
     )
 
 
-def check_counts(conn: psycopg.Connection, config: Config, shape: Shape) -> Check:
+def check_counts(c: Counts, ghosts: int, config: Config) -> Check:
     """auth count vs active profiles; the difference is always ghosts + soft-deleted - orphans."""
-    c = read_counts(conn, config, shape)
     active = c.profiles - c.soft_deleted_profiles
-    ghosts = sum(count_ghosts(conn, config, shape).values())
     detail = f"{config.source.display}: {c.auth_users}, active {config.target.display}: {active}"
     if c.auth_users != active:
         detail += (
             f"; difference {c.auth_users - active:+d} = {ghosts} ghosts + {c.soft_deleted_profiles} "
             f"soft-deleted profiles - {c.orphan_profiles} orphan profiles"
         )
-    return Check(
-        "counts_match",
-        "2. User counts match",
-        ghosts == 0,
-        detail,
+    fix = (
         ""
         if ghosts == 0
-        else "backfill the ghosts; orphan profiles are listed by `ghostguard scan`",
+        else "backfill the ghosts; orphan profiles are listed by `ghostguard scan`"
     )
+    return Check("counts_match", "2. User counts match", ghosts == 0, detail, fix)
 
 
 def check_trigger(conn: psycopg.Connection, config: Config) -> Check:
@@ -173,11 +167,16 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
 
 
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
+    """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        ghosts = count_ghosts(conn, config, shape)
+        counts = read_counts(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})
     probe = registration_probe(conn, config, source_columns)
     checks = [
-        check_ghosts(conn, config, shape),
-        check_counts(conn, config, shape),
+        check_ghosts(ghosts),
+        check_counts(counts, sum(ghosts.values()), config),
         check_trigger(conn, config),
         check_audit(conn, config),
         Check(
