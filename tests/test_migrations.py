@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import Database, ghost_count, make_ghosts, run, scalar
+from conftest import Database, ghost_count, make_ghosts, run
 from ghostguard import apply as apply_mod
 from ghostguard import catalog, migrations, statements
 from ghostguard.authserver import AuthServer
