@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_dry_run_prints_the_sql_and_changes_nothing(
     assert 'CREATE OR REPLACE FUNCTION "public"."handle_new_user"()' in sql_text
     assert "SET search_path = ''" in sql_text and "SECURITY DEFINER" in sql_text
     assert 'CREATE OR REPLACE TRIGGER "on_auth_user_created"' in sql_text
-    assert 'ON CONFLICT ("id") DO NOTHING' in sql_text and "SET lock_timeout = '5s'" in sql_text
+    assert 'ON CONFLICT ("id") DO NOTHING' in sql_text and "SET lock_timeout = '1s'" in sql_text
     assert scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'handle_new_user'") == 0
     assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
     assert scalar(conn, "SELECT count(*) FROM public.users") == 0
@@ -166,8 +167,9 @@ def test_failed_backfill_is_audited_and_leaves_no_partial_profiles(
     conn.execute("ALTER TABLE public.users ADD CONSTRAINT needs_email CHECK (email IS NOT NULL)")
     result = run("apply", "--yes", db=database)
     assert result.exit_code == 2
-    assert result.stderr.startswith(
-        "error: backfill failed (audit row marked failed): new row for relation"
+    assert result.stderr == (
+        "error: backfill failed (audit row marked failed, checkpoint kept: run again to resume): "
+        'the first batch: new row for relation "users" violates check constraint "needs_email"\n'
     )
     rows = _audit(conn)
     assert rows[-1][:3] == ("backfill_ghost_users", "failed", None)
@@ -178,23 +180,52 @@ def test_failed_backfill_is_audited_and_leaves_no_partial_profiles(
     assert _audit(conn)[-1][:3] == ("backfill_ghost_users", "success", 8)
 
 
-def test_a_lock_on_auth_users_times_out_and_changes_nothing(
+def test_a_lock_on_auth_users_times_out_retries_and_changes_nothing(
     database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     cfg = tmp_path / "ghostguard.toml"
-    cfg.write_text("[trigger]\nlock_timeout = '300ms'\n")
+    cfg.write_text("[trigger]\nlock_timeout = '200ms'\n")
     with psycopg.connect(database.auth_url) as owner:  # the Auth server's role owns auth.users
         owner.execute("LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE")
         result = run("apply", "--yes", "--config", str(cfg), db=database)
+        holder = owner.info.backend_pid
         owner.rollback()
     assert result.exit_code == 2
-    assert result.stderr.strip() == (
-        "error: apply: installing the sync trigger: gave up waiting for a lock (lock_timeout): another session "
-        "holds the table; nothing was changed, run again when it finishes"
+    lines = result.stderr.strip().splitlines()
+    assert lines[:3] == [
+        f"apply: tables are locked by another session (LockNotAvailable); retry {n} in {d}s"
+        for n, d in ((1, "0.5"), (2, "1.0"), (3, "2.0"))
+    ]
+    assert lines[3] == (
+        "error: apply: could not lock auth.users within lock_timeout 200ms in 4 attempts; in the way: "
+        f"pid {holder} (role supabase_auth_admin, holds AccessExclusiveLock on auth.users; its activity is "
+        "hidden from this role: grant pg_read_all_stats to postgres to see it); nothing was changed, "
+        "run again when that transaction ends"
     )
     assert scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'handle_new_user'") == 0
     assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
     assert run("apply", "--yes", "--config", str(cfg), db=database).exit_code == 0
+
+
+def test_with_pg_read_all_stats_the_blocker_is_named_with_its_age_and_query(
+    database: Database, admin: psycopg.Connection, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text("[trigger]\nlock_timeout = '100ms'\n")
+    admin.execute("GRANT pg_read_all_stats TO postgres")
+    try:
+        with psycopg.connect(database.auth_url) as owner:
+            owner.execute("LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE")
+            result = run("apply", "--yes", "--config", str(cfg), db=database)
+            owner.rollback()
+    finally:
+        admin.execute("REVOKE pg_read_all_stats FROM postgres")
+    assert result.exit_code == 2
+    assert re.search(
+        r"in the way: pid \d+ \(role supabase_auth_admin, idle in transaction, transaction open \d+:\d\d:\d\d, "
+        r"holds AccessExclusiveLock on auth.users, query 'LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE'\)",
+        result.stderr,
+    ), result.stderr
 
 
 def test_a_second_concurrent_run_is_refused_naming_the_holder(

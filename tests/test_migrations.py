@@ -65,16 +65,19 @@ def test_new_versions_follow_existing_migrations(tmp_path: Path) -> None:
     ]
 
 
-def test_files_hold_exactly_the_statements_apply_runs(
+def test_install_file_holds_exactly_the_statements_apply_runs(
     database: Database, conn: psycopg.Connection
 ) -> None:
+    """Migration 1 is apply's install transaction verbatim; migration 2 is the one-statement
+    backfill (apply runs the batched engine instead: same mapping, same audit row)."""
     config = Config()
     shape = catalog.resolve(conn, config)
-    files = migrations.render(config, shape)
-    body = "".join(f.sql for f in files)
-    for step in apply_mod.plan(config, shape):
-        assert step.render() + ";" in body
-    assert files[0].sql.endswith(statements.render(statements.install_plan(config, shape)))
+    install, backfill = migrations.render(config, shape)
+    assert install.sql.endswith(statements.render(statements.install_plan(config, shape)))
+    for step in apply_mod.plan(config, shape)[: len(statements.install_plan(config, shape))]:
+        assert step.render() + ";" in install.sql
+    assert backfill.sql.endswith(statements.render(statements.backfill_plan(config, shape)))
+    assert statements.backfill_start(config).render() in backfill.sql
 
 
 def test_files_run_under_psql_twice_as_postgres(

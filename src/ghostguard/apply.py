@@ -2,49 +2,97 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import errors
 
 from ghostguard import queries, statements
-from ghostguard.backfill import run_backfill
+from ghostguard.backfill import BackfillOptions, BackfillResult, ProgressCallback, run_backfill
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.locks import exclusive_run
+from ghostguard.errors import DatabaseError
+from ghostguard.locks import exclusive_run, lock_holders
+from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
 from ghostguard.statements import Step
 from ghostguard.verify import VerifyReport, verify
+
+DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     ghosts_before: int
-    backfilled: int
+    backfill: BackfillResult
     report: VerifyReport
+    install_attempts: int = 1
+
+    @property
+    def backfilled(self) -> int:
+        return self.backfill.inserted
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ghosts_before": self.ghosts_before,
             "backfilled": self.backfilled,
+            "install_attempts": self.install_attempts,
+            "backfill": self.backfill.to_dict(),
             "verify": self.report.to_dict(),
         }
 
 
+@dataclass
+class ApplyOptions:
+    backfill: BackfillOptions = field(default_factory=BackfillOptions)
+    ddl_retry: RetryPolicy = DDL_RETRY
+    on_retry: OnRetry | None = None
+    progress: ProgressCallback | None = None
+
+
 def plan(config: Config, shape: Shape) -> list[Step]:
-    """Exactly what apply executes, in order (printed by --dry-run; the migration files hold the same)."""
-    return statements.install_plan(config, shape) + statements.backfill_plan(config, shape)
+    """What apply executes, in order (--dry-run): the install transaction, then the batch engine."""
+    return statements.install_plan(config, shape) + statements.backfill_engine(config, shape)
 
 
-def apply(conn: psycopg.Connection, config: Config, shape: Shape) -> ApplyResult:
-    """Install under lock_timeout in one transaction, then the audited backfill, then verify.
+def install(conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions) -> int:
+    """The install transaction under lock_timeout, retried a bounded number of times; returns attempts.
 
-    `conn` must be in autocommit mode: each phase is its own transaction.
+    When a long transaction keeps the tables locked, gives up naming it; nothing is half-applied.
     """
-    with exclusive_run(conn, config, "apply"):
-        with database_errors("apply: installing the sync trigger"), conn.transaction():
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        with conn.transaction():
             run_steps(conn, statements.install_plan(config, shape))
+
+    try:
+        with database_errors("apply: installing the sync trigger"):
+            with_retries(attempt, options.ddl_retry, options.on_retry)
+    except DatabaseError as exc:
+        if exc.sqlstate != errors.LockNotAvailable.sqlstate:
+            raise
+        holders = lock_holders(conn, [config.source, config.target, config.audit])
+        who = f"; in the way: {holders[0]}" if holders else ""
+        raise DatabaseError(
+            f"apply: could not lock {config.source.display} within lock_timeout {config.lock_timeout} "
+            f"in {attempts} attempts{who}; nothing was changed, run again when that transaction ends",
+            exc.sqlstate,
+        ) from None
+    return attempts
+
+
+def apply(
+    conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions | None = None
+) -> ApplyResult:
+    """Install, then the audited batched backfill, then verify. `conn` must be in autocommit mode."""
+    options = options or ApplyOptions()
+    with exclusive_run(conn, config, "apply"):
+        attempts = install(conn, config, shape, options)
         row = conn.execute(queries.latest_audit(config, statements.GHOST_COUNT_JOB)).fetchone()
         ghosts_before = int(row[1]) if row and row[1] is not None else 0
-        backfilled = run_backfill(conn, config, shape)
-    return ApplyResult(ghosts_before, backfilled, verify(conn, config, shape))
+        result = run_backfill(conn, config, shape, options.backfill, options.progress)
+    return ApplyResult(ghosts_before, result, verify(conn, config, shape), attempts)

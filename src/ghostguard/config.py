@@ -55,7 +55,7 @@ class Config:
     job_name: str = "backfill_ghost_users"
     mapping: dict[str, ColumnSource] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
     soft_delete_column: str | None = "deleted_at"
-    lock_timeout: str = "5s"
+    lock_timeout: str = "1s"  # every lock ghostguard waits for: DDL and each backfill batch
 
     @property
     def function_display(self) -> str:

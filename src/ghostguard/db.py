@@ -45,13 +45,24 @@ def with_user(url: str, user: str) -> str:
 
 
 def open_connection(
-    url: str, *, autocommit: bool = False, connect_timeout: int = 10
+    url: str,
+    *,
+    autocommit: bool = False,
+    connect_timeout: int = 10,
+    lock_timeout: str | None = None,
 ) -> psycopg.Connection:
-    """Connect, turning every failure into a one-line ConnectionFailed with no password in it."""
-    parse(url)
+    """Connect, turning every failure into a one-line ConnectionFailed with no password in it.
+
+    `lock_timeout` becomes the session's default (a connection option, so RESET keeps it): no
+    statement ghostguard runs, read or write, can wait forever behind another session's lock.
+    """
+    options = parse(url).get("options", "")
+    if lock_timeout is not None:
+        options = f"{options} -c lock_timeout={lock_timeout}".strip()
+    target = conninfo.make_conninfo(url, options=options) if options else url
     try:
         return psycopg.connect(
-            url,
+            target,
             autocommit=autocommit,
             connect_timeout=connect_timeout,
             application_name=APPLICATION_NAME,
@@ -65,9 +76,11 @@ def open_connection(
 
 
 @contextmanager
-def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+def connection(
+    url: str, *, autocommit: bool = False, lock_timeout: str | None = None
+) -> Iterator[psycopg.Connection]:
     """Open a connection for the length of a block and always close it."""
-    conn = open_connection(url, autocommit=autocommit)
+    conn = open_connection(url, autocommit=autocommit, lock_timeout=lock_timeout)
     try:
         yield conn
     finally:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from ghostguard.config import Config
+from ghostguard.config import Config, TableRef
 from ghostguard.errors import Refused
 
 LOCK_CLASS = 0x67676C6B  # "gglk": the first key, so our locks are recognisable in pg_locks
@@ -51,3 +51,41 @@ def holder(conn: psycopg.Connection, key: int) -> str:
         return "holder not visible to this role"
     pid, user, app, age, query = row
     return f"pid {pid}, role {user}, application {app or '?'}, connected {age}, running {query!r}"
+
+
+def lock_holders(conn: psycopg.Connection, tables: list[TableRef]) -> list[str]:
+    """Other sessions holding locks on these tables, oldest transaction first, described in one line each.
+
+    Used after a lock_timeout to name who is in the way (the query text is visible when the role
+    may read other sessions' activity).
+    """
+    rows = conn.execute(
+        r"""
+        SELECT a.pid, a.usename, a.state, date_trunc('second', now() - a.xact_start),
+               string_agg(DISTINCT l.mode || ' on ' || n.nspname || '.' || c.relname, ', '),
+               left(regexp_replace(coalesce(a.query, ''), '\s+', ' ', 'g'), 100)
+        FROM pg_catalog.pg_locks l
+        JOIN pg_catalog.pg_class c ON c.oid = l.relation
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+        WHERE l.granted AND l.pid <> pg_backend_pid()
+          AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+        GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query
+        ORDER BY a.xact_start NULLS LAST
+        """,
+        ([t.schema for t in tables], [t.table for t in tables]),
+    ).fetchall()
+    return [_describe_holder(*row) for row in rows]
+
+
+def _describe_holder(
+    pid: int, user: str, state: str | None, age: object, modes: str, query: str | None
+) -> str:
+    if state is None:  # other roles' activity is hidden without pg_read_all_stats
+        return (
+            f"pid {pid} (role {user}, holds {modes}; its activity is hidden from this role: "
+            "grant pg_read_all_stats to postgres to see it)"
+        )
+    return (
+        f"pid {pid} (role {user}, {state}, transaction open {age}, holds {modes}, query {query!r})"
+    )

@@ -25,6 +25,19 @@ _KIND_RULES = (
 )
 
 
+def read_snapshot() -> list[sql.SQL]:
+    """Start a consistent read-only snapshot that never plans a nested-loop anti-join.
+
+    With stale statistics (a profile table just filled by a backfill, not yet analyzed) the planner
+    picks a nested loop over a sequential scan for NOT EXISTS: quadratic. Hash and merge anti-joins
+    are linear whatever the statistics say.
+    """
+    return [
+        sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        sql.SQL("SET LOCAL enable_nestloop = off"),
+    ]
+
+
 def _kind_expression(shape: Shape) -> sql.Composable:
     whens = [
         sql.SQL("WHEN {} THEN {}").format(condition, sql.Literal(kind))
@@ -87,3 +100,17 @@ def latest_audit(config: Config, job: str) -> sql.Composed:
         "SELECT status, records_affected, started_at, completed_at, error_message\n"
         "FROM {audit} WHERE job_name = {job} ORDER BY started_at DESC LIMIT 1"
     ).format(audit=sql.Identifier(config.audit.schema, config.audit.table), job=sql.Literal(job))
+
+
+def estimated_rows(config: Config) -> sql.Composed:
+    """The planner's row estimate for the source table (free, good enough for progress and ETA);
+    an exact count only when the table was never analyzed (reltuples = -1)."""
+    return sql.SQL(
+        "SELECT CASE WHEN c.reltuples < 0 THEN (SELECT count(*) FROM {source}) "
+        "ELSE c.reltuples::bigint END FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {name}"
+    ).format(
+        source=sql.Identifier(config.source.schema, config.source.table),
+        schema=sql.Literal(config.source.schema),
+        name=sql.Literal(config.source.table),
+    )

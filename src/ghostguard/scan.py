@@ -59,7 +59,8 @@ def read_counts(conn: psycopg.Connection, config: Config, shape: Shape) -> Count
 def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
     """Everything scan reports, read in one repeatable-read snapshot so the numbers agree."""
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for setting in queries.read_snapshot():
+            conn.execute(setting)
         ghosts = count_ghosts(conn, config, shape)
         counts = read_counts(conn, config, shape)
         sample = [r[0] for r in conn.execute(queries.sample_ghosts(config, SAMPLE_SIZE)).fetchall()]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from ghostguard import locks
 from ghostguard.catalog import Shape
 from ghostguard.config import ColumnSource, Config
 
@@ -174,15 +175,13 @@ def record_ghost_count(config: Config) -> Step:
             "INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
             "SELECT {job}, 'success', count(*), clock_timestamp(),\n"
             "       jsonb_build_object('source', {src_name}, 'target', {tgt_name})\n"
-            "FROM {source} au\n"
-            "WHERE {ghost}"
+            "FROM ({ghost_keys}) ghosts"
         ).format(
             audit=_audit(config),
             job=sql.Literal(GHOST_COUNT_JOB),
             src_name=sql.Literal(config.source.display),
             tgt_name=sql.Literal(config.target.display),
-            source=_source(config),
-            ghost=ghost_condition(config),
+            ghost_keys=ghost_keys(config),
         ),
     )
 
@@ -258,10 +257,43 @@ def install_plan(config: Config, shape: Shape) -> list[Step]:
     ]
 
 
+def ghost_keys(config: Config) -> sql.Composed:
+    """Keys of auth rows with no profile, as a set difference.
+
+    EXCEPT is hashed or sorted, never a nested loop, so it stays linear even when the profile
+    table's statistics are stale (an anti-join against a freshly analyzed empty table is planned as
+    a nested loop over a sequential scan and turns quadratic as the table fills).
+    """
+    return sql.SQL("SELECT {skey} FROM {source} EXCEPT SELECT {tkey} FROM {target}").format(
+        skey=_ident(config.source.key),
+        source=_source(config),
+        tkey=_ident(config.target.key),
+        target=_target(config),
+    )
+
+
+def advisory_lock(config: Config) -> Step:
+    return Step(
+        "one backfill at a time (ghostguard's own runs take the same advisory lock)",
+        sql.SQL("SELECT pg_advisory_lock({}, {})").format(
+            sql.Literal(locks.LOCK_CLASS), sql.Literal(locks.lock_key(config))
+        ),
+    )
+
+
+def advisory_unlock(config: Config) -> Step:
+    return Step(
+        "release the advisory lock",
+        sql.SQL("SELECT pg_advisory_unlock({}, {})").format(
+            sql.Literal(locks.LOCK_CLASS), sql.Literal(locks.lock_key(config))
+        ),
+    )
+
+
 def backfill_start(config: Config) -> Step:
     return Step(
         "backfill: open the audit row (status running)",
-        sql.SQL("INSERT INTO {} (job_name, status) VALUES ({}, 'running')").format(
+        sql.SQL("INSERT INTO {} (job_name, status) VALUES ({}, 'running') RETURNING id").format(
             _audit(config), sql.Literal(config.job_name)
         ),
     )
@@ -277,7 +309,7 @@ def _running_row(config: Config) -> sql.Composed:
 
 
 def backfill_run(config: Config, shape: Shape) -> Step:
-    """Insert every missing profile and close the audit row with the exact count, atomically."""
+    """The whole backfill as one statement (migration file): fill, then close the audit row."""
     columns, values = _profile_columns(config, shape, _ident("au"))
     return Step(
         "backfill: create the missing profiles, idempotently, and record how many",
@@ -286,7 +318,7 @@ def backfill_run(config: Config, shape: Shape) -> Step:
             "  INSERT INTO {target} ({columns})\n"
             "  SELECT {values}\n"
             "  FROM {source} au\n"
-            "  WHERE {ghost}\n"
+            "  WHERE au.{skey} IN ({ghost_keys})\n"
             "  ON CONFLICT ({key}) DO NOTHING\n"
             "  RETURNING 1\n)\n"
             "UPDATE {audit}\n"
@@ -300,26 +332,184 @@ def backfill_run(config: Config, shape: Shape) -> Step:
             columns=columns,
             values=values,
             source=_source(config),
-            ghost=ghost_condition(config),
+            skey=_ident(config.source.key),
+            ghost_keys=ghost_keys(config),
             key=_ident(config.target.key),
             audit=_audit(config),
         ),
     )
 
 
-def backfill_failed(config: Config, message: str) -> Step:
+def backfill_plan(config: Config, shape: Shape) -> list[Step]:
+    """Migration 2: lock, open the audit row, fill and close it in one statement, unlock."""
+    return [
+        advisory_lock(config),
+        backfill_start(config),
+        backfill_run(config, shape),
+        advisory_unlock(config),
+    ]
+
+
+# -- the batched engine (apply, backfill): keyset windows over the source key -------------------
+
+
+def backfill_window(config: Config, first: bool) -> Step:
+    """The next batch: its last key and row count (index-only scan of the source key).
+
+    Params: after (omitted when first), size.
+    """
+    after = (
+        sql.SQL("")
+        if first
+        else sql.SQL("WHERE au.{} > %(after)s").format(_ident(config.source.key))
+    )
     return Step(
-        "backfill: close the audit row as failed",
+        "backfill: the key range of the next batch",
         sql.SQL(
-            "UPDATE {audit} SET status = 'failed', error_message = {message}, "
-            "completed_at = clock_timestamp()\nWHERE id = ({running})"
-        ).format(audit=_audit(config), message=sql.Literal(message), running=_running_row(config)),
+            "SELECT w.k, w.n FROM (\n"
+            "  SELECT au.{key} AS k, row_number() OVER (ORDER BY au.{key}) AS n\n"
+            "  FROM {source} au {after}\n"
+            "  ORDER BY au.{key} LIMIT %(size)s\n"
+            ") w ORDER BY w.n DESC LIMIT 1"
+        ).format(key=_ident(config.source.key), source=_source(config), after=after),
     )
 
 
-def backfill_plan(config: Config, shape: Shape) -> list[Step]:
-    """Migration 2 and apply's backfill: open the audit row, then fill and close it in one statement."""
-    return [backfill_start(config), backfill_run(config, shape)]
+def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
+    """One batch over (after, last]: anti-join the keys on both primary keys, insert full rows for
+    the ghosts only, and advance the audit row's checkpoint in the same statement.
+
+    Params: after (omitted when first), last, count, run. Run with enable_nestloop off so the
+    anti-join is a merge or hash join confined to the range, whatever the statistics say.
+    """
+    skey, tkey = _ident(config.source.key), _ident(config.target.key)
+    a_lower = sql.SQL("") if first else sql.SQL("a.{} > %(after)s AND ").format(skey)
+    pu_lower = sql.SQL("") if first else sql.SQL("pu.{} > %(after)s AND ").format(tkey)
+    columns, values = _profile_columns(config, shape, _ident("au"))
+    return Step(
+        "backfill: one batch (run repeatedly, each in its own short transaction)",
+        sql.SQL(
+            "WITH inserted AS (\n"
+            "  INSERT INTO {target} ({columns})\n"
+            "  SELECT {values}\n"
+            "  FROM {source} au\n"
+            "  WHERE au.{skey} = ANY (ARRAY(\n"
+            "    SELECT a.{skey} FROM {source} a\n"
+            "    WHERE {a_lower}a.{skey} <= %(last)s\n"
+            "      AND NOT EXISTS (SELECT 1 FROM {target} pu\n"
+            "                      WHERE pu.{tkey} = a.{skey} AND {pu_lower}pu.{tkey} <= %(last)s)))\n"
+            "  ON CONFLICT ({tkey}) DO NOTHING\n"
+            "  RETURNING 1\n)\n"
+            "UPDATE {audit}\n"
+            "SET records_affected = coalesce(records_affected, 0) + (SELECT count(*) FROM inserted),\n"
+            "    details = details || jsonb_build_object(\n"
+            "      'checkpoint', %(last)s::text,\n"
+            "      'scanned', coalesce((details ->> 'scanned')::bigint, 0) + %(count)s,\n"
+            "      'batches', coalesce((details ->> 'batches')::bigint, 0) + 1)\n"
+            "WHERE id = %(run)s\n"
+            "RETURNING (SELECT count(*) FROM inserted)"
+        ).format(
+            target=_target(config),
+            columns=columns,
+            values=values,
+            source=_source(config),
+            skey=skey,
+            tkey=tkey,
+            a_lower=a_lower,
+            pu_lower=pu_lower,
+            audit=_audit(config),
+        ),
+    )
+
+
+def batch_settings() -> Step:
+    """Params: lock_timeout, statement_timeout. Transaction-local, like SET LOCAL."""
+    return Step(
+        "backfill: this batch waits briefly for locks, runs briefly, and never plans a nested-loop "
+        "anti-join (quadratic on a profile table whose statistics say it is empty)",
+        sql.SQL(
+            "SELECT set_config('lock_timeout', %(lock_timeout)s, true), "
+            "set_config('statement_timeout', %(statement_timeout)s, true), "
+            "set_config('enable_nestloop', 'off', true)"
+        ),
+    )
+
+
+def backfill_engine(config: Config, shape: Shape) -> list[Step]:
+    """What apply and backfill run, for --dry-run: the statements of the batched engine."""
+    return [
+        backfill_start(config),
+        batch_settings(),
+        backfill_window(config, first=True),
+        backfill_batch(config, shape, first=True),
+        backfill_window(config, first=False),
+        backfill_batch(config, shape, first=False),
+        backfill_finish(config),
+    ]
+
+
+def backfill_finish(config: Config) -> Step:
+    return Step(
+        "backfill: close the audit row as success",
+        sql.SQL(
+            "UPDATE {} SET status = 'success', completed_at = clock_timestamp() WHERE id = %(run)s "
+            "RETURNING records_affected"
+        ).format(_audit(config)),
+    )
+
+
+def backfill_failed(config: Config) -> Step:
+    """Params: run, message."""
+    return Step(
+        "backfill: close the audit row as failed (its checkpoint stays for the next run)",
+        sql.SQL(
+            "UPDATE {} SET status = 'failed', error_message = %(message)s, "
+            "completed_at = clock_timestamp() WHERE id = %(run)s"
+        ).format(_audit(config)),
+    )
+
+
+def backfill_last_run(config: Config) -> Step:
+    """The newest run of the job, with whether the session that ran it is still connected."""
+    return Step(
+        "backfill: the newest run, to resume from",
+        sql.SQL(
+            "SELECT id, status, details ->> 'checkpoint', coalesce(records_affected, 0),\n"
+            "       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.backend_pid)\n"
+            "FROM {} l WHERE job_name = {} ORDER BY started_at DESC LIMIT 1"
+        ).format(_audit(config), sql.Literal(config.job_name)),
+    )
+
+
+def backfill_mark_interrupted(config: Config) -> Step:
+    """Params: old, run."""
+    return Step(
+        "backfill: the earlier run died (killed, connection or server lost): say so",
+        sql.SQL(
+            "UPDATE {} SET status = 'interrupted', completed_at = clock_timestamp(),\n"
+            "  error_message = 'interrupted: its process or connection ended; resumed by run ' || %(run)s\n"
+            "WHERE id = %(old)s AND status = 'running'"
+        ).format(_audit(config)),
+    )
+
+
+def backfill_resumes(config: Config) -> Step:
+    """Params: run, old, checkpoint."""
+    return Step(
+        "backfill: record where this run resumes from",
+        sql.SQL(
+            "UPDATE {} SET details = details || jsonb_build_object("
+            "'resumed_from', %(old)s::text, 'start_checkpoint', %(checkpoint)s::text, "
+            "'checkpoint', %(checkpoint)s::text) WHERE id = %(run)s"
+        ).format(_audit(config)),
+    )
+
+
+def analyze_target(config: Config) -> Step:
+    return Step(
+        "fresh statistics for the profile table after a large backfill",
+        sql.SQL("ANALYZE {}").format(_target(config)),
+    )
 
 
 def drop_function(config: Config) -> Step:

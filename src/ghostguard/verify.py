@@ -169,7 +169,8 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for setting in queries.read_snapshot():
+            conn.execute(setting)
         ghosts = count_ghosts(conn, config, shape)
         counts = read_counts(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})

@@ -38,6 +38,13 @@ class GhostguardGroup(click.Group):
         except GhostguardError as exc:
             click.echo(f"error: {mask(exc.message)}", err=True)
             ctx.exit(int(exc.exit_code))
+        except psycopg.errors.LockNotAvailable:
+            click.echo(
+                "error: a table ghostguard reads is locked by another session beyond lock_timeout; "
+                "nothing was changed, run again when it finishes",
+                err=True,
+            )
+            ctx.exit(int(ExitCode.ERROR))
         except psycopg.Error as exc:
             click.echo(f"error: database error: {primary_message(exc)}", err=True)
             ctx.exit(int(ExitCode.ERROR))
@@ -107,7 +114,9 @@ def resolve_target(db_url: str | None, config_path: Path | None) -> Target:
 @contextmanager
 def connected(target: Target) -> Iterator[tuple[psycopg.Connection, Shape]]:
     """An autocommit connection and the config validated against the live catalog."""
-    with db.connection(target.url, autocommit=True) as conn:
+    with db.connection(
+        target.url, autocommit=True, lock_timeout=target.config.lock_timeout
+    ) as conn:
         yield conn, catalog.resolve(conn, target.config)
 
 

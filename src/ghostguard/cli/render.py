@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ghostguard.apply import ApplyResult
+from ghostguard.backfill import BackfillResult
 from ghostguard.rollback import RollbackResult
 from ghostguard.scan import ScanReport
 from ghostguard.verify import VerifyReport
@@ -89,10 +90,19 @@ def verify(console: Console, report: VerifyReport) -> None:
     console.print(Text(f"{met}/{len(report.criteria)} success criteria met", style=style))
 
 
+def backfill(console: Console, result: BackfillResult) -> None:
+    resumed = f", resuming run {result.resumed_from}" if result.resumed_from else ""
+    console.print(f"backfilled profiles: {result.inserted:,}")
+    console.print(
+        f"  {result.scanned:,} auth rows scanned in {result.batches:,} batches, {result.seconds:.1f}s, "
+        f"worst batch {result.worst_batch_seconds * 1000:.0f} ms, {result.retries} retries{resumed}"
+    )
+
+
 def apply(console: Console, result: ApplyResult) -> None:
     console.print(f"ghost users before: {result.ghosts_before:,} (recorded in the audit log)")
     console.print("sync function and trigger installed")
-    console.print(f"backfilled profiles: {result.backfilled:,}")
+    backfill(console, result.backfill)
     verify(console, result.report)
 
 

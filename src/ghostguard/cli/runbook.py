@@ -9,22 +9,15 @@ import click
 from ghostguard import apply as apply_mod
 from ghostguard import backfill as backfill_mod
 from ghostguard import config as config_mod
-from ghostguard import (
-    db,
-    initconfig,
-    migrations,
-    statements,
-)
-from ghostguard import (
-    rollback as rollback_mod,
-)
-from ghostguard import (
-    scan as scan_mod,
-)
+from ghostguard import db, initconfig, migrations, statements
+from ghostguard import rollback as rollback_mod
+from ghostguard import scan as scan_mod
 from ghostguard import verify as verify_mod
+from ghostguard.backfill import BackfillOptions
 from ghostguard.catalog import supabase_shape
 from ghostguard.cli import render
 from ghostguard.cli.common import (
+    F,
     confirm,
     connected,
     db_options,
@@ -37,6 +30,8 @@ from ghostguard.cli.common import (
     stdout_console,
     yes_option,
 )
+from ghostguard.cli.progress import backfill_progress
+from ghostguard.config import Config
 from ghostguard.errors import Refused
 
 
@@ -101,33 +96,70 @@ def migrations_cmd(
         click.echo(f"up to date: {path}")
 
 
+def batch_options(func: F) -> F:
+    """--batch-size and --max-rate, for every command that runs the backfill engine."""
+    func = click.option(
+        "--max-rate",
+        type=click.FloatRange(min=1),
+        metavar="ROWS_PER_S",
+        help="Scan at most this many auth rows per second (default: as fast as batches allow).",
+    )(func)
+    func = click.option(
+        "--batch-size",
+        type=click.IntRange(100, 1_000_000),
+        help="Fixed rows per batch (default: adaptive, aiming at 100 ms per batch transaction).",
+    )(func)
+    return func
+
+
+def _backfill_options(
+    config: Config, batch_size: int | None, max_rate: float | None
+) -> BackfillOptions:
+    return BackfillOptions(
+        batch_size=batch_size, max_rate=max_rate, lock_timeout=config.lock_timeout
+    )
+
+
 @click.command("apply")
 @db_options
 @click.option(
     "--dry-run", is_flag=True, help="Print the exact SQL apply would run; change nothing."
 )
+@batch_options
 @yes_option
 @json_option
 def apply_cmd(
-    db_url: str | None, config_path: Path | None, dry_run: bool, yes: bool, as_json: bool
+    db_url: str | None,
+    config_path: Path | None,
+    dry_run: bool,
+    batch_size: int | None,
+    max_rate: float | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Record the ghost count, install function and trigger, backfill, then verify.
 
-    DDL runs under a lock_timeout in one transaction; the backfill is audited in the audit log
-    (running -> success or failed). Exits 1 if verification fails afterwards.
+    DDL runs in one transaction under a short lock_timeout, retried a few times; if a long
+    transaction holds the tables it gives up naming it, with nothing applied. The backfill runs in
+    short audited batches and resumes an interrupted run. Exits 1 if verification fails afterwards.
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
-        steps = apply_mod.plan(target.config, shape)
         if dry_run:
-            click.echo(statements.render(steps), nl=False)
+            click.echo(statements.render(apply_mod.plan(target.config, shape)), nl=False)
             return
         confirm(
             yes,
             f"Install {target.config.trigger_name} on {target.config.source.display} and backfill "
             f"{target.config.target.display} in {target.where}",
         )
-        result = apply_mod.apply(conn, target.config, shape)
+        with backfill_progress() as progress:
+            options = apply_mod.ApplyOptions(
+                backfill=_backfill_options(target.config, batch_size, max_rate),
+                on_retry=_say_retry,
+                progress=progress,
+            )
+            result = apply_mod.apply(conn, target.config, shape, options)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -135,24 +167,47 @@ def apply_cmd(
     finish(result.report.passed)
 
 
+def _say_retry(attempt: int, exc: Exception, delay: float) -> None:
+    note(
+        f"apply: tables are locked by another session ({type(exc).__name__}); retry {attempt} in {delay:.1f}s"
+    )
+
+
 @click.command("backfill")
 @db_options
+@batch_options
 @yes_option
 @json_option
-def backfill_cmd(db_url: str | None, config_path: Path | None, yes: bool, as_json: bool) -> None:
-    """Create the missing profile rows (idempotent, ON CONFLICT DO NOTHING), logged in the audit log.
+def backfill_cmd(
+    db_url: str | None,
+    config_path: Path | None,
+    batch_size: int | None,
+    max_rate: float | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Create the missing profile rows in short, audited, resumable batches.
 
-    Needs the audit table, so run `apply` once first.
+    Each batch is its own transaction with a lock_timeout and statement_timeout, retried with
+    backoff; progress is checkpointed in the audit log, so a killed run is resumed by the next one.
+    Progress goes to stderr. Needs the audit table, so run `apply` once first.
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         backfill_mod.require_audit_table(conn, target.config)
         confirm(yes, f"Backfill missing {target.config.target.display} rows in {target.where}")
-        count = backfill_mod.backfill(conn, target.config, shape)
+        with backfill_progress() as progress:
+            result = backfill_mod.backfill(
+                conn,
+                target.config,
+                shape,
+                _backfill_options(target.config, batch_size, max_rate),
+                progress,
+            )
     if as_json:
-        print_json({"backfilled": count})
+        print_json(result.to_dict())
     else:
-        click.echo(f"backfilled profiles: {count:,}")
+        render.backfill(stdout_console(), result)
 
 
 @click.command("verify")

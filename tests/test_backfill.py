@@ -1,0 +1,231 @@
+"""Issue 3: the batched backfill under load, killed and resumed, blocked by locks, with progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from conftest import Database, ghost_count, run, scalar
+from ghostguard import authserver
+from ghostguard.authserver import AuthServer
+
+
+def _installed_with_ghosts(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, n: int
+) -> list[uuid.UUID]:
+    """The trigger installed, then `n` users whose profiles were deleted (ghosts the trigger cannot fix)."""
+    assert run("apply", "--yes", db=database).exit_code == 0
+    auth.signup_many(
+        authserver.email_user(f"u{i}@load.example", full_name=f"U {i}") for i in range(n)
+    )
+    conn.execute("DELETE FROM public.users")
+    return [r[0] for r in conn.execute("SELECT id FROM auth.users ORDER BY id").fetchall()]
+
+
+def _audit(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT id::text, status, records_affected, details ->> 'resumed_from', details ->> 'checkpoint' "
+        "FROM public.cleanup_audit_log WHERE job_name = 'backfill_ghost_users' ORDER BY started_at"
+    ).fetchall()
+
+
+def test_batches_checkpoint_in_the_audit_row(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    ids = _installed_with_ghosts(database, auth, conn, 1200)
+    result = run("backfill", "--yes", "--json", "--batch-size", "500", db=database)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["inserted"], data["scanned"], data["batches"], data["retries"]) == (
+        1200,
+        1200,
+        3,
+        0,
+    )
+    assert ghost_count(conn) == 0
+    last = _audit(conn)[-1]
+    assert last[1:3] == ("success", 1200) and last[4] == str(ids[-1])
+    details = scalar(conn, "SELECT details FROM public.cleanup_audit_log WHERE id = %s", last[0])
+    assert details["batches"] == 3 and details["scanned"] == 1200  # type: ignore[index]
+    # profile columns are mapped exactly as the trigger would
+    row = conn.execute(
+        "SELECT email, full_name FROM public.users WHERE id = %s", (ids[0],)
+    ).fetchone()
+    assert row is not None and row[0].endswith("@load.example") and row[1].startswith("U ")
+
+
+def test_backfill_while_users_sign_up_and_sign_in(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    ids = _installed_with_ghosts(database, auth, conn, 3000)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def signups() -> None:
+        with psycopg.connect(database.auth_url, autocommit=True) as c:
+            writer, n = AuthServer(c), 0
+            while not stop.is_set() and n < 3000:
+                writer.signup(authserver.email_user(f"live{n}@load.example"))
+                n += 1
+
+    def sign_ins() -> None:
+        with psycopg.connect(database.auth_url, autocommit=True) as c:
+            writer, n = AuthServer(c), 0
+            while not stop.is_set() and n < 3000:
+                writer.sign_in(ids[n % len(ids)])
+                n += 1
+
+    def guarded(work: object) -> None:
+        try:
+            work()  # type: ignore[operator]
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in (signups, sign_ins, sign_ins)]
+    for t in threads:
+        t.start()
+    try:
+        result = run("backfill", "--yes", "--batch-size", "200", db=database)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert result.exit_code == 0, result.output
+    assert ghost_count(conn) == 0
+    assert scalar(conn, "SELECT count(*) FROM public.users") == scalar(
+        conn, "SELECT count(*) FROM auth.users"
+    )
+    assert scalar(conn, "SELECT count(*) FROM auth.users") > 3000
+
+
+def test_sigkill_mid_run_then_the_next_run_resumes(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 6000)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ghostguard",
+            "backfill",
+            "--yes",
+            "--batch-size",
+            "200",
+            "--max-rate",
+            "2000",
+            "--db-url",
+            database.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _audit(conn)
+        if rows and rows[-1][1] == "running" and int(rows[-1][2] or 0) >= 1000:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Its backend ends (and an in-flight batch rolls back) once it notices the client is gone.
+    deadline = time.monotonic() + 30
+    while scalar(
+        conn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'ghostguard'",
+    ):
+        assert time.monotonic() < deadline, "the killed client's backend is still there after 30s"
+        time.sleep(0.05)
+    killed = _audit(conn)[-1]
+    done_before = scalar(conn, "SELECT count(*) FROM public.users")
+    assert killed[1] == "running" and killed[2] == done_before and 1000 <= int(done_before) < 6000  # type: ignore[call-overload]
+
+    result = run("backfill", "--yes", "--json", db=database)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["resumed_from"] == killed[0]
+    assert data["inserted"] == 6000 - int(done_before)  # type: ignore[call-overload]
+    assert data["scanned"] == 6000 - int(
+        done_before
+    )  # nothing before the checkpoint is scanned again  # type: ignore[call-overload]
+    rows = _audit(conn)
+    assert [(r[1], r[2]) for r in rows[-2:]] == [
+        ("interrupted", done_before),
+        ("success", data["inserted"]),
+    ]
+    assert rows[-1][3] == killed[0]
+    assert scalar(
+        conn, "SELECT error_message FROM public.cleanup_audit_log WHERE id = %s", killed[0]
+    ) == (f"interrupted: its process or connection ended; resumed by run {rows[-1][0]}")
+    assert ghost_count(conn) == 0
+
+
+def test_a_locked_auth_table_makes_batches_retry_then_fail_cleanly(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 300)
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text("[trigger]\nlock_timeout = '100ms'\n")
+    with psycopg.connect(database.auth_url) as owner:
+        owner.execute("LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE")
+        result = run("backfill", "--yes", "--config", str(cfg), db=database)
+        holder = owner.info.backend_pid
+        owner.rollback()
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: backfill: the first batch gave up retrying (4 retries): canceling statement due to lock timeout; "
+        f"in the way: pid {holder} (role supabase_auth_admin, holds AccessExclusiveLock on auth.users; its "
+        "activity is hidden from this role: grant pg_read_all_stats to postgres to see it); progress is saved: "
+        "run again to resume\n"
+    )
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+    assert _audit(conn)[-1][1:3] == ("failed", None)
+    again = run("backfill", "--yes", "--config", str(cfg), "--json", db=database)
+    assert again.exit_code == 0 and json.loads(again.stdout)["inserted"] == 300
+    assert ghost_count(conn) == 0
+
+
+def test_plain_progress_lines_on_stderr_and_only_the_result_on_stdout(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 1000)
+    result = run(
+        "backfill",
+        "--yes",
+        "--json",
+        "--batch-size",
+        "250",
+        db=database,
+        env={"GHOSTGUARD_PROGRESS_SECONDS": "0"},
+    )
+    assert result.exit_code == 0
+    json.loads(result.stdout)  # stdout is exactly the JSON result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[-1].startswith(
+        "backfill: 1,000/1,000 auth rows scanned (100%), 1,000 profiles created, "
+    )
+
+
+def test_max_rate_limits_the_scan_rate(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 600)
+    result = run(
+        "backfill", "--yes", "--json", "--batch-size", "200", "--max-rate", "1000", db=database
+    )
+    assert result.exit_code == 0
+    assert (
+        json.loads(result.stdout)["seconds"] >= 0.55
+    )  # 600 rows at 1,000 rows/s (correctness of the limiter)
