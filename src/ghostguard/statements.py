@@ -425,12 +425,15 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
 def batch_settings() -> Step:
     """Params: lock_timeout, statement_timeout. Transaction-local, like SET LOCAL."""
     return Step(
-        "backfill: this batch waits briefly for locks, runs briefly, and never plans a nested-loop "
-        "anti-join (quadratic on a profile table whose statistics say it is empty)",
+        "backfill: this batch waits briefly for locks, runs briefly, never plans a nested-loop "
+        "anti-join (quadratic on a profile table whose statistics say it is empty), and does not make "
+        "signups wait behind its WAL flush (safe: a batch and its checkpoint commit together, so a "
+        "crash loses both and the resumed run redoes them)",
         sql.SQL(
             "SELECT set_config('lock_timeout', %(lock_timeout)s, true), "
             "set_config('statement_timeout', %(statement_timeout)s, true), "
-            "set_config('enable_nestloop', 'off', true)"
+            "set_config('enable_nestloop', 'off', true), "
+            "set_config('synchronous_commit', 'off', true)"
         ),
     )
 

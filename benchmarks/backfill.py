@@ -1,0 +1,256 @@
+"""Benchmark: ghostguard's batched backfill against one INSERT ... SELECT, in the same run.
+
+    python benchmarks/backfill.py [--users 1000000] [--live 4] [--pg-bin DIR]
+
+For 100% ghosts (a freshly created, analyzed, empty profile table) and 5% ghosts it measures
+  (a)  the guide's single statement as written: INSERT ... SELECT ... WHERE NOT EXISTS ...
+       ON CONFLICT DO NOTHING (capped by --reference-timeout: with an empty-analyzed profile table
+       the planner picks a nested loop over a sequential scan, which is quadratic),
+  (a') the same statement with enable_nestloop = off (hash anti-join: the fastest one statement),
+  (b)  ghostguard's backfill engine (defaults: adaptive batches aiming at 100 ms).
+Targets: b at least 0.8x the faster reference in rows/s; worst batch transaction <= 250 ms; with
+--live K, signup p99 during the backfill <= 2x before it, and 0 lost, 0 duplicate, 0 failed signups.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    arguments,
+    create_users,
+    fresh_database,
+    median,
+    percentile,
+    sandbox,
+    settle_visibility,
+)
+
+from ghostguard import authserver, catalog  # noqa: E402
+from ghostguard.apply import ApplyOptions, install  # noqa: E402
+from ghostguard.backfill import BackfillOptions, run_backfill  # noqa: E402
+from ghostguard.config import Config  # noqa: E402
+
+GUIDE_STATEMENT = """
+INSERT INTO public.users (id, email, full_name, avatar_url, created_at)
+SELECT au.id, au.email, coalesce(au.raw_user_meta_data ->> 'full_name', au.raw_user_meta_data ->> 'name'),
+       coalesce(au.raw_user_meta_data ->> 'avatar_url', au.raw_user_meta_data ->> 'picture'), au.created_at
+FROM auth.users au
+WHERE NOT EXISTS (SELECT 1 FROM public.users pu WHERE pu.id = au.id)
+ON CONFLICT (id) DO NOTHING
+"""
+KEEP_5_PERCENT_GHOSTS = """
+INSERT INTO public.users (id, email, created_at)
+SELECT id, email, created_at FROM auth.users WHERE abs(hashtext(id::text)) % 100 >= 5
+"""
+
+
+@dataclass
+class Timing:
+    rows: int
+    seconds: float | None  # None: did not finish within the cap
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def prepare(conn: psycopg.Connection, ghosts_percent: int) -> None:
+    conn.execute("TRUNCATE public.users")
+    if ghosts_percent < 100:
+        conn.execute(KEEP_5_PERCENT_GHOSTS)
+        settle_visibility(conn, "public.users")
+    conn.execute("ANALYZE public.users")
+
+
+def single_statement(conn: psycopg.Connection, nestloop: bool, cap_seconds: int) -> Timing:
+    plan = conn.execute("EXPLAIN " + GUIDE_STATEMENT if nestloop else "SELECT 'n/a'").fetchall()
+    join = next((r[0].strip(" ->") for r in plan if "Anti Join" in r[0]), "")
+    with conn.transaction():
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{cap_seconds}s",))
+        if not nestloop:
+            conn.execute("SET LOCAL enable_nestloop = off")
+        started = time.perf_counter()
+        try:
+            rows = conn.execute(GUIDE_STATEMENT).rowcount
+        except psycopg.errors.QueryCanceled:
+            return Timing(
+                0, None, f"did not finish in {cap_seconds}s ({join.split('(')[0].strip()})"
+            )
+    return Timing(rows, time.perf_counter() - started, join.split("(")[0].strip())
+
+
+def signup_client(auth_url: str, stop: mp.synchronize.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One Auth-server-like client: signs users up until told to stop; reports every latency."""
+    samples: list[tuple[float, float, str | None]] = []
+    with psycopg.connect(auth_url, autocommit=True) as conn:
+        writer = authserver.AuthServer(conn)
+        while not stop.is_set():
+            user = authserver.email_user(f"live-{uuid.uuid4().hex}@example.com", full_name="Live")
+            started = time.perf_counter()
+            try:
+                writer.signup(user)
+                samples.append((time.time(), time.perf_counter() - started, str(user.id)))
+            except psycopg.Error:
+                samples.append((time.time(), time.perf_counter() - started, None))
+    out.put(samples)
+
+
+def main() -> None:
+    parser = arguments(__doc__ or "")
+    parser.add_argument(
+        "--live", type=int, default=0, metavar="K", help="K concurrent signup clients"
+    )
+    parser.add_argument("--reference-timeout", type=int, default=60, help="cap for (a), seconds")
+    parser.add_argument(
+        "--live-warmup", type=float, default=5.0, help="seconds of signups before the backfill"
+    )
+    parser.add_argument(
+        "--live-max-rate", type=float, help="--max-rate for the backfill run under live load"
+    )
+    args = parser.parse_args()
+    box = sandbox(args)
+    url = fresh_database(box, "bench")
+    version = box.status().version
+    print(
+        f"PostgreSQL {version}, {args.users:,} auth users (set-based), live clients {args.live}, "
+        f"live --max-rate {args.live_max_rate or 'none'} ...",
+        flush=True,
+    )
+    created = create_users(box.url("bench", "supabase_admin"), args.users)
+    print(f"  created in {created:.1f}s", flush=True)
+    config = Config()
+    with psycopg.connect(url, autocommit=True) as conn:
+        shape = catalog.resolve(conn, config)
+        install(conn, config, shape, ApplyOptions())  # the trigger is live, as in production
+        results = []
+        for ghosts_percent in (100, 5):
+            prepare(conn, ghosts_percent)
+            plain = single_statement(conn, nestloop=True, cap_seconds=args.reference_timeout)
+            prepare(conn, ghosts_percent)
+            fair = single_statement(conn, nestloop=False, cap_seconds=args.reference_timeout)
+            prepare(conn, ghosts_percent)
+            result = run_backfill(conn, config, shape)
+            ours = Timing(result.inserted, result.seconds)
+            reference = max((t for t in (plain, fair) if t.seconds), key=lambda t: t.rate)
+            live_report = None
+            if args.live:
+                prepare(conn, ghosts_percent)
+                live = LiveClients(
+                    box.url("bench", authserver.AUTH_ROLE), args.live, args.live_warmup
+                )
+                started = time.time()
+                loaded = run_backfill(
+                    conn, config, shape, BackfillOptions(max_rate=args.live_max_rate)
+                )
+                live_report = live.finish(conn, (started, started + loaded.seconds))
+                live_report["worst_batch_ms"] = loaded.worst_batch_seconds * 1000
+                live_report["rows_per_s"] = loaded.inserted / loaded.seconds
+            results.append(
+                (
+                    ghosts_percent,
+                    plain,
+                    fair,
+                    ours,
+                    result.worst_batch_seconds,
+                    result.batches,
+                    reference,
+                    live_report,
+                )
+            )
+    report(version, args, results)
+
+
+class LiveClients:
+    """K signup processes running before and during the backfill."""
+
+    def __init__(self, auth_url: str, count: int, warmup: float) -> None:
+        self.count = count
+        ctx = mp.get_context("fork")
+        self.stop = ctx.Event()
+        self.out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+        self.procs = [
+            ctx.Process(target=signup_client, args=(auth_url, self.stop, self.out))
+            for _ in range(count)
+        ]
+        for proc in self.procs:
+            proc.start()
+        self.before_start = time.time()
+        if count:
+            time.sleep(warmup)
+
+    def finish(
+        self, conn: psycopg.Connection, window: tuple[float, float]
+    ) -> dict[str, float] | None:
+        if not self.count:
+            return None
+        self.stop.set()
+        samples = [s for _ in self.procs for s in self.out.get()]
+        for proc in self.procs:
+            proc.join()
+        start, end = window
+        before = [lat for t, lat, ok in samples if t < start and ok]
+        during = [lat for t, lat, ok in samples if start <= t <= end and ok]
+        ids = [ok for _, _, ok in samples if ok]
+        found = conn.execute(
+            "SELECT count(*) FROM public.users WHERE id = ANY(%s::uuid[])", (ids,)
+        ).fetchone()
+        dupes = conn.execute("SELECT count(*) - count(DISTINCT id) FROM public.users").fetchone()
+        return {
+            "signups": len(ids),
+            "failed": sum(1 for *_, ok in samples if ok is None),
+            "lost": len(ids) - int(found[0] if found else 0),
+            "duplicates": int(dupes[0] if dupes else 0),
+            "p50_before_ms": median(before) * 1000,
+            "p99_before_ms": percentile(before, 99) * 1000,
+            "p50_during_ms": median(during) * 1000,
+            "p99_during_ms": percentile(during, 99) * 1000,
+            "during_samples": len(during),
+        }
+
+
+def report(version: str | None, args: object, results: list[tuple]) -> None:  # type: ignore[type-arg]
+    print()
+    print(
+        "| ghosts | (a) guide's statement | (a') same, no nested loop | (b) ghostguard | b / best(a) "
+        "| worst batch | batches |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for percent, plain, fair, ours, worst, batches, reference, _ in results:
+
+        def cell(t: Timing) -> str:
+            return (
+                f"{t.rows:,} rows in {t.seconds:.2f}s = {t.rate:,.0f} rows/s"
+                if t.seconds
+                else t.note
+            )
+
+        ratio = ours.rate / reference.rate if reference.rate else float("nan")
+        print(
+            f"| {percent}% | {cell(plain)} | {cell(fair)} | {cell(ours)} | {ratio:.2f} | {worst * 1000:.0f} ms "
+            f"| {batches} |"
+        )
+    for percent, *_, live in results:
+        if live:
+            ratio = live["p99_during_ms"] / live["p99_before_ms"]
+            print(
+                f"live signups, {percent}% ghosts: p50 {live['p50_before_ms']:.1f} -> {live['p50_during_ms']:.1f} ms,"
+                f" p99 {live['p99_before_ms']:.1f} -> {live['p99_during_ms']:.1f} ms (x{ratio:.2f}); "
+                f"backfill under load {live['rows_per_s']:,.0f} rows/s, worst batch {live['worst_batch_ms']:.0f} ms; "
+                f"{int(live['signups']):,} signups ({int(live['during_samples']):,} during), "
+                f"lost {int(live['lost'])}, duplicates {int(live['duplicates'])}, failed {int(live['failed'])}"
+            )
+
+
+if __name__ == "__main__":
+    main()
