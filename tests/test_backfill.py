@@ -167,7 +167,7 @@ def test_sigkill_mid_run_then_the_next_run_resumes(
     assert rows[-1][3] == killed[0]
     assert scalar(
         conn, "SELECT error_message FROM public.cleanup_audit_log WHERE id = %s", killed[0]
-    ) == (f"interrupted: its process or connection ended; resumed by run {rows[-1][0]}")
+    ) == (f"interrupted: its process or connection ended; continued by run {rows[-1][0]}")
     assert ghost_count(conn) == 0
 
 

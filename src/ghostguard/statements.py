@@ -490,7 +490,7 @@ def backfill_mark_interrupted(config: Config) -> Step:
         "backfill: the earlier run died (killed, connection or server lost): say so",
         sql.SQL(
             "UPDATE {} SET status = 'interrupted', completed_at = clock_timestamp(),\n"
-            "  error_message = 'interrupted: its process or connection ended; resumed by run ' || %(run)s\n"
+            "  error_message = 'interrupted: its process or connection ended; continued by run ' || %(run)s\n"
             "WHERE id = %(old)s AND status = 'running'"
         ).format(_audit(config)),
     )

@@ -94,7 +94,7 @@ def backfill(console: Console, result: BackfillResult) -> None:
     resumed = f", resuming run {result.resumed_from}" if result.resumed_from else ""
     console.print(f"backfilled profiles: {result.inserted:,}")
     console.print(
-        f"  {result.scanned:,} auth rows scanned in {result.batches:,} batches, {result.seconds:.1f}s, "
+        f"  {result.scanned:,} auth rows scanned in {result.batches:,} batches, {result.seconds:.2f}s, "
         f"worst batch {result.worst_batch_seconds * 1000:.0f} ms, {result.retries} retries{resumed}"
     )
 

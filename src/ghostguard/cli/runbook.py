@@ -107,7 +107,7 @@ def batch_options(func: F) -> F:
     func = click.option(
         "--batch-size",
         type=click.IntRange(100, 1_000_000),
-        help="Fixed rows per batch (default: adaptive, aiming at 100 ms per batch transaction).",
+        help="Fixed rows per batch (default: adaptive, aiming at 75 ms per batch transaction).",
     )(func)
     return func
 
