@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import statistics
 import tempfile
 import time
@@ -43,8 +44,10 @@ def arguments(description: str) -> argparse.ArgumentParser:
 
 
 def sandbox(args: argparse.Namespace) -> Sandbox:
-    home = args.data_dir or Path(tempfile.mkdtemp(prefix="ghostguard-bench-"))
-    box = Sandbox(home, args.pg_bin)
+    """The benchmark's own server; a temporary one is stopped and deleted when the script exits."""
+    box = Sandbox(args.data_dir or Path(tempfile.mkdtemp(prefix="ghostguard-bench-")), args.pg_bin)
+    if args.data_dir is None:
+        atexit.register(box.server.delete)
     box.start()
     return box
 

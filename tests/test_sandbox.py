@@ -210,3 +210,14 @@ def test_sandbox_status_of_a_missing_sandbox_exits_1(tmp_path) -> None:  # type:
         never.stderr.strip()
         == "error: the sandbox has never been started: run `ghostguard sandbox start`"
     )
+
+
+def test_a_sandbox_whose_recorded_binaries_are_gone_uses_the_embedded_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    from ghostguard.sandbox.server import Server, embedded_bin_dir
+
+    server = Server(tmp_path / "box")
+    server.home.mkdir()
+    server.state_file.write_text(_json.dumps({"bin_dir": str(tmp_path / "deleted-venv" / "bin")}))
+    assert server.bin_dir == embedded_bin_dir()

@@ -84,7 +84,9 @@ class Server:
         if self._bin_dir is not None:
             return self._bin_dir
         recorded = self._state().get("bin_dir")
-        return Path(str(recorded)) if recorded else embedded_bin_dir()
+        if recorded and Path(str(recorded)).is_dir():
+            return Path(str(recorded))
+        return embedded_bin_dir()  # e.g. the venv that created the sandbox was removed
 
     @property
     def port(self) -> int | None:
@@ -149,10 +151,11 @@ class Server:
         self._prepare_home()
         if not self.initialized():
             self._initdb()
-        elif self._bin_dir is not None and self.binaries_version() != self.data_version():
+        elif self.binaries_version() != self.data_version():
             raise SandboxError(
                 f"the sandbox in {self.home} was created by PostgreSQL {self.data_version()} but "
-                f"--pg-bin is PostgreSQL {self.binaries_version()}: use another --data-dir"
+                f"{self.bin_dir} is PostgreSQL {self.binaries_version()}: pass --pg-bin with "
+                f"PostgreSQL {self.data_version()} binaries, or use another --data-dir"
             )
         current = self.status()
         if current.running:
