@@ -142,7 +142,12 @@ def main() -> None:
             prepare(conn, ghosts_percent)
             result = run_backfill(conn, config, shape)
             ours = Timing(result.inserted, result.seconds)
-            reference = max((t for t in (plain, fair) if t.seconds), key=lambda t: t.rate)
+            finished = [t for t in (plain, fair) if t.seconds]
+            reference = (
+                max(finished, key=lambda t: t.rate)
+                if finished
+                else Timing(0, None, "none finished")
+            )
             live_report = None
             if args.live:
                 prepare(conn, ghosts_percent)
@@ -156,6 +161,7 @@ def main() -> None:
                 live_report = live.finish(conn, (started, started + loaded.seconds))
                 live_report["worst_batch_ms"] = loaded.worst_batch_seconds * 1000
                 live_report["rows_per_s"] = loaded.inserted / loaded.seconds
+                live_report["yielded_s"] = loaded.yielded_seconds
             results.append(
                 (
                     ghosts_percent,
@@ -246,7 +252,8 @@ def report(version: str | None, args: object, results: list[tuple]) -> None:  # 
             print(
                 f"live signups, {percent}% ghosts: p50 {live['p50_before_ms']:.1f} -> {live['p50_during_ms']:.1f} ms,"
                 f" p99 {live['p99_before_ms']:.1f} -> {live['p99_during_ms']:.1f} ms (x{ratio:.2f}); "
-                f"backfill under load {live['rows_per_s']:,.0f} rows/s, worst batch {live['worst_batch_ms']:.0f} ms; "
+                f"backfill under load {live['rows_per_s']:,.0f} rows/s (yielded {live['yielded_s']:.1f}s), "
+                f"worst batch {live['worst_batch_ms']:.0f} ms; "
                 f"{int(live['signups']):,} signups ({int(live['during_samples']):,} during), "
                 f"lost {int(live['lost'])}, duplicates {int(live['duplicates'])}, failed {int(live['failed'])}"
             )

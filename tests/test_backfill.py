@@ -229,3 +229,24 @@ def test_max_rate_limits_the_scan_rate(
     assert (
         json.loads(result.stdout)["seconds"] >= 0.55
     )  # 600 rows at 1,000 rows/s (correctness of the limiter)
+
+
+def test_the_backfill_yields_while_other_sessions_write(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 1500)
+    alone = run("backfill", "--yes", "--json", "--batch-size", "500", db=database)
+    assert alone.exit_code == 0 and json.loads(alone.stdout)["yielded_seconds"] == 0
+    conn.execute("DELETE FROM public.users")
+    with psycopg.connect(database.auth_url) as writer:  # a writing transaction stays open meanwhile
+        writer.execute(
+            "UPDATE auth.users SET last_sign_in_at = now() WHERE id = (SELECT id FROM auth.users LIMIT 1)"
+        )
+        busy = run("backfill", "--yes", "--json", "--batch-size", "500", db=database)
+        writer.rollback()
+    data = json.loads(busy.stdout)
+    assert busy.exit_code == 0 and data["inserted"] == 1500
+    assert data["yielded_seconds"] > 0
+    unyielding = run("backfill", "--yes", "--json", "--no-yield", db=database)
+    assert unyielding.exit_code == 0 and json.loads(unyielding.stdout)["yielded_seconds"] == 0
+    assert ghost_count(conn) == 0

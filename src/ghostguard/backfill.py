@@ -34,6 +34,9 @@ class BackfillOptions:
     max_size: int = 100_000
     target_seconds: float = 0.075  # keeps the slowest batches well under 250 ms on a busy machine
     max_rate: float | None = None  # source rows scanned per second
+    # While other sessions are writing, pause yield_factor x the batch's time after it (0: never):
+    # signups and sign-ins get the CPU and the WAL first.
+    yield_factor: float = 2.0
     lock_timeout: str = "1s"
     statement_timeout: str = "10s"
     retry: RetryPolicy = RetryPolicy()
@@ -73,6 +76,7 @@ class BackfillResult:
     retries: int
     resumed_from: str | None
     analyze_seconds: float = 0.0  # ANALYZE of the profile table afterwards, not part of `seconds`
+    yielded_seconds: float = 0.0  # paused for other writers (part of `seconds`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,7 +201,8 @@ def run_backfill(
     size = options.batch_size or options.start_size
     after: Any = run.after
     scanned = inserted = retries = done_batches = 0
-    worst = 0.0
+    worst = yielded = busy = 0.0
+    writers = statements.other_writers().statement
     started = time.monotonic()
 
     def on_retry(attempt: int, exc: psycopg.Error, delay: float) -> None:
@@ -229,6 +234,15 @@ def run_backfill(
                     )
                 )
             size = _next_size(size, count, seconds, options)
+            if options.yield_factor:
+                row = conn.execute(writers).fetchone()
+                busy = 0.7 * busy + 0.3 * (
+                    1.0 if row and row[0] else 0.0
+                )  # smoothed "others write"
+                pause = options.yield_factor * seconds * busy
+                if pause > 0.001:
+                    time.sleep(pause)
+                    yielded += pause
             _throttle(options.max_rate, scanned, started)
     except (errors.LockNotAvailable, errors.QueryCanceled) as exc:
         where = _where(after)
@@ -267,6 +281,7 @@ def run_backfill(
         retries,
         run.resumed_from,
         time.monotonic() - analyzed,
+        yielded,
     )
 
 

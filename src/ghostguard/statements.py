@@ -438,6 +438,21 @@ def batch_settings() -> Step:
     )
 
 
+def other_writers() -> Step:
+    """Sessions with a writing transaction open right now (cluster-wide: they share CPU and WAL).
+
+    pg_locks is readable by every role, unlike other roles' pg_stat_activity state, and an idle
+    pooled connection holds no transactionid lock, so this counts real concurrent work.
+    """
+    return Step(
+        "backfill: are other sessions writing? (the backfill yields to them)",
+        sql.SQL(
+            "SELECT count(DISTINCT pid) FROM pg_catalog.pg_locks "
+            "WHERE locktype = 'transactionid' AND granted AND pid <> pg_backend_pid()"
+        ),
+    )
+
+
 def backfill_engine(config: Config, shape: Shape) -> list[Step]:
     """What apply and backfill run, for --dry-run: the statements of the batched engine."""
     return [

@@ -97,7 +97,13 @@ def migrations_cmd(
 
 
 def batch_options(func: F) -> F:
-    """--batch-size and --max-rate, for every command that runs the backfill engine."""
+    """--batch-size, --max-rate and --no-yield, for every command that runs the backfill engine."""
+    func = click.option(
+        "--no-yield",
+        is_flag=True,
+        help="Run at full speed even while other sessions are writing (by default the backfill "
+        "pauses between batches while they do, so signups and sign-ins come first).",
+    )(func)
     func = click.option(
         "--max-rate",
         type=click.FloatRange(min=1),
@@ -113,10 +119,13 @@ def batch_options(func: F) -> F:
 
 
 def _backfill_options(
-    config: Config, batch_size: int | None, max_rate: float | None
+    config: Config, batch_size: int | None, max_rate: float | None, no_yield: bool
 ) -> BackfillOptions:
     return BackfillOptions(
-        batch_size=batch_size, max_rate=max_rate, lock_timeout=config.lock_timeout
+        batch_size=batch_size,
+        max_rate=max_rate,
+        lock_timeout=config.lock_timeout,
+        yield_factor=0.0 if no_yield else BackfillOptions.yield_factor,
     )
 
 
@@ -134,6 +143,7 @@ def apply_cmd(
     dry_run: bool,
     batch_size: int | None,
     max_rate: float | None,
+    no_yield: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -155,7 +165,7 @@ def apply_cmd(
         )
         with backfill_progress() as progress:
             options = apply_mod.ApplyOptions(
-                backfill=_backfill_options(target.config, batch_size, max_rate),
+                backfill=_backfill_options(target.config, batch_size, max_rate, no_yield),
                 on_retry=_say_retry,
                 progress=progress,
             )
@@ -183,6 +193,7 @@ def backfill_cmd(
     config_path: Path | None,
     batch_size: int | None,
     max_rate: float | None,
+    no_yield: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -201,7 +212,7 @@ def backfill_cmd(
                 conn,
                 target.config,
                 shape,
-                _backfill_options(target.config, batch_size, max_rate),
+                _backfill_options(target.config, batch_size, max_rate, no_yield),
                 progress,
             )
     if as_json:
