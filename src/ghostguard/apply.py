@@ -13,7 +13,7 @@ from ghostguard.backfill import BackfillOptions, BackfillResult, ProgressCallbac
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError
-from ghostguard.locks import exclusive_run, lock_holders
+from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
 from ghostguard.statements import Step
@@ -69,19 +69,17 @@ def install(conn: psycopg.Connection, config: Config, shape: Shape, options: App
         with conn.transaction():
             run_steps(conn, statements.install_plan(config, shape))
 
-    try:
-        with database_errors("apply: installing the sync trigger"):
+    with database_errors("apply: installing the sync trigger"):
+        try:
             with_retries(attempt, options.ddl_retry, options.on_retry)
-    except DatabaseError as exc:
-        if exc.sqlstate != errors.LockNotAvailable.sqlstate:
-            raise
-        holders = lock_holders(conn, [config.source, config.target, config.audit])
-        who = f"; in the way: {holders[0]}" if holders else ""
-        raise DatabaseError(
-            f"apply: could not lock {config.source.display} within lock_timeout {config.lock_timeout} "
-            f"in {attempts} attempts{who}; nothing was changed, run again when that transaction ends",
-            exc.sqlstate,
-        ) from None
+        except errors.LockNotAvailable as exc:
+            who = in_the_way(conn, [config.source, config.target, config.audit])
+            raise DatabaseError(
+                f"apply: could not lock {config.source.display} within lock_timeout "
+                f"{config.lock_timeout} in {attempts} attempts{who}; nothing was changed, "
+                "run again when that transaction ends",
+                exc.sqlstate,
+            ) from None
     return attempts
 
 

@@ -21,7 +21,7 @@ from ghostguard import catalog, queries, statements
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
-from ghostguard.locks import exclusive_run, lock_holders
+from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.retry import RetryPolicy, with_retries
 from ghostguard.runner import database_errors, primary_message
 
@@ -120,7 +120,7 @@ def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
         run_id = str(row[0])
         if last is None:
             return _Run(run_id, None, None)
-        old_id, status, checkpoint, _done, alive = last
+        old_id, status, checkpoint, alive = last
         if status == "running" and not alive:
             conn.execute(
                 statements.backfill_mark_interrupted(config).statement,
@@ -201,7 +201,7 @@ def run_backfill(
     size = options.batch_size or options.start_size
     after: Any = run.after
     scanned = inserted = retries = done_batches = 0
-    worst = yielded = busy = 0.0
+    worst = yielded = busy = 0.0  # busy: smoothed share of recent checks that saw other writers
     writers = statements.other_writers().statement
     started = time.monotonic()
 
@@ -211,17 +211,17 @@ def run_backfill(
         if isinstance(exc, errors.QueryCanceled):
             size = max(options.min_size, size // 2)  # too slow: smaller batches
 
-    def next_batch() -> tuple[Any, int, int] | None:
+    def next_batch() -> tuple[tuple[Any, int, int] | None, float]:
         # Reads `after` and `size` when called, so a retry uses a size that on_retry just halved.
-        return batches.run_one(run.run_id, after, size)
+        # Times this attempt alone: backoff sleeps between attempts are not batch time.
+        attempt_started = time.monotonic()
+        return batches.run_one(run.run_id, after, size), time.monotonic() - attempt_started
 
     try:
         while True:
-            batch_started = time.monotonic()
-            done = with_retries(next_batch, options.retry, on_retry)
+            done, seconds = with_retries(next_batch, options.retry, on_retry)
             if done is None:
                 break
-            seconds = time.monotonic() - batch_started
             worst = max(worst, seconds)
             after, count, added = done
             scanned += count
@@ -235,24 +235,17 @@ def run_backfill(
                 )
             size = _next_size(size, count, seconds, options)
             if options.yield_factor:
-                row = conn.execute(writers).fetchone()
-                busy = 0.7 * busy + 0.3 * (
-                    1.0 if row and row[0] else 0.0
-                )  # smoothed "others write"
-                pause = options.yield_factor * seconds * busy
-                if pause > 0.001:
-                    time.sleep(pause)
-                    yielded += pause
+                busy = _others_busy(conn, writers, busy)
+                yielded += _pause(options.yield_factor * seconds * busy)
             _throttle(options.max_rate, scanned, started)
     except (errors.LockNotAvailable, errors.QueryCanceled) as exc:
-        where = _where(after)
-        holders = (
-            lock_holders(conn, [config.source, config.target])
+        who = (
+            in_the_way(conn, [config.source, config.target])
             if isinstance(exc, errors.LockNotAvailable)
-            else []
+            else ""
         )
-        message = f"{where} gave up retrying ({retries} retries): {primary_message(exc)}" + (
-            f"; in the way: {holders[0]}" if holders else ""
+        message = (
+            f"{_where(after)} gave up retrying ({retries} retries): {primary_message(exc)}{who}"
         )
         _fail(conn, config, run.run_id, message)
         raise DatabaseError(
@@ -297,6 +290,20 @@ def _estimate_rows(conn: psycopg.Connection, config: Config) -> int:
 
 def _where(after: Any) -> str:
     return "the first batch" if after is None else f"the batch after key {after}"
+
+
+def _others_busy(conn: psycopg.Connection, writers: statements.Query, busy: float) -> float:
+    """Update the smoothed share of checks that found other sessions with a writing transaction."""
+    row = conn.execute(writers).fetchone()
+    return 0.7 * busy + 0.3 * (1.0 if row and row[0] else 0.0)
+
+
+def _pause(seconds: float) -> float:
+    """Sleep, when it is worth it; returns the time slept."""
+    if seconds <= 0.001:
+        return 0.0
+    time.sleep(seconds)
+    return seconds
 
 
 def _throttle(max_rate: float | None, scanned: int, started: float) -> None:

@@ -78,6 +78,12 @@ def lock_holders(conn: psycopg.Connection, tables: list[TableRef]) -> list[str]:
     return [_describe_holder(*row) for row in rows]
 
 
+def in_the_way(conn: psycopg.Connection, tables: list[TableRef]) -> str:
+    """'; in the way: <oldest holder>' for an error message, or '' when nobody is visible."""
+    holders = lock_holders(conn, tables)
+    return f"; in the way: {holders[0]}" if holders else ""
+
+
 def _describe_holder(
     pid: int, user: str, state: str | None, age: object, modes: str, query: str | None
 ) -> str:

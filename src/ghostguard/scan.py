@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +46,15 @@ class ScanReport:
         return data
 
 
+@contextmanager
+def snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """A read-only repeatable-read transaction that never plans a nested-loop anti-join."""
+    with conn.transaction():
+        for setting in queries.read_snapshot():
+            conn.execute(setting)
+        yield
+
+
 def count_ghosts(conn: psycopg.Connection, config: Config, shape: Shape) -> dict[str, int]:
     """Ghosts per kind, every kind present (0 when none)."""
     found: dict[str, int] = dict(conn.execute(queries.ghosts_by_kind(config, shape)).fetchall())
@@ -58,9 +69,7 @@ def read_counts(conn: psycopg.Connection, config: Config, shape: Shape) -> Count
 
 def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
     """Everything scan reports, read in one repeatable-read snapshot so the numbers agree."""
-    with conn.transaction():
-        for setting in queries.read_snapshot():
-            conn.execute(setting)
+    with snapshot(conn):
         ghosts = count_ghosts(conn, config, shape)
         counts = read_counts(conn, config, shape)
         sample = [r[0] for r in conn.execute(queries.sample_ghosts(config, SAMPLE_SIZE)).fetchall()]

@@ -492,7 +492,7 @@ def backfill_last_run(config: Config) -> Step:
     return Step(
         "backfill: the newest run, to resume from",
         sql.SQL(
-            "SELECT id, status, details ->> 'checkpoint', coalesce(records_affected, 0),\n"
+            "SELECT id, status, details ->> 'checkpoint',\n"
             "       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.backend_pid)\n"
             "FROM {} l WHERE job_name = {} ORDER BY started_at DESC LIMIT 1"
         ).format(_audit(config), sql.Literal(config.job_name)),

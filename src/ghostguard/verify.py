@@ -11,7 +11,7 @@ from ghostguard import catalog, queries
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.probe import registration_probe
-from ghostguard.scan import Counts, count_ghosts, read_counts
+from ghostguard.scan import Counts, count_ghosts, read_counts, snapshot
 
 
 @dataclass(frozen=True)
@@ -168,9 +168,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
 
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
-    with conn.transaction():
-        for setting in queries.read_snapshot():
-            conn.execute(setting)
+    with snapshot(conn):
         ghosts = count_ghosts(conn, config, shape)
         counts = read_counts(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})
