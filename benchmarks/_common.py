@@ -11,24 +11,8 @@ from pathlib import Path
 
 import psycopg
 
+from ghostguard.authserver import import_users
 from ghostguard.sandbox import Sandbox
-
-AUTH_USERS_SQL = """
-INSERT INTO auth.users (instance_id, id, aud, role, email, phone, encrypted_password,
-  email_confirmed_at, phone_confirmed_at, confirmation_token, recovery_token, email_change_token_new,
-  email_change, phone_change, phone_change_token, email_change_token_current, reauthentication_token,
-  raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
-SELECT '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
-  CASE WHEN g %% 10 < 8 THEN 'bench' || g || '@example.com' END,
-  CASE WHEN g %% 10 = 8 THEN (15550000000 + g)::text END,
-  '', CASE WHEN g %% 10 < 8 THEN now() END, CASE WHEN g %% 10 = 8 THEN now() END,
-  '', '', '', '', '', '', '', '',
-  CASE WHEN g %% 10 = 9 THEN '{"provider": "anonymous", "providers": ["anonymous"]}'::jsonb
-       ELSE '{"provider": "email", "providers": ["email"]}'::jsonb END,
-  CASE WHEN g %% 3 = 0 THEN jsonb_build_object('full_name', 'User ' || g) ELSE '{}'::jsonb END,
-  now() - (g || ' seconds')::interval, now(), g %% 10 = 9
-FROM generate_series(%(first)s, %(last)s) g
-"""
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -69,7 +53,7 @@ def create_users(admin_url: str, count: int, chunk: int = 250_000) -> float:
     started = time.perf_counter()
     with psycopg.connect(admin_url, autocommit=True) as admin:
         for first in range(1, count + 1, chunk):
-            admin.execute(AUTH_USERS_SQL, {"first": first, "last": min(first + chunk - 1, count)})
+            import_users(admin, min(chunk, count - first + 1), prefix="bench", first=first)
         admin.execute("VACUUM ANALYZE auth.users")
     return time.perf_counter() - started
 

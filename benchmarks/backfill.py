@@ -1,13 +1,14 @@
 """Benchmark: ghostguard's batched backfill against one INSERT ... SELECT, in the same run.
 
-    python benchmarks/backfill.py [--users 1000000] [--live 4] [--pg-bin DIR]
+    python benchmarks/backfill.py [--users 1000000] [--live 4] [--jobs 2] [--pg-bin DIR]
 
 For 100% ghosts (a freshly created, analyzed, empty profile table) and 5% ghosts it measures
   (a)  the guide's single statement as written: INSERT ... SELECT ... WHERE NOT EXISTS ...
        ON CONFLICT DO NOTHING (capped by --reference-timeout: with an empty-analyzed profile table
        the planner picks a nested loop over a sequential scan, which is quadratic),
   (a') the same statement with enable_nestloop = off (hash anti-join: the fastest one statement),
-  (b)  ghostguard's backfill engine (defaults: adaptive batches aiming at 100 ms).
+  (b)  ghostguard's backfill engine (defaults: adaptive batches aiming at 75 ms, on --jobs
+       connections while nobody else writes, one while others do).
 Targets: b at least 0.8x the faster reference in rows/s; worst batch transaction <= 250 ms; with
 --live K, signup p99 during the backfill <= 2x before it, and 0 lost, 0 duplicate, 0 failed signups.
 """
@@ -113,10 +114,13 @@ def main() -> None:
     )
     parser.add_argument("--reference-timeout", type=int, default=60, help="cap for (a), seconds")
     parser.add_argument(
-        "--live-warmup", type=float, default=5.0, help="seconds of signups before the backfill"
+        "--live-warmup", type=float, default=10.0, help="seconds of signups before the backfill"
     )
     parser.add_argument(
         "--live-max-rate", type=float, help="--max-rate for the backfill run under live load"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=BackfillOptions.jobs, help="backfill connections (default 2)"
     )
     args = parser.parse_args()
     box = sandbox(args)
@@ -124,7 +128,7 @@ def main() -> None:
     version = box.status().version
     print(
         f"PostgreSQL {version}, {args.users:,} auth users (set-based), live clients {args.live}, "
-        f"live --max-rate {args.live_max_rate or 'none'} ...",
+        f"live --max-rate {args.live_max_rate or 'none'}, backfill --jobs {args.jobs} ...",
         flush=True,
     )
     created = create_users(box.url("bench", "supabase_admin"), args.users)
@@ -140,7 +144,7 @@ def main() -> None:
             prepare(conn, ghosts_percent)
             fair = single_statement(conn, nestloop=False, cap_seconds=args.reference_timeout)
             prepare(conn, ghosts_percent)
-            result = run_backfill(conn, config, shape)
+            result = run_backfill(conn, config, shape, BackfillOptions(jobs=args.jobs))
             ours = Timing(result.inserted, result.seconds)
             finished = [t for t in (plain, fair) if t.seconds]
             reference = (
@@ -156,7 +160,10 @@ def main() -> None:
                 )
                 started = time.time()
                 loaded = run_backfill(
-                    conn, config, shape, BackfillOptions(max_rate=args.live_max_rate)
+                    conn,
+                    config,
+                    shape,
+                    BackfillOptions(max_rate=args.live_max_rate, jobs=args.jobs),
                 )
                 live_report = live.finish(conn, (started, started + loaded.seconds))
                 live_report["worst_batch_ms"] = loaded.worst_batch_seconds * 1000

@@ -111,7 +111,12 @@ def test_apply_installs_backfills_audits_and_verifies(
         "https://pic/g.png",
         False,
     )
-    assert profiles[ids["github"]] == ("linus@example.com", None, "https://avatars/l.png", False)
+    assert profiles[ids["github"]] == (
+        "linus@example.com",
+        "torvalds",  # GitHub sends no name, only the login (user_name)
+        "https://avatars/l.png",
+        False,
+    )
     assert profiles[ids["phone"]] == (None, None, None, False)
     # the Auth server replaced the email with a hash on soft delete: never copied
     assert profiles[ids["soft_deleted"]] == (None, None, None, True)

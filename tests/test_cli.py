@@ -16,7 +16,16 @@ from ghostguard.cli import cli
 from ghostguard.sandbox import Sandbox
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-DB_COMMANDS = ["scan", "migrations", "apply", "backfill", "verify", "rollback"]
+DB_COMMANDS = [
+    "scan",
+    "migrations",
+    "apply",
+    "backfill",
+    "verify",
+    "rollback",
+    "repair",
+    "orphans",
+]
 
 
 def _all_commands() -> list[tuple[str, click.Command]]:
@@ -55,6 +64,8 @@ WRITE_FLAGS = {
     "apply": ["--yes"],
     "backfill": ["--yes"],
     "rollback": ["--yes"],
+    "repair": ["--yes"],
+    "orphans": ["--mark-deleted", "--yes"],
     "migrations": ["--stdout"],
 }
 

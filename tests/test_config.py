@@ -22,12 +22,21 @@ def test_defaults_reproduce_the_guide() -> None:
     )
     assert c.function_display == "public.handle_new_user()"
     assert (c.audit.display, c.job_name) == ("public.cleanup_audit_log", "backfill_ghost_users")
+    # The guide's columns, with the metadata keys every identity provider uses as fallbacks.
     assert c.mapping == {
         "email": ColumnSource(column="email"),
-        "full_name": ColumnSource(metadata=("full_name", "name")),
+        "full_name": ColumnSource(
+            metadata=("full_name", "name", "user_name", "preferred_username", "nickname")
+        ),
         "avatar_url": ColumnSource(metadata=("avatar_url", "picture")),
-        "created_at": ColumnSource(column="created_at"),
+        "created_at": ColumnSource(column="created_at", follow_updates=False),
     }
+    assert c.trigger_names == (
+        "on_auth_user_created",
+        "on_auth_user_updated",
+        "on_auth_user_deleted",
+    )
+    assert c.failures.display == "public.profile_sync_failures"
 
 
 def test_round_trip_through_toml(tmp_path: Path) -> None:
@@ -119,8 +128,8 @@ def test_init_writes_a_config_from_the_catalog_and_refuses_to_overwrite(
         not in result.stderr
     )  # notes name the table, not schema.table
     assert (
-        "users.full_name <- raw_user_meta_data->>'full_name', then raw_user_meta_data->>'name'"
-        in result.stderr
+        "users.full_name <- raw_user_meta_data->>'full_name', then raw_user_meta_data->>'name', "
+        "then raw_user_meta_data->>'user_name'" in result.stderr
     )
     assert config.load(out) == Config()
     again = run("init", "--output", str(out), db=database)

@@ -11,7 +11,7 @@ import psycopg
 
 from conftest import Database, ghost_count, make_ghosts, run
 from ghostguard import apply as apply_mod
-from ghostguard import catalog, migrations, statements
+from ghostguard import catalog, migrations, sqlparts, statements
 from ghostguard.authserver import AuthServer
 from ghostguard.config import Config
 
@@ -73,10 +73,10 @@ def test_install_file_holds_exactly_the_statements_apply_runs(
     config = Config()
     shape = catalog.resolve(conn, config)
     install, backfill = migrations.render(config, shape)
-    assert install.sql.endswith(statements.render(statements.install_plan(config, shape)))
+    assert install.sql.endswith(sqlparts.render(statements.install_plan(config, shape)))
     for step in apply_mod.plan(config, shape)[: len(statements.install_plan(config, shape))]:
         assert step.render() + ";" in install.sql
-    assert backfill.sql.endswith(statements.render(statements.backfill_plan(config, shape)))
+    assert backfill.sql.endswith(sqlparts.render(statements.backfill_plan(config, shape)))
     assert statements.backfill_start(config).render() in backfill.sql
 
 

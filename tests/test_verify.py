@@ -90,10 +90,12 @@ def test_a_trigger_that_raises_fails_the_probe_like_a_real_signup(
     assert result.exit_code == 1
     passed, detail = _checks(result.stdout)["registration_probe"]
     assert not passed
+    # The signup itself succeeds (the trigger never blocks it); the probe names the recorded failure.
     assert detail.startswith(
-        'signup failed as the Auth server would see it: new row for relation "users" '
-        'violates check constraint "paid"'
+        "signup succeeded, but its profile write failed (recorded in public.profile_sync_failures, "
+        'not raised): new row for relation "users" violates check constraint "paid"'
     )
+    assert scalar(conn, "SELECT count(*) FROM public.profile_sync_failures") == 0  # rolled back
 
 
 def test_a_disabled_trigger_fails_check_3(database: Database, admin: psycopg.Connection) -> None:

@@ -16,7 +16,7 @@ from ghostguard.errors import DatabaseError
 from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
-from ghostguard.statements import Step
+from ghostguard.sqlparts import Step
 from ghostguard.verify import VerifyReport, verify
 
 DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)

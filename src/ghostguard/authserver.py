@@ -304,6 +304,39 @@ class AuthServer:
             )
             self._audit("user_modified", user_id)
 
+    def confirm_phone_change(self, user_id: uuid.UUID, new_phone: str) -> None:
+        """The new phone is applied when the OTP sent to it is verified."""
+        with self.conn.transaction():
+            self._begin()
+            self.conn.execute(
+                'UPDATE "users" SET "phone" = %s, "phone_change" = \'\', "phone_change_token" = \'\', '
+                '"phone_confirmed_at" = now(), "updated_at" = now() WHERE "id" = %s',
+                (new_phone, user_id),
+            )
+            self._audit("user_modified", user_id)
+
+    def convert_anonymous(self, user_id: uuid.UUID, email: str) -> None:
+        """An anonymous user links an email (confirmed): no longer anonymous, provider email."""
+        with self.conn.transaction():
+            self._begin()
+            self.conn.execute(
+                'UPDATE "users" SET "email" = %s, "is_anonymous" = false, "email_confirmed_at" = now(), '
+                '"raw_app_meta_data" = "raw_app_meta_data" || %s, "updated_at" = now() WHERE "id" = %s',
+                (email, Jsonb({"provider": "email", "providers": ["email"]}), user_id),
+            )
+            self._audit("user_modified", user_id)
+
+    def update_user_metadata(self, user_id: uuid.UUID, data: dict[str, Any]) -> None:
+        """supabase.auth.updateUser({ data }): merged into raw_user_meta_data."""
+        with self.conn.transaction():
+            self._begin()
+            self.conn.execute(
+                'UPDATE "users" SET "raw_user_meta_data" = "raw_user_meta_data" || %s, '
+                '"updated_at" = now() WHERE "id" = %s',
+                (Jsonb(data), user_id),
+            )
+            self._audit("user_updated", user_id)
+
     def soft_delete(self, user_id: uuid.UUID) -> None:
         """Admin soft delete: email and phone become opaque hashes; password and metadata emptied."""
         obfuscated = hashlib.sha256(f"{user_id}deleted".encode()).hexdigest()
@@ -324,3 +357,31 @@ class AuthServer:
             self._begin()
             self.conn.execute('DELETE FROM "users" WHERE "id" = %s', (user_id,))
             self._audit("user_deleted", user_id)
+
+
+# An import: many users in one INSERT statement (what a migration from another auth provider or a
+# bulk admin script does), stored the way the Auth server stores them. Params: prefix, first, last.
+IMPORT_USERS = """
+INSERT INTO auth.users (instance_id, id, aud, role, email, phone, encrypted_password,
+  email_confirmed_at, phone_confirmed_at, confirmation_token, recovery_token, email_change_token_new,
+  email_change, phone_change, phone_change_token, email_change_token_current, reauthentication_token,
+  raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
+SELECT '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+  CASE WHEN g %% 10 < 8 THEN %(prefix)s || g || '@example.com' END,
+  CASE WHEN g %% 10 = 8 THEN (15550000000 + g)::text END,
+  '', CASE WHEN g %% 10 < 8 THEN now() END, CASE WHEN g %% 10 = 8 THEN now() END,
+  '', '', '', '', '', '', '', '',
+  CASE WHEN g %% 10 = 9 THEN '{"provider": "anonymous", "providers": ["anonymous"]}'::jsonb
+       ELSE '{"provider": "email", "providers": ["email"]}'::jsonb END,
+  CASE WHEN g %% 3 = 0 THEN jsonb_build_object('full_name', 'User ' || g) ELSE '{}'::jsonb END,
+  now() - (g || ' seconds')::interval, now(), g %% 10 = 9
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
+"""
+
+
+def import_users(
+    conn: psycopg.Connection, count: int, prefix: str = "import", first: int = 1
+) -> int:
+    """Insert `count` users in one statement (80% email, 10% phone, 10% anonymous); returns rows."""
+    params = {"prefix": prefix, "first": first, "last": first + count - 1}
+    return conn.execute(IMPORT_USERS, params).rowcount

@@ -1,29 +1,35 @@
 """The backfill engine: keyset batches over the source key, each a short audited transaction.
 
-Each batch takes the next `size` keys after the checkpoint (index-only), anti-joins them against
-the profile table's primary key over the same range, inserts full rows for the ghosts only
-(ON CONFLICT DO NOTHING), and advances the audit row's checkpoint in the same statement, so a
-killed run is resumed exactly where it stopped. Batches retry on lock/statement timeouts with
+The coordinating connection hands out windows of the next `size` keys after the checkpoint
+(index-only); a batch anti-joins its window against the profile table's primary key over the same
+range, inserts full rows for the ghosts only (ON CONFLICT DO NOTHING), and advances the audit row's
+checkpoint in the same statement, so a killed run resumes where it stopped. Batches run on a few
+connections at once while nobody else writes (batchpool.py), retry on lock/statement timeouts with
 backoff, adapt their size to a target duration, and can be rate-limited.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors
 
 from ghostguard import catalog, queries, statements
+from ghostguard.batchpool import BatchFailed, Checkpoints, Done, Pool, Window
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
 from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.retry import RetryPolicy, with_retries
 from ghostguard.runner import database_errors, primary_message
+from ghostguard.secrets import mask
+from ghostguard.sqlparts import Query
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,9 @@ class BackfillOptions:
     max_rate: float | None = None  # source rows scanned per second
     # While other sessions are writing, pause yield_factor x the batch's time after it (0: never):
     # signups and sign-ins get the CPU and the WAL first.
-    yield_factor: float = 2.0
+    yield_factor: float = 3.0
+    # Connections running batches at once on an otherwise idle server (one while others write).
+    jobs: int = 2
     lock_timeout: str = "1s"
     statement_timeout: str = "10s"
     retry: RetryPolicy = RetryPolicy()
@@ -77,6 +85,7 @@ class BackfillResult:
     resumed_from: str | None
     analyze_seconds: float = 0.0  # ANALYZE of the profile table afterwards, not part of `seconds`
     yielded_seconds: float = 0.0  # paused for other writers (part of `seconds`)
+    jobs: int = 1  # connections that ran batches
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,14 +146,16 @@ def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
         return _Run(run_id, checkpoint, str(old_id))
 
 
-class _Batches:
-    """The statements of one run, and one batch as a retryable unit of work."""
+class _Statements:
+    """The statements of one run: the next window (on the coordinating connection) and one
+    batch over a window (on a pool connection), each in its own short transaction."""
 
-    def __init__(
-        self, conn: psycopg.Connection, config: Config, shape: Shape, options: BackfillOptions
-    ):
-        self.conn = conn
-        self.options = options
+    def __init__(self, config: Config, shape: Shape, run_id: str, options: BackfillOptions):
+        self.run_id = run_id
+        self.timeouts = {
+            "lock_timeout": options.lock_timeout,
+            "statement_timeout": options.statement_timeout,
+        }
         self.settings = statements.batch_settings().statement
         self.window = {
             first: statements.backfill_window(config, first).statement for first in (True, False)
@@ -154,28 +165,30 @@ class _Batches:
             for first in (True, False)
         }
 
-    def run_one(self, run_id: str, after: Any, size: int) -> tuple[Any, int, int] | None:
-        """(last key, rows scanned, profiles inserted), or None when no key is left after `after`."""
-        first = after is None
-        with self.conn.transaction():
-            self.conn.execute(
-                self.settings,
-                {
-                    "lock_timeout": self.options.lock_timeout,
-                    "statement_timeout": self.options.statement_timeout,
-                },
-            )
-            window = self.conn.execute(
-                self.window[first], {"after": after, "size": size}
+    def next_window(self, conn: psycopg.Connection, after: Any, size: int) -> Window | None:
+        """The next `size` keys after `after`, or None when none is left."""
+        with conn.transaction():
+            conn.execute(self.settings, self.timeouts)
+            row = conn.execute(
+                self.window[after is None], {"after": after, "size": size}, prepare=False
             ).fetchone()
-            if window is None:
-                return None
-            last, count = window
-            row = self.conn.execute(
-                self.batch[first], {"after": after, "last": last, "count": count, "run": run_id}
-            ).fetchone()
-            assert row is not None, "the run's audit row disappeared"
-            return last, int(count), int(row[0])
+        return None if row is None else Window(after, row[0], int(row[1]))
+
+    def run_batch(self, conn: psycopg.Connection, window: Window, checkpoint: Any) -> int:
+        """Profiles inserted for the window; planned per batch (never a cached generic plan made
+        when the profile table's statistics were different)."""
+        params = {
+            "after": window.after,
+            "last": window.last,
+            "count": window.count,
+            "run": self.run_id,
+            "checkpoint": checkpoint,
+        }
+        with conn.transaction():
+            conn.execute(self.settings, self.timeouts)
+            row = conn.execute(self.batch[window.after is None], params, prepare=False).fetchone()
+        assert row is not None, "the run's audit row disappeared"
+        return int(row[0])
 
 
 def _next_size(size: int, count: int, seconds: float, options: BackfillOptions) -> int:
@@ -186,6 +199,39 @@ def _next_size(size: int, count: int, seconds: float, options: BackfillOptions) 
     return int(min(options.max_size, max(options.min_size, size / 2, min(size * 1.5, ideal))))
 
 
+class _Tally:
+    """What the run has done so far, and how it paces itself."""
+
+    def __init__(self, options: BackfillOptions, jobs: int) -> None:
+        self.options = options
+        self.jobs = jobs
+        self.size = options.batch_size or options.start_size
+        self.scanned = self.inserted = self.retries = self.batches = 0
+        self.worst = self.yielded = 0.0
+        self.busy = 0.0  # smoothed share of recent checks that saw other writers
+        self.started = time.monotonic()
+
+    def add(self, done: Done) -> None:
+        self.scanned += done.window.count
+        self.inserted += done.inserted
+        self.retries += done.retries
+        self.batches += 1
+        self.worst = max(self.worst, done.seconds)
+        if done.timed_out:
+            self.size = max(self.options.min_size, self.size // 2)  # too slow: smaller batches
+        else:
+            self.size = _next_size(self.size, done.window.count, done.seconds, self.options)
+
+    @property
+    def concurrency(self) -> int:
+        """All connections on an otherwise idle server; one while other sessions are writing."""
+        return self.jobs if self.busy < 0.05 else 1
+
+    def progress(self, total: int) -> Progress:
+        elapsed = time.monotonic() - self.started
+        return Progress(self.scanned, total, self.inserted, self.batches, self.size, elapsed)
+
+
 def run_backfill(
     conn: psycopg.Connection,
     config: Config,
@@ -193,89 +239,164 @@ def run_backfill(
     options: BackfillOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> BackfillResult:
-    """Run (or resume) the batched backfill on an autocommit connection; the caller holds the lock."""
+    """Run (or resume) the batched backfill; `conn` (autocommit) holds the run's advisory lock and
+    hands out windows, `options.jobs` more connections run the batches."""
     options = options or BackfillOptions()
     total = _estimate_rows(conn, config)
     run = _open_run(conn, config)
-    batches = _Batches(conn, config, shape, options)
-    size = options.batch_size or options.start_size
-    after: Any = run.after
-    scanned = inserted = retries = done_batches = 0
-    worst = yielded = busy = 0.0  # busy: smoothed share of recent checks that saw other writers
+    plan = _Statements(config, shape, run.run_id, options)
+    checkpoints = Checkpoints(run.after)
+    try:
+        with _connections(conn, options.jobs) as workers:
+            tally = _Tally(options, workers.size)
+            _drive(conn, plan, workers, checkpoints, tally, options, total, progress)
+    except BatchFailed as failed:
+        _give_up(conn, config, run.run_id, failed, checkpoints.value)
+    except psycopg.Error as exc:  # the coordinating connection itself
+        message = primary_message(exc)
+        _fail(conn, config, run.run_id, message, checkpoints.value)
+        raise DatabaseError(
+            f"backfill failed (checkpoint kept: run again to resume): {message}", exc.sqlstate
+        ) from None
+    with database_errors("backfill: closing the audit row"), conn.transaction():
+        conn.execute(
+            statements.backfill_finish(config).statement,
+            {"run": run.run_id, "checkpoint": checkpoints.value},
+        )
+    seconds = time.monotonic() - tally.started
+    analyzed = time.monotonic()
+    if tally.inserted:
+        _analyze(conn, config)
+    return BackfillResult(
+        run.run_id,
+        tally.inserted,
+        tally.scanned,
+        tally.batches,
+        seconds,
+        tally.worst,
+        tally.retries,
+        run.resumed_from,
+        time.monotonic() - analyzed,
+        tally.yielded,
+        workers.size,
+    )
+
+
+def _drive(
+    conn: psycopg.Connection,
+    plan: _Statements,
+    workers: Pool,
+    checkpoints: Checkpoints,
+    tally: _Tally,
+    options: BackfillOptions,
+    total: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """Hand out windows in key order while fewer than `tally.concurrency` batches run; account
+    for each finished batch; stop at the first batch that gave up (after the others finish)."""
     writers = statements.other_writers().statement
-    started = time.monotonic()
-
-    def on_retry(attempt: int, exc: psycopg.Error, delay: float) -> None:
-        nonlocal size, retries
-        retries += 1
-        if isinstance(exc, errors.QueryCanceled):
-            size = max(options.min_size, size // 2)  # too slow: smaller batches
-
-    def next_batch() -> tuple[tuple[Any, int, int] | None, float]:
-        # Reads `after` and `size` when called, so a retry uses a size that on_retry just halved.
-        # Times this attempt alone: backoff sleeps between attempts are not batch time.
-        attempt_started = time.monotonic()
-        return batches.run_one(run.run_id, after, size), time.monotonic() - attempt_started
-
+    if options.yield_factor and _others_busy(conn, writers, workers.pids, 0.0):
+        tally.busy = 1.0  # others are writing already: start on one connection, not on all
+    in_flight: dict[Future[Done], Window] = {}
+    after, exhausted = checkpoints.value, False
     try:
         while True:
-            done, seconds = with_retries(next_batch, options.retry, on_retry)
-            if done is None:
-                break
-            worst = max(worst, seconds)
-            after, count, added = done
-            scanned += count
-            inserted += added
-            done_batches += 1
-            if progress is not None:
-                progress(
-                    Progress(
-                        scanned, total, inserted, done_batches, size, time.monotonic() - started
-                    )
+            while not exhausted and len(in_flight) < tally.concurrency:
+                window = _next_window(conn, plan, after, tally, options)
+                if window is None:
+                    exhausted = True
+                    break
+                future = workers.submit(
+                    plan.run_batch, window, checkpoints.dispatch(window), options.retry
                 )
-            size = _next_size(size, count, seconds, options)
-            if options.yield_factor:
-                busy = _others_busy(conn, writers, busy)
-                yielded += _pause(options.yield_factor * seconds * busy)
-            _throttle(options.max_rate, scanned, started)
-    except (errors.LockNotAvailable, errors.QueryCanceled) as exc:
+                in_flight[future] = window
+                after = window.last
+            if not in_flight:
+                return
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                window = in_flight.pop(future)
+                done = future.result()  # BatchFailed propagates; the pool waits for the rest
+                checkpoints.finish(window)
+                tally.add(done)
+                if progress is not None:
+                    progress(tally.progress(total))
+                if options.yield_factor:
+                    tally.busy = _others_busy(conn, writers, workers.pids, tally.busy)
+                    tally.yielded += _pause(options.yield_factor * done.seconds * tally.busy)
+            _throttle(options.max_rate, tally.scanned, tally.started)
+    except BatchFailed:
+        # Record everything that did finish, so the checkpoint is as far on as it can be.
+        for future in as_completed(in_flight):
+            if future.exception() is None:
+                checkpoints.finish(in_flight[future])
+        raise
+
+
+def _next_window(
+    conn: psycopg.Connection, plan: _Statements, after: Any, tally: _Tally, options: BackfillOptions
+) -> Window | None:
+    """The next window, retried like a batch (it waits behind an ACCESS EXCLUSIVE lock too)."""
+    retries = 0
+
+    def on_retry(attempt: int, exc: psycopg.Error, delay: float) -> None:
+        nonlocal retries
+        retries += 1
+
+    try:
+        return with_retries(
+            lambda: plan.next_window(conn, after, tally.size), options.retry, on_retry
+        )
+    except psycopg.Error as exc:
+        raise BatchFailed(Window(after, None, 0), retries, exc) from exc
+
+
+@contextmanager
+def _connections(conn: psycopg.Connection, jobs: int) -> Iterator[Pool]:
+    try:
+        workers = Pool(conn, jobs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"backfill: cannot open a connection for the batches: {mask(primary_message(exc))}",
+            exc.sqlstate,
+        ) from None
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
+def _give_up(
+    conn: psycopg.Connection,
+    config: Config,
+    run_id: str,
+    failed: BatchFailed,
+    checkpoint: Any,
+) -> NoReturn:
+    """Record the failure with the furthest safe checkpoint, name who is in the way, and raise.
+
+    Runs after the pool closed: our own batch connections hold no locks any more."""
+    exc = failed.cause
+    where = _where(failed.window.after)
+    if isinstance(exc, errors.LockNotAvailable | errors.QueryCanceled):
         who = (
             in_the_way(conn, [config.source, config.target])
             if isinstance(exc, errors.LockNotAvailable)
             else ""
         )
         message = (
-            f"{_where(after)} gave up retrying ({retries} retries): {primary_message(exc)}{who}"
+            f"{where} gave up retrying ({failed.retries} retries): {primary_message(exc)}{who}"
         )
-        _fail(conn, config, run.run_id, message)
+        _fail(conn, config, run_id, message, checkpoint)
         raise DatabaseError(
             f"backfill: {message}; progress is saved: run again to resume", exc.sqlstate
         ) from None
-    except psycopg.Error as exc:
-        message = f"{_where(after)}: {primary_message(exc)}"
-        _fail(conn, config, run.run_id, message)
-        raise DatabaseError(
-            f"backfill failed (audit row marked failed, checkpoint kept: run again to resume): {message}",
-            exc.sqlstate,
-        ) from None
-    with database_errors("backfill: closing the audit row"), conn.transaction():
-        conn.execute(statements.backfill_finish(config).statement, {"run": run.run_id})
-    seconds = time.monotonic() - started
-    analyzed = time.monotonic()
-    if inserted:
-        _analyze(conn, config)
-    return BackfillResult(
-        run.run_id,
-        inserted,
-        scanned,
-        done_batches,
-        seconds,
-        worst,
-        retries,
-        run.resumed_from,
-        time.monotonic() - analyzed,
-        yielded,
-    )
+    message = f"{where}: {primary_message(exc)}"
+    _fail(conn, config, run_id, message, checkpoint)
+    raise DatabaseError(
+        f"backfill failed (audit row marked failed, checkpoint kept: run again to resume): {message}",
+        exc.sqlstate,
+    ) from None
 
 
 def _estimate_rows(conn: psycopg.Connection, config: Config) -> int:
@@ -292,9 +413,9 @@ def _where(after: Any) -> str:
     return "the first batch" if after is None else f"the batch after key {after}"
 
 
-def _others_busy(conn: psycopg.Connection, writers: statements.Query, busy: float) -> float:
+def _others_busy(conn: psycopg.Connection, writers: Query, ours: list[int], busy: float) -> float:
     """Update the smoothed share of checks that found other sessions with a writing transaction."""
-    row = conn.execute(writers).fetchone()
+    row = conn.execute(writers, {"ours": ours}).fetchone()
     return 0.7 * busy + 0.3 * (1.0 if row and row[0] else 0.0)
 
 
@@ -313,13 +434,16 @@ def _throttle(max_rate: float | None, scanned: int, started: float) -> None:
             time.sleep(ahead)
 
 
-def _fail(conn: psycopg.Connection, config: Config, run_id: str, message: str) -> None:
+def _fail(
+    conn: psycopg.Connection, config: Config, run_id: str, message: str, checkpoint: Any
+) -> None:
     """Close the run as failed, when the connection still works (else the next run finds it dead)."""
     if conn.broken or conn.closed:
         return
     with database_errors("backfill: recording the failure"), conn.transaction():
         conn.execute(
-            statements.backfill_failed(config).statement, {"run": run_id, "message": message}
+            statements.backfill_failed(config).statement,
+            {"run": run_id, "message": message, "checkpoint": checkpoint},
         )
 
 

@@ -75,6 +75,17 @@ class Shape:
     target_soft_delete: str | None
     kind_columns: tuple[str, ...]
     api_roles: tuple[str, ...]
+    # ON DELETE action of the profile's foreign key to the auth table (None: no such key). When
+    # the key cascades (or sets null/default) PostgreSQL handles hard deletes itself.
+    target_fk_delete: str | None = None
+    target_updated_at: str | None = None  # set to now() when an update changes a profile
+    source_key_type: str = (
+        "uuid"  # to cast a key kept as text (failure rows) back for an index lookup
+    )
+
+    @property
+    def fk_handles_deletes(self) -> bool:
+        return self.target_fk_delete in ("CASCADE", "SET NULL", "SET DEFAULT")
 
 
 def supabase_shape(config: Config) -> Shape:
@@ -84,6 +95,81 @@ def supabase_shape(config: Config) -> Shape:
         target_soft_delete=config.soft_delete_column,
         kind_columns=KIND_COLUMNS,
         api_roles=API_ROLES,
+    )
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key from some table to the auth table, and what it does when a user is deleted."""
+
+    name: str
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    ref_columns: tuple[str, ...]
+    on_delete: str  # NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT
+    nullable: bool  # every referencing column may be NULL
+
+    @property
+    def blocks_deletes(self) -> bool:
+        """NO ACTION / RESTRICT: deleting a referenced user fails ("Database error deleting user")."""
+        return self.on_delete in ("NO ACTION", "RESTRICT")
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.table}.{self.name}"
+
+
+_ON_DELETE = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+
+def foreign_keys_to(conn: psycopg.Connection, table: TableRef) -> list[ForeignKey]:
+    """Every foreign key that references `table`, from any schema."""
+    rows = conn.execute(
+        """
+        SELECT con.conname, n.nspname, c.relname,
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, i)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+                     ORDER BY k.i)::text[],
+               ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, i)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+                     ORDER BY k.i)::text[],
+               con.confdeltype::text,
+               NOT EXISTS (SELECT 1 FROM unnest(con.conkey) k(num)
+                           JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+                           WHERE a.attnotnull)
+        FROM pg_catalog.pg_constraint con
+        JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE con.contype = 'f'
+          AND con.confrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+        ORDER BY n.nspname, c.relname, con.conname
+        """,
+        (table.schema, table.table),
+    ).fetchall()
+    return [
+        ForeignKey(name, schema, rel, tuple(cols), tuple(refs), _ON_DELETE[action], nullable)
+        for name, schema, rel, cols, refs, action, nullable in rows
+    ]
+
+
+def profile_foreign_key(keys: list[ForeignKey], config: Config) -> ForeignKey | None:
+    """The profile table's key referencing the auth table's key, if there is one."""
+    return next(
+        (
+            k
+            for k in keys
+            if (k.schema, k.table) == (config.target.schema, config.target.table)
+            and k.columns == (config.target.key,)
+            and k.ref_columns == (config.source.key,)
+        ),
+        None,
     )
 
 
@@ -253,11 +339,19 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
                 f"{config.target.display}.{col.name} is NOT NULL with no default and no mapping: "
                 f"add it under [mapping] or give it a default"
             )
+    profile_fk = profile_foreign_key(foreign_keys_to(conn, config.source), config)
     return Shape(
         source_soft_delete="deleted_at" in source_cols,
         target_soft_delete=target_soft_delete,
         kind_columns=tuple(c for c in KIND_COLUMNS if c in source_cols),
         api_roles=existing_roles(conn, API_ROLES),
+        target_fk_delete=profile_fk.on_delete if profile_fk else None,
+        source_key_type=source_cols[config.source.key].type,
+        target_updated_at=(
+            "updated_at"
+            if "updated_at" in target_cols and "updated_at" not in config.mapping
+            else None
+        ),
     )
 
 

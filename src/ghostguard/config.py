@@ -34,6 +34,7 @@ class ColumnSource:
     column: str | None = None
     metadata: tuple[str, ...] = ()
     metadata_column: str = "raw_user_meta_data"
+    follow_updates: bool = True  # the profile column follows later changes of the auth row
 
     def describe(self) -> str:
         if self.column is not None:
@@ -49,9 +50,12 @@ class Config:
     source: TableRef = TableRef("auth", "users")
     target: TableRef = TableRef("public", "users")
     trigger_name: str = "on_auth_user_created"
+    update_trigger_name: str = "on_auth_user_updated"
+    delete_trigger_name: str = "on_auth_user_deleted"
     function_schema: str = "public"
     function_name: str = "handle_new_user"
     audit: TableRef = TableRef("public", "cleanup_audit_log")
+    failures: TableRef = TableRef("public", "profile_sync_failures")
     job_name: str = "backfill_ghost_users"
     mapping: dict[str, ColumnSource] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
     soft_delete_column: str | None = "deleted_at"
@@ -61,13 +65,36 @@ class Config:
     def function_display(self) -> str:
         return f"{self.function_schema}.{self.function_name}()"
 
+    @property
+    def trigger_names(self) -> tuple[str, str, str]:
+        """Insert, update and delete triggers: all call the one sync function."""
+        return (self.trigger_name, self.update_trigger_name, self.delete_trigger_name)
 
+
+# Metadata keys the identity providers fill (Supabase copies the provider's claims into
+# raw_user_meta_data): Google and Azure send full_name/name and picture/avatar_url, GitHub
+# full_name/name, user_name and avatar_url, Apple full_name (first sign-in only) or nothing, magic
+# link and phone signups nothing at all (their columns are email and phone).
 DEFAULT_MAPPING: dict[str, ColumnSource] = {
     "email": ColumnSource(column="email"),
-    "full_name": ColumnSource(metadata=("full_name", "name")),
+    "full_name": ColumnSource(
+        metadata=("full_name", "name", "user_name", "preferred_username", "nickname")
+    ),
     "avatar_url": ColumnSource(metadata=("avatar_url", "picture")),
-    "created_at": ColumnSource(column="created_at"),
+    "created_at": ColumnSource(column="created_at", follow_updates=False),
 }
+
+# raw_user_meta_data is written by the user (supabase.auth.updateUser({ data })): a privilege
+# read from it is a privilege anyone can grant themselves. Such keys must come from
+# raw_app_meta_data, which only the service role and the Auth server write.
+PRIVILEGED_NAMES = frozenset(
+    {
+        "role", "roles", "user_role", "app_role", "is_admin", "admin", "is_super_admin",
+        "superuser", "tenant", "tenant_id", "org", "org_id", "organization", "organization_id",
+        "team_id", "permissions", "scopes", "claims", "groups", "plan", "subscription",
+    }
+)  # fmt: skip
+USER_WRITABLE_METADATA = "raw_user_meta_data"
 
 
 def _section(data: dict[str, Any], name: str, allowed: set[str] | None) -> dict[str, Any]:
@@ -108,22 +135,45 @@ def _column_source(target_column: str, raw: Any) -> ColumnSource:
             f'{where} must be a column name or {{ column = "..." }} or '
             '{ metadata = ["key", ...] }, exactly one of them'
         )
+    unknown = set(raw) - {"column", "metadata", "from", "update"}
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s) {sorted(unknown)}; allowed: column, metadata, from, update"
+        )
+    follow = raw.get("update", True)
+    if not isinstance(follow, bool):
+        raise ConfigError(f"{where}.update must be true or false")
     if "column" in raw:
-        return ColumnSource(column=_require_name(where, raw["column"]))
+        return ColumnSource(column=_require_name(where, raw["column"]), follow_updates=follow)
     keys = raw["metadata"]
     if isinstance(keys, str):
         keys = [keys]
     if not isinstance(keys, list) or not keys:
         raise ConfigError(f"{where}.metadata must be a non-empty list of metadata keys")
-    return ColumnSource(
+    source = ColumnSource(
         metadata=tuple(_require_name(where, k) for k in keys),
-        metadata_column=_require_name(where, raw.get("from", "raw_user_meta_data")),
+        metadata_column=_require_name(where, raw.get("from", USER_WRITABLE_METADATA)),
+        follow_updates=follow,
     )
+    _refuse_privilege_from_user_metadata(target_column, source)
+    return source
+
+
+def _refuse_privilege_from_user_metadata(target_column: str, source: ColumnSource) -> None:
+    if source.metadata_column != USER_WRITABLE_METADATA:
+        return
+    risky = [k for k in (target_column, *source.metadata) if k.lower() in PRIVILEGED_NAMES]
+    if risky:
+        raise ConfigError(
+            f"mapping.{target_column} reads {USER_WRITABLE_METADATA}, which every user can change "
+            f"for themselves (supabase.auth.updateUser); {risky[0]!r} looks like a privilege: "
+            'map it from raw_app_meta_data instead (from = "raw_app_meta_data")'
+        )
 
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from parsed TOML, rejecting unknown keys so typos are not silently ignored."""
-    known = {"source", "target", "trigger", "audit", "mapping"}
+    known = {"source", "target", "trigger", "audit", "failures", "mapping"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -131,8 +181,13 @@ def from_dict(data: dict[str, Any]) -> Config:
     table_keys = {"schema", "table", "key"}
     source = _section(data, "source", table_keys)
     target = _section(data, "target", table_keys | {"soft_delete_column"})
-    trigger = _section(data, "trigger", {"name", "function_schema", "function", "lock_timeout"})
+    trigger = _section(
+        data,
+        "trigger",
+        {"name", "update_name", "delete_name", "function_schema", "function", "lock_timeout"},
+    )
     audit = _section(data, "audit", table_keys - {"key"} | {"job"})
+    failures = _section(data, "failures", table_keys - {"key"})
     mapping_raw = _section(data, "mapping", None)
     mapping = (
         {
@@ -147,6 +202,12 @@ def from_dict(data: dict[str, Any]) -> Config:
         source=_table(source, "source", default.source),
         target=_table(target, "target", default.target),
         trigger_name=_require_name("trigger.name", trigger.get("name", default.trigger_name)),
+        update_trigger_name=_require_name(
+            "trigger.update_name", trigger.get("update_name", default.update_trigger_name)
+        ),
+        delete_trigger_name=_require_name(
+            "trigger.delete_name", trigger.get("delete_name", default.delete_trigger_name)
+        ),
         function_schema=_require_name(
             "trigger.function_schema", trigger.get("function_schema", default.function_schema)
         ),
@@ -154,6 +215,7 @@ def from_dict(data: dict[str, Any]) -> Config:
             "trigger.function", trigger.get("function", default.function_name)
         ),
         audit=_table(audit, "audit", default.audit),
+        failures=_table(failures, "failures", default.failures),
         job_name=_require_name("audit.job", audit.get("job", default.job_name)),
         mapping=mapping,
         soft_delete_column=_require_name("target.soft_delete_column", soft_delete)
@@ -169,13 +231,14 @@ def to_dict(config: Config) -> dict[str, Any]:
     """The TOML shape of a Config (what `ghostguard init` writes)."""
     mapping: dict[str, Any] = {}
     for column, src in config.mapping.items():
-        if src.column is not None:
-            mapping[column] = {"column": src.column}
-        else:
-            entry: dict[str, Any] = {"metadata": list(src.metadata)}
-            if src.metadata_column != "raw_user_meta_data":
-                entry["from"] = src.metadata_column
-            mapping[column] = entry
+        entry: dict[str, Any] = (
+            {"column": src.column} if src.column is not None else {"metadata": list(src.metadata)}
+        )
+        if src.column is None and src.metadata_column != USER_WRITABLE_METADATA:
+            entry["from"] = src.metadata_column
+        if not src.follow_updates:
+            entry["update"] = False
+        mapping[column] = entry
     target: dict[str, Any] = {
         "schema": config.target.schema,
         "table": config.target.table,
@@ -191,6 +254,8 @@ def to_dict(config: Config) -> dict[str, Any]:
         "target": target,
         "trigger": {
             "name": config.trigger_name,
+            "update_name": config.update_trigger_name,
+            "delete_name": config.delete_trigger_name,
             "function_schema": config.function_schema,
             "function": config.function_name,
             "lock_timeout": config.lock_timeout,
@@ -200,6 +265,7 @@ def to_dict(config: Config) -> dict[str, Any]:
             "table": config.audit.table,
             "job": config.job_name,
         },
+        "failures": {"schema": config.failures.schema, "table": config.failures.table},
         "mapping": mapping,
     }
 

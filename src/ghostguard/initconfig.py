@@ -7,22 +7,20 @@ from dataclasses import dataclass, replace
 import psycopg
 
 from ghostguard import catalog
-from ghostguard.config import ColumnSource, Config, TableRef
+from ghostguard.config import DEFAULT_MAPPING, ColumnSource, Config, TableRef
 from ghostguard.errors import ConfigError
 
 CANDIDATE_TABLES = (TableRef("public", "users"), TableRef("public", "profiles"))
 
 # Profile column name -> where its value usually comes from (provider metadata keys in order).
 KNOWN_COLUMNS: dict[str, ColumnSource] = {
-    "email": ColumnSource(column="email"),
+    **DEFAULT_MAPPING,
     "phone": ColumnSource(column="phone"),
-    "full_name": ColumnSource(metadata=("full_name", "name")),
-    "name": ColumnSource(metadata=("full_name", "name")),
-    "display_name": ColumnSource(metadata=("full_name", "name", "user_name")),
-    "username": ColumnSource(metadata=("user_name", "preferred_username")),
-    "user_name": ColumnSource(metadata=("user_name", "preferred_username")),
-    "avatar_url": ColumnSource(metadata=("avatar_url", "picture")),
-    "created_at": ColumnSource(column="created_at"),
+    "name": DEFAULT_MAPPING["full_name"],
+    "display_name": DEFAULT_MAPPING["full_name"],
+    "username": ColumnSource(metadata=("user_name", "preferred_username", "nickname")),
+    "user_name": ColumnSource(metadata=("user_name", "preferred_username", "nickname")),
+    "picture": DEFAULT_MAPPING["avatar_url"],
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ghostguard import statements
+from ghostguard import sqlparts, statements
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 
@@ -45,14 +45,14 @@ def render(config: Config, shape: Shape) -> list[Migration]:
             _header(
                 config, "Ghost users fix 1/2: audit log, ghost count, sync function and trigger."
             )
-            + statements.render(statements.install_plan(config, shape)),
+            + sqlparts.render(statements.install_plan(config, shape)),
         ),
         Migration(
             "backfill_ghost_users",
             _header(
                 config, "Ghost users fix 2/2: audited, idempotent backfill of missing profiles."
             )
-            + statements.render(statements.backfill_plan(config, shape)),
+            + sqlparts.render(statements.backfill_plan(config, shape)),
         ),
     ]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ghostguard import authserver
+from ghostguard import authserver, catalog, syncsql
 from ghostguard.config import Config
 from ghostguard.runner import primary_message
 
@@ -80,6 +80,15 @@ def registration_probe(
             ),
             (user.id,),
         ).fetchone()
+        recorded = None if found and found[0] == 1 else _recorded_failure(conn, config, user.id)
+    if recorded is not None:
+        return ProbeResult(
+            False,
+            True,
+            ran_as,
+            f"signup succeeded, but its profile write failed (recorded in "
+            f"{config.failures.display}, not raised): {recorded}",
+        )
     if not found or found[0] != 1:
         return ProbeResult(
             False, True, ran_as, f"signup succeeded but no {config.target.display} row appeared"
@@ -95,3 +104,11 @@ def registration_probe(
         ran_as,
         f"a signup created its profile (rolled back, nothing left behind{skipped})",
     )
+
+
+def _recorded_failure(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> str | None:
+    """The failure the trigger recorded for the probe user, if any (read before the rollback)."""
+    if not catalog.table_columns(conn, config.failures):
+        return None
+    row = conn.execute(syncsql.failure_of_user(config).statement, {"user": str(user_id)}).fetchone()
+    return None if row is None else f"{row[1]} (SQLSTATE {row[0]})"

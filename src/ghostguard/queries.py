@@ -1,8 +1,9 @@
 """Read-only queries behind scan and verify, composed with psycopg.sql like every other statement.
 
-Cost notes (see docs/design.md): ghost and orphan counts are anti-joins (NOT EXISTS) that use the
-primary keys of both tables, one pass over the auth table; never NOT IN, which degrades to a
-nested loop on NULL-able keys.
+Cost notes (see docs/design.md): ghosts by kind, profile and orphan counts come from one full join
+of the two tables on their keys (hash or merge: each table read once); the ghost sample is a
+merge anti-join that stops after a few rows, run only when there are ghosts. Never NOT IN, which
+degrades to a nested loop on NULL-able keys.
 """
 
 from __future__ import annotations
@@ -49,18 +50,41 @@ def _kind_expression(shape: Shape) -> sql.Composable:
     return sql.SQL("CASE {} ELSE 'other' END").format(sql.SQL(" ").join(whens))
 
 
-def ghosts_by_kind(config: Config, shape: Shape) -> sql.Composed:
-    """One anti-join pass: (kind, count) for every auth row without a profile."""
+def census(config: Config, shape: Shape) -> sql.Composed:
+    """Ghosts by kind and the table counts in one pass: a full join of the two tables on their keys.
+
+    Rows come grouped by kind: NULL for auth rows with a profile and for orphan profiles (profiles
+    with no auth row), one row per kind of ghost. Every column is a count within the group, so the
+    totals are the column sums. One hash or merge join reads each table once; the kind is computed
+    for ghost rows only.
+    """
+    soft = shape.target_soft_delete
+    soft_deleted = (
+        sql.SQL("count(*) FILTER (WHERE pu.{} IS NOT NULL)").format(sql.Identifier(soft))
+        if soft
+        else sql.SQL("0::bigint")
+    )
+    skey, tkey = sql.Identifier(config.source.key), sql.Identifier(config.target.key)
     return sql.SQL(
-        "SELECT {kind} AS kind, count(*) FROM {source} au WHERE {ghost} GROUP BY 1"
+        "SELECT CASE WHEN pu.{tkey} IS NULL THEN {kind} END AS kind,\n"
+        "       count(au.{skey}) AS auth_users,\n"
+        "       count(pu.{tkey}) AS profiles,\n"
+        "       {soft_deleted} AS soft_deleted_profiles,\n"
+        "       count(*) FILTER (WHERE au.{skey} IS NULL) AS orphan_profiles\n"
+        "FROM {source} au FULL JOIN {target} pu ON pu.{tkey} = au.{skey}\n"
+        "GROUP BY 1"
     ).format(
         kind=_kind_expression(shape),
+        skey=skey,
+        tkey=tkey,
+        soft_deleted=soft_deleted,
         source=sql.Identifier(config.source.schema, config.source.table),
-        ghost=ghost_condition(config),
+        target=sql.Identifier(config.target.schema, config.target.table),
     )
 
 
 def sample_ghosts(config: Config, limit: int) -> sql.Composed:
+    """The first ghost keys in key order: a merge anti-join over both primary keys stops early."""
     return sql.SQL(
         "SELECT au.{key}::text FROM {source} au WHERE {ghost} ORDER BY au.{key} LIMIT {n}"
     ).format(
@@ -71,27 +95,26 @@ def sample_ghosts(config: Config, limit: int) -> sql.Composed:
     )
 
 
-def table_counts(config: Config, shape: Shape) -> sql.Composed:
-    """auth rows, profile rows, soft-deleted profiles and orphan profiles (profile with no auth row)."""
+def orphans(config: Config, shape: Shape, limit: int) -> sql.Composed:
+    """Orphan profiles (no auth row): how many, how many not yet marked deleted, the first keys."""
     soft = shape.target_soft_delete
-    soft_deleted = (
-        sql.SQL("count(*) FILTER (WHERE pu.{} IS NOT NULL)").format(sql.Identifier(soft))
+    unmarked = (
+        sql.SQL("count(*) FILTER (WHERE o.{} IS NULL)").format(sql.Identifier(soft))
         if soft
-        else sql.SQL("0::bigint")
+        else sql.SQL("count(*)")
     )
     return sql.SQL(
-        "SELECT (SELECT count(*) FROM {source}) AS auth_users,\n"
-        "       count(*) AS profiles,\n"
-        "       {soft_deleted} AS soft_deleted_profiles,\n"
-        "       count(*) FILTER (WHERE NOT EXISTS (\n"
-        "         SELECT 1 FROM {source} au WHERE au.{skey} = pu.{tkey})) AS orphan_profiles\n"
-        "FROM {target} pu"
+        "SELECT count(*), {unmarked},\n"
+        "       (array_agg(o.{tkey}::text ORDER BY o.{tkey}))[1:{n}]\n"
+        "FROM {target} o\n"
+        "WHERE NOT EXISTS (SELECT 1 FROM {source} au WHERE au.{skey} = o.{tkey})"
     ).format(
-        source=sql.Identifier(config.source.schema, config.source.table),
-        target=sql.Identifier(config.target.schema, config.target.table),
-        soft_deleted=soft_deleted,
-        skey=sql.Identifier(config.source.key),
+        unmarked=unmarked,
         tkey=sql.Identifier(config.target.key),
+        n=sql.Literal(limit),
+        target=sql.Identifier(config.target.schema, config.target.table),
+        source=sql.Identifier(config.source.schema, config.source.table),
+        skey=sql.Identifier(config.source.key),
     )
 
 

@@ -1,4 +1,4 @@
-"""The guide's rollback plan: remove trigger and function, keep every profile, log it."""
+"""The guide's rollback plan: remove the triggers and the function, keep every profile, log it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors, run_steps
-from ghostguard.statements import Step
+from ghostguard.sqlparts import Step
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
     """What rollback would run, decided from the catalog; refuses if CASCADE would drop someone else's trigger."""
     function = catalog.function_state(conn, config)
     callers = catalog.triggers_calling(conn, config) if function else []
-    ours = [t for t in callers if t.name == config.trigger_name and t.is_on(config.source)]
+    ours = [t for t in callers if t.name in config.trigger_names and t.is_on(config.source)]
     others = [t for t in callers if t not in ours]
     if others:
         names = ", ".join(f"{t.name} on {t.table}" for t in others)

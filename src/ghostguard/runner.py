@@ -10,7 +10,7 @@ from psycopg import errors
 
 from ghostguard.errors import DatabaseError
 from ghostguard.secrets import mask
-from ghostguard.statements import Step
+from ghostguard.sqlparts import Step
 
 
 def primary_message(exc: psycopg.Error) -> str:

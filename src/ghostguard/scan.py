@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from ghostguard import catalog, queries
+from ghostguard import catalog, queries, repair, syncsql
 from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.config import Config
 
@@ -25,6 +25,15 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class BlockingKey:
+    """A foreign key to the auth table that makes user deletes fail, and the SQL that fixes it."""
+
+    name: str
+    on_delete: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class ScanReport:
     source: str
     target: str
@@ -35,6 +44,9 @@ class ScanReport:
     trigger_calls_ours: bool
     other_triggers: list[TriggerState] = field(default_factory=list)
     function: FunctionState | None = None
+    lifecycle_triggers: list[TriggerState] = field(default_factory=list)  # ours: update, delete
+    sync_failures: int | None = None  # unresolved; None when the failures table does not exist
+    blocking_foreign_keys: list[BlockingKey] = field(default_factory=list)
 
     @property
     def ghost_total(self) -> int:
@@ -55,27 +67,36 @@ def snapshot(conn: psycopg.Connection) -> Iterator[None]:
         yield
 
 
-def count_ghosts(conn: psycopg.Connection, config: Config, shape: Shape) -> dict[str, int]:
-    """Ghosts per kind, every kind present (0 when none)."""
-    found: dict[str, int] = dict(conn.execute(queries.ghosts_by_kind(config, shape)).fetchall())
-    return {kind: int(found.get(kind, 0)) for kind in queries.GHOST_KINDS}
-
-
-def read_counts(conn: psycopg.Connection, config: Config, shape: Shape) -> Counts:
-    row = conn.execute(queries.table_counts(config, shape)).fetchone()
-    assert row is not None
-    return Counts(*(int(v) for v in row))
+def census(conn: psycopg.Connection, config: Config, shape: Shape) -> tuple[dict[str, int], Counts]:
+    """Ghosts per kind (every kind present, 0 when none) and the table counts, in one pass."""
+    ghosts = dict.fromkeys(queries.GHOST_KINDS, 0)
+    totals = [0, 0, 0, 0]
+    for kind, *counts in conn.execute(queries.census(config, shape)).fetchall():
+        totals = [t + int(c) for t, c in zip(totals, counts, strict=True)]
+        if kind is not None:
+            ghosts[kind] = int(counts[0])
+    return ghosts, Counts(*totals)
 
 
 def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
     """Everything scan reports, read in one repeatable-read snapshot so the numbers agree."""
     with snapshot(conn):
-        ghosts = count_ghosts(conn, config, shape)
-        counts = read_counts(conn, config, shape)
-        sample = [r[0] for r in conn.execute(queries.sample_ghosts(config, SAMPLE_SIZE)).fetchall()]
+        ghosts, counts = census(conn, config, shape)
+        sample = (
+            [r[0] for r in conn.execute(queries.sample_ghosts(config, SAMPLE_SIZE)).fetchall()]
+            if any(ghosts.values())
+            else []
+        )
         triggers = catalog.triggers_on(conn, config.source)
         function = catalog.function_state(conn, config)
+        failures = repair.unresolved(conn, config)
+        blocking = [
+            BlockingKey(fk.display, fk.on_delete, syncsql.fix_blocking_foreign_key(fk, config))
+            for fk in catalog.foreign_keys_to(conn, config.source)
+            if fk.blocks_deletes
+        ]
     ours = catalog.our_trigger(triggers, config)
+    lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
     return ScanReport(
         source=config.source.display,
         target=config.target.display,
@@ -84,6 +105,9 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         sample_ghost_ids=sample,
         trigger=ours,
         trigger_calls_ours=bool(ours and ours.calls(config)),
-        other_triggers=[t for t in triggers if t is not ours],
+        other_triggers=[t for t in triggers if t is not ours and t not in lifecycle],
         function=function,
+        lifecycle_triggers=lifecycle,
+        sync_failures=failures,
+        blocking_foreign_keys=blocking,
     )

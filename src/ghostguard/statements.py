@@ -6,92 +6,24 @@ so what a file says and what the tool does cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from psycopg import sql
 
-from ghostguard import locks
+from ghostguard import locks, syncsql
 from ghostguard.catalog import Shape
-from ghostguard.config import ColumnSource, Config
+from ghostguard.config import Config
+from ghostguard.sqlparts import (
+    Step,
+    audit,
+    function,
+    grantees,
+    ident,
+    profile_columns,
+    source,
+    target,
+)
 
-# Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
-SCRUBBED_ON_SOFT_DELETE = frozenset({"email", "phone"})
-DOLLAR_TAG = sql.SQL("$ghostguard$")
-Query = sql.SQL | sql.Composed  # what psycopg can execute: never a plain str built by hand
 GHOST_COUNT_JOB = "record_ghost_count"
 ROLLBACK_JOB = "rollback_user_sync"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One statement with a short title; plans are lists of steps."""
-
-    title: str
-    statement: Query
-
-    def render(self) -> str:
-        return self.statement.as_string(None)
-
-
-def render(steps: list[Step]) -> str:
-    """SQL text for a list of steps: each titled with a comment and ended with a semicolon."""
-    return "\n\n".join(f"-- {s.title}\n{s.render()};" for s in steps) + "\n"
-
-
-def _ident(*names: str) -> sql.Identifier:
-    return sql.Identifier(*names)
-
-
-def _source(config: Config) -> sql.Identifier:
-    return _ident(config.source.schema, config.source.table)
-
-
-def _target(config: Config) -> sql.Identifier:
-    return _ident(config.target.schema, config.target.table)
-
-
-def _audit(config: Config) -> sql.Identifier:
-    return _ident(config.audit.schema, config.audit.table)
-
-
-def _function(config: Config) -> sql.Identifier:
-    return _ident(config.function_schema, config.function_name)
-
-
-def _value(src: ColumnSource, row: sql.Composable, shape: Shape) -> sql.Composable:
-    """The expression for one mapped profile column, read from an auth row (NEW or an alias)."""
-    if src.column is not None:
-        expr: sql.Composable = sql.SQL("{}.{}").format(row, _ident(src.column))
-        if src.column in SCRUBBED_ON_SOFT_DELETE and shape.source_soft_delete:
-            expr = sql.SQL("CASE WHEN {row}.{deleted} IS NULL THEN {expr} END").format(
-                row=row, deleted=_ident("deleted_at"), expr=expr
-            )
-        return expr
-    tries = [
-        sql.SQL("NULLIF({}.{} ->> {}, '')").format(
-            row, _ident(src.metadata_column), sql.Literal(key)
-        )
-        for key in src.metadata
-    ]
-    return (
-        tries[0] if len(tries) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(tries))
-    )
-
-
-def _profile_columns(
-    config: Config, shape: Shape, row: sql.Composable
-) -> tuple[sql.Composable, sql.Composable]:
-    """(column list, value list) for a profile INSERT built from an auth row."""
-    names = [config.target.key]
-    values: list[sql.Composable] = [sql.SQL("{}.{}").format(row, _ident(config.source.key))]
-    for column, src in config.mapping.items():
-        names.append(column)
-        values.append(_value(src, row, shape))
-    soft = shape.target_soft_delete
-    if soft and shape.source_soft_delete and soft not in config.mapping:
-        names.append(soft)
-        values.append(sql.SQL("{}.{}").format(row, _ident("deleted_at")))
-    return sql.SQL(", ").join(map(_ident, names)), sql.SQL(", ").join(values)
 
 
 def ghost_condition(config: Config, auth_alias: str = "au") -> sql.Composed:
@@ -99,10 +31,10 @@ def ghost_condition(config: Config, auth_alias: str = "au") -> sql.Composed:
     return sql.SQL(
         "NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{tkey} = {alias}.{skey})"
     ).format(
-        target=_target(config),
-        tkey=_ident(config.target.key),
-        alias=_ident(auth_alias),
-        skey=_ident(config.source.key),
+        target=target(config),
+        tkey=ident(config.target.key),
+        alias=ident(auth_alias),
+        skey=ident(config.source.key),
     )
 
 
@@ -119,7 +51,7 @@ def reset_lock_timeout() -> Step:
 
 def audit_table(config: Config, shape: Shape) -> list[Step]:
     """The guide's cleanup_audit_log, created if missing, closed to API roles."""
-    audit = _audit(config)
+    table = audit(config)
     steps = [
         Step(
             "audit log (the guide's cleanup_audit_log), kept if it already exists",
@@ -136,7 +68,7 @@ def audit_table(config: Config, shape: Shape) -> list[Step]:
                 "  ran_by text NOT NULL DEFAULT current_user,\n"
                 "  backend_pid integer DEFAULT pg_backend_pid()\n"
                 ")"
-            ).format(audit=audit),
+            ).format(audit=table),
         ),
         Step(
             "columns ghostguard relies on, added to an audit table that predates it",
@@ -148,24 +80,20 @@ def audit_table(config: Config, shape: Shape) -> list[Step]:
                 "  ADD COLUMN IF NOT EXISTS details jsonb NOT NULL DEFAULT '{{}}'::jsonb,\n"
                 "  ADD COLUMN IF NOT EXISTS ran_by text NOT NULL DEFAULT current_user,\n"
                 "  ADD COLUMN IF NOT EXISTS backend_pid integer DEFAULT pg_backend_pid()"
-            ).format(audit=audit),
+            ).format(audit=table),
         ),
         Step(
             "RLS on with no policies: API roles see nothing even if a grant slips in",
-            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(audit),
+            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
         ),
     ]
     steps.append(
         Step(
             "audit rows are not for API roles (public tables get ALL by default privileges)",
-            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(audit, _grantees(shape)),
+            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape)),
         )
     )
     return steps
-
-
-def _grantees(shape: Shape) -> sql.Composable:
-    return sql.SQL(", ").join([sql.SQL("PUBLIC"), *map(_ident, shape.api_roles)])
 
 
 def record_ghost_count(config: Config) -> Step:
@@ -177,7 +105,7 @@ def record_ghost_count(config: Config) -> Step:
             "       jsonb_build_object('source', {src_name}, 'target', {tgt_name})\n"
             "FROM ({ghost_keys}) ghosts"
         ).format(
-            audit=_audit(config),
+            audit=audit(config),
             job=sql.Literal(GHOST_COUNT_JOB),
             src_name=sql.Literal(config.source.display),
             tgt_name=sql.Literal(config.target.display),
@@ -186,38 +114,15 @@ def record_ghost_count(config: Config) -> Step:
     )
 
 
-def trigger_function(config: Config, shape: Shape) -> Step:
-    """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
-    columns, values = _profile_columns(config, shape, sql.SQL("NEW"))
-    body = sql.SQL(
-        "\nBEGIN\n"
-        "  INSERT INTO {target} ({columns})\n"
-        "  VALUES ({values})\n"
-        "  ON CONFLICT ({key}) DO NOTHING;\n"
-        "  RETURN NULL;\n"
-        "END;\n"
-    ).format(target=_target(config), columns=columns, values=values, key=_ident(config.target.key))
-    return Step(
-        f"sync function: creates the profile row for each new {config.source.display} row",
-        sql.SQL(
-            "CREATE OR REPLACE FUNCTION {fn}()\n"
-            "RETURNS trigger\n"
-            "LANGUAGE plpgsql\n"
-            "SECURITY DEFINER\n"
-            "SET search_path = ''\n"
-            "AS {tag}{body}{tag}"
-        ).format(fn=_function(config), tag=DOLLAR_TAG, body=body),
-    )
-
-
 def comment_function(config: Config) -> Step:
     return Step(
         "say who manages the function",
         sql.SQL("COMMENT ON FUNCTION {}() IS {}").format(
-            _function(config),
+            function(config),
             sql.Literal(
-                f"ghostguard: creates a {config.target.display} row for every new "
-                f"{config.source.display} row (trigger {config.trigger_name})"
+                f"ghostguard: keeps {config.target.display} in step with {config.source.display} "
+                f"(triggers {', '.join(config.trigger_names)}); failures go to "
+                f"{config.failures.display}"
             ),
         ),
     )
@@ -227,19 +132,8 @@ def revoke_execute(config: Config, shape: Shape) -> Step:
     return Step(
         "nobody calls it directly (EXECUTE is not checked when a trigger fires)",
         sql.SQL("REVOKE EXECUTE ON FUNCTION {}() FROM {}").format(
-            _function(config), _grantees(shape)
+            function(config), grantees(shape)
         ),
-    )
-
-
-def create_trigger(config: Config) -> Step:
-    return Step(
-        f"the trigger the guide names: AFTER INSERT on {config.source.display}",
-        sql.SQL(
-            "CREATE OR REPLACE TRIGGER {name}\n"
-            "  AFTER INSERT ON {source}\n"
-            "  FOR EACH ROW EXECUTE FUNCTION {fn}()"
-        ).format(name=_ident(config.trigger_name), source=_source(config), fn=_function(config)),
     )
 
 
@@ -249,10 +143,11 @@ def install_plan(config: Config, shape: Shape) -> list[Step]:
         set_lock_timeout(config),
         *audit_table(config, shape),
         record_ghost_count(config),
-        trigger_function(config, shape),
+        *syncsql.failures_table(config, shape),
+        syncsql.trigger_function(config, shape),
         comment_function(config),
         revoke_execute(config, shape),
-        create_trigger(config),
+        *syncsql.triggers(config, shape),
         reset_lock_timeout(),
     ]
 
@@ -265,10 +160,10 @@ def ghost_keys(config: Config) -> sql.Composed:
     a nested loop over a sequential scan and turns quadratic as the table fills).
     """
     return sql.SQL("SELECT {skey} FROM {source} EXCEPT SELECT {tkey} FROM {target}").format(
-        skey=_ident(config.source.key),
-        source=_source(config),
-        tkey=_ident(config.target.key),
-        target=_target(config),
+        skey=ident(config.source.key),
+        source=source(config),
+        tkey=ident(config.target.key),
+        target=target(config),
     )
 
 
@@ -294,7 +189,7 @@ def backfill_start(config: Config) -> Step:
     return Step(
         "backfill: open the audit row (status running)",
         sql.SQL("INSERT INTO {} (job_name, status) VALUES ({}, 'running') RETURNING id").format(
-            _audit(config), sql.Literal(config.job_name)
+            audit(config), sql.Literal(config.job_name)
         ),
     )
 
@@ -305,12 +200,12 @@ def _running_row(config: Config) -> sql.Composed:
         "SELECT id FROM {audit}\n"
         "  WHERE job_name = {job} AND status = 'running' AND backend_pid = pg_backend_pid()\n"
         "  ORDER BY started_at DESC LIMIT 1"
-    ).format(audit=_audit(config), job=sql.Literal(config.job_name))
+    ).format(audit=audit(config), job=sql.Literal(config.job_name))
 
 
 def backfill_run(config: Config, shape: Shape) -> Step:
     """The whole backfill as one statement (migration file): fill, then close the audit row."""
-    columns, values = _profile_columns(config, shape, _ident("au"))
+    columns, values = profile_columns(config, shape, ident("au"))
     return Step(
         "backfill: create the missing profiles, idempotently, and record how many",
         sql.SQL(
@@ -328,14 +223,14 @@ def backfill_run(config: Config, shape: Shape) -> Step:
             "RETURNING records_affected"
         ).format(
             running=_running_row(config),
-            target=_target(config),
+            target=target(config),
             columns=columns,
             values=values,
-            source=_source(config),
-            skey=_ident(config.source.key),
+            source=source(config),
+            skey=ident(config.source.key),
             ghost_keys=ghost_keys(config),
-            key=_ident(config.target.key),
-            audit=_audit(config),
+            key=ident(config.target.key),
+            audit=audit(config),
         ),
     )
 
@@ -361,7 +256,7 @@ def backfill_window(config: Config, first: bool) -> Step:
     after = (
         sql.SQL("")
         if first
-        else sql.SQL("WHERE au.{} > %(after)s").format(_ident(config.source.key))
+        else sql.SQL("WHERE au.{} > %(after)s").format(ident(config.source.key))
     )
     return Step(
         "backfill: the key range of the next batch",
@@ -371,7 +266,7 @@ def backfill_window(config: Config, first: bool) -> Step:
             "  FROM {source} au {after}\n"
             "  ORDER BY au.{key} LIMIT %(size)s\n"
             ") w ORDER BY w.n DESC LIMIT 1"
-        ).format(key=_ident(config.source.key), source=_source(config), after=after),
+        ).format(key=ident(config.source.key), source=source(config), after=after),
     )
 
 
@@ -379,13 +274,14 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
     """One batch over (after, last]: anti-join the keys on both primary keys, insert full rows for
     the ghosts only, and advance the audit row's checkpoint in the same statement.
 
-    Params: after (omitted when first), last, count, run. Run with enable_nestloop off so the
-    anti-join is a merge or hash join confined to the range, whatever the statistics say.
+    Params: after (omitted when first), last, count, run, checkpoint (the end of the contiguous
+    run of finished windows, see batchpool.py). Run with enable_nestloop off so the anti-join is a
+    merge or hash join confined to the range, whatever the statistics say.
     """
-    skey, tkey = _ident(config.source.key), _ident(config.target.key)
+    skey, tkey = ident(config.source.key), ident(config.target.key)
     a_lower = sql.SQL("") if first else sql.SQL("a.{} > %(after)s AND ").format(skey)
     pu_lower = sql.SQL("") if first else sql.SQL("pu.{} > %(after)s AND ").format(tkey)
-    columns, values = _profile_columns(config, shape, _ident("au"))
+    columns, values = profile_columns(config, shape, ident("au"))
     return Step(
         "backfill: one batch (run repeatedly, each in its own short transaction)",
         sql.SQL(
@@ -403,21 +299,21 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
             "UPDATE {audit}\n"
             "SET records_affected = coalesce(records_affected, 0) + (SELECT count(*) FROM inserted),\n"
             "    details = details || jsonb_build_object(\n"
-            "      'checkpoint', %(last)s::text,\n"
+            "      'checkpoint', %(checkpoint)s::text,\n"
             "      'scanned', coalesce((details ->> 'scanned')::bigint, 0) + %(count)s,\n"
             "      'batches', coalesce((details ->> 'batches')::bigint, 0) + 1)\n"
             "WHERE id = %(run)s\n"
             "RETURNING (SELECT count(*) FROM inserted)"
         ).format(
-            target=_target(config),
+            target=target(config),
             columns=columns,
             values=values,
-            source=_source(config),
+            source=source(config),
             skey=skey,
             tkey=tkey,
             a_lower=a_lower,
             pu_lower=pu_lower,
-            audit=_audit(config),
+            audit=audit(config),
         ),
     )
 
@@ -439,7 +335,8 @@ def batch_settings() -> Step:
 
 
 def other_writers() -> Step:
-    """Sessions with a writing transaction open right now (cluster-wide: they share CPU and WAL).
+    """Sessions with a writing transaction open right now (cluster-wide: they share CPU and WAL),
+    other than ours (param: ours, the backfill's own connections).
 
     pg_locks is readable by every role, unlike other roles' pg_stat_activity state, and an idle
     pooled connection holds no transactionid lock, so this counts real concurrent work.
@@ -448,7 +345,8 @@ def other_writers() -> Step:
         "backfill: are other sessions writing? (the backfill yields to them)",
         sql.SQL(
             "SELECT count(DISTINCT pid) FROM pg_catalog.pg_locks "
-            "WHERE locktype = 'transactionid' AND granted AND pid <> pg_backend_pid()"
+            "WHERE locktype = 'transactionid' AND granted AND pid <> pg_backend_pid() "
+            "AND pid <> ALL (%(ours)s::int[])"
         ),
     )
 
@@ -467,23 +365,27 @@ def backfill_engine(config: Config, shape: Shape) -> list[Step]:
 
 
 def backfill_finish(config: Config) -> Step:
+    """Params: run, checkpoint (the last key, once every window has finished)."""
     return Step(
         "backfill: close the audit row as success",
         sql.SQL(
-            "UPDATE {} SET status = 'success', completed_at = clock_timestamp() WHERE id = %(run)s "
-            "RETURNING records_affected"
-        ).format(_audit(config)),
+            "UPDATE {} SET status = 'success', completed_at = clock_timestamp(), "
+            "details = details || jsonb_build_object('checkpoint', %(checkpoint)s::text) "
+            "WHERE id = %(run)s RETURNING records_affected"
+        ).format(audit(config)),
     )
 
 
 def backfill_failed(config: Config) -> Step:
-    """Params: run, message."""
+    """Params: run, message, checkpoint (where the next run resumes)."""
     return Step(
-        "backfill: close the audit row as failed (its checkpoint stays for the next run)",
+        "backfill: close the audit row as failed, with the checkpoint the next run resumes from",
         sql.SQL(
             "UPDATE {} SET status = 'failed', error_message = %(message)s, "
-            "completed_at = clock_timestamp() WHERE id = %(run)s"
-        ).format(_audit(config)),
+            "completed_at = clock_timestamp(), "
+            "details = details || jsonb_build_object('checkpoint', %(checkpoint)s::text) "
+            "WHERE id = %(run)s"
+        ).format(audit(config)),
     )
 
 
@@ -495,7 +397,7 @@ def backfill_last_run(config: Config) -> Step:
             "SELECT id, status, details ->> 'checkpoint',\n"
             "       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.backend_pid)\n"
             "FROM {} l WHERE job_name = {} ORDER BY started_at DESC LIMIT 1"
-        ).format(_audit(config), sql.Literal(config.job_name)),
+        ).format(audit(config), sql.Literal(config.job_name)),
     )
 
 
@@ -507,7 +409,7 @@ def backfill_mark_interrupted(config: Config) -> Step:
             "UPDATE {} SET status = 'interrupted', completed_at = clock_timestamp(),\n"
             "  error_message = 'interrupted: its process or connection ended; continued by run ' || %(run)s\n"
             "WHERE id = %(old)s AND status = 'running'"
-        ).format(_audit(config)),
+        ).format(audit(config)),
     )
 
 
@@ -519,14 +421,14 @@ def backfill_resumes(config: Config) -> Step:
             "UPDATE {} SET details = details || jsonb_build_object("
             "'resumed_from', %(old)s::text, 'start_checkpoint', %(checkpoint)s::text, "
             "'checkpoint', %(checkpoint)s::text) WHERE id = %(run)s"
-        ).format(_audit(config)),
+        ).format(audit(config)),
     )
 
 
 def analyze_target(config: Config) -> Step:
     return Step(
         "fresh statistics for the profile table after a large backfill",
-        sql.SQL("ANALYZE {}").format(_target(config)),
+        sql.SQL("ANALYZE {}").format(target(config)),
     )
 
 
@@ -534,7 +436,7 @@ def drop_function(config: Config) -> Step:
     return Step(
         "remove the sync function; CASCADE removes its trigger too, which works where DROP TRIGGER "
         "is refused to a non-owner of the auth table",
-        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(_function(config)),
+        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(function(config)),
     )
 
 
@@ -546,7 +448,7 @@ def record_rollback(config: Config, dropped_function: bool, dropped_trigger: boo
             "VALUES ({job}, 'success', 0, clock_timestamp(),\n"
             "        jsonb_build_object('dropped_function', {f}, 'dropped_trigger', {t}))"
         ).format(
-            audit=_audit(config),
+            audit=audit(config),
             job=sql.Literal(ROLLBACK_JOB),
             f=sql.Literal(dropped_function),
             t=sql.Literal(dropped_trigger),

@@ -7,11 +7,11 @@ from typing import Any
 
 import psycopg
 
-from ghostguard import catalog, queries
+from ghostguard import catalog, queries, repair
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.probe import registration_probe
-from ghostguard.scan import Counts, count_ghosts, read_counts, snapshot
+from ghostguard.scan import Counts, census, snapshot
 
 
 @dataclass(frozen=True)
@@ -166,11 +166,31 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
     )
 
 
+def check_failures(conn: psycopg.Connection, config: Config) -> Check:
+    """Beyond the guide: profile writes the trigger recorded as failed, not yet repaired."""
+    pending = repair.unresolved(conn, config)
+    title = "Profile sync failures resolved"
+    if pending is None:
+        return Check(
+            "sync_failures",
+            title,
+            False,
+            f"{config.failures.display} does not exist",
+            "run `ghostguard apply --yes`",
+        )
+    return Check(
+        "sync_failures",
+        title,
+        pending == 0,
+        f"{pending} unresolved in {config.failures.display}",
+        "" if pending == 0 else "fix the cause, then run `ghostguard repair --yes`",
+    )
+
+
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
     with snapshot(conn):
-        ghosts = count_ghosts(conn, config, shape)
-        counts = read_counts(conn, config, shape)
+        ghosts, counts = census(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})
     probe = registration_probe(conn, config, source_columns)
     checks = [
@@ -188,6 +208,7 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
             else "inspect the trigger function; `ghostguard scan` shows its state",
         ),
         check_function(conn, config),
+        check_failures(conn, config),
     ]
     by_name = {c.name: c.passed for c in checks}
     criteria = [

@@ -8,6 +8,8 @@ from rich.text import Text
 
 from ghostguard.apply import ApplyResult
 from ghostguard.backfill import BackfillResult
+from ghostguard.orphans import OrphanReport
+from ghostguard.repair import RepairResult
 from ghostguard.rollback import RollbackResult
 from ghostguard.scan import ScanReport
 from ghostguard.verify import VerifyReport
@@ -51,6 +53,17 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         table.add_row(
             "trigger", f"{trig.name} on {trig.table}: {state}, calls {trig.function}{owner_note}"
         )
+    for lifecycle in report.lifecycle_triggers:
+        state = "enabled" if lifecycle.is_enabled else f"DISABLED ({lifecycle.enabled})"
+        table.add_row("trigger", f"{lifecycle.name}: {state}")
+    if report.sync_failures is not None:
+        failures = Text(
+            f"{report.sync_failures:,} unresolved",
+            style="bold red" if report.sync_failures else "bold green",
+        )
+        if report.sync_failures:
+            failures.append(" (fix the cause, then `ghostguard repair --yes`)", style="")
+        table.add_row("sync failures", failures)
     for other in report.other_triggers:
         table.add_row(
             "other trigger", f"{other.name}: calls {other.function} (enabled={other.enabled})"
@@ -68,6 +81,12 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         grants = f"EXECUTE: {', '.join(fn.executable_by)}" if fn.executable_by else "no API EXECUTE"
         table.add_row("function", f"{fn.name}: {definer}, {path}, owner {fn.owner}, {grants}")
     console.print(table)
+    for key in report.blocking_foreign_keys:
+        console.print(
+            Text(f"\nforeign key {key.name} is ON DELETE {key.on_delete}: ", style="bold yellow")
+            + Text('deleting a user fails ("Database error deleting user"). Fix:')
+        )
+        console.print(key.fix, markup=False, highlight=False)
 
 
 def verify(console: Console, report: VerifyReport) -> None:
@@ -122,3 +141,25 @@ def rollback(console: Console, result: RollbackResult) -> None:
         f"profiles kept: {result.profiles_kept:,}"
         + (" (rollback logged)" if result.audited else "")
     )
+
+
+def repair(console: Console, result: RepairResult) -> None:
+    console.print(
+        f"repaired {result.users_repaired:,} users ({result.failures_resolved:,} recorded failures "
+        "resolved)"
+    )
+    for failing in result.still_failing:
+        console.print(
+            Text(f"still failing: user {failing.user_id}: ", style="bold red")
+            + Text(f"{failing.message} (SQLSTATE {failing.sqlstate})")
+        )
+
+
+def orphans(console: Console, report: OrphanReport) -> None:
+    if report.marked_now:
+        console.print(f"marked {report.marked_now:,} orphan profiles deleted")
+    console.print(
+        f"orphan profiles (no auth user): {report.orphans:,}, not marked deleted: {report.unmarked:,}"
+    )
+    if report.sample:
+        console.print("  e.g. " + ", ".join(report.sample[:5]), markup=False)

@@ -9,7 +9,9 @@ import click
 from ghostguard import apply as apply_mod
 from ghostguard import backfill as backfill_mod
 from ghostguard import config as config_mod
-from ghostguard import db, initconfig, migrations, statements
+from ghostguard import db, initconfig, migrations, sqlparts
+from ghostguard import orphans as orphans_mod
+from ghostguard import repair as repair_mod
 from ghostguard import rollback as rollback_mod
 from ghostguard import scan as scan_mod
 from ghostguard import verify as verify_mod
@@ -50,7 +52,64 @@ def scan(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
         print_json(report.to_dict())
     else:
         render.scan(stdout_console(), report, target.where)
-    finish(report.ghost_total == 0)
+    finish(report.ghost_total == 0 and not report.sync_failures)
+
+
+@click.command("repair")
+@db_options
+@yes_option
+@json_option
+def repair_cmd(db_url: str | None, config_path: Path | None, yes: bool, as_json: bool) -> None:
+    """Retry the profile writes the trigger recorded as failed; mark each repaired one resolved.
+
+    Fix the cause first (a constraint, a column), then run this. Each user is synced from the auth
+    row as it is now, in its own transaction. Exits 1 when some still fail.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        pending = repair_mod.unresolved(conn, target.config)
+        if not pending:
+            click.echo("no unresolved profile sync failures")
+            return
+        confirm(yes, f"Retry {pending:,} recorded profile sync failures in {target.where}")
+        result = repair_mod.repair(conn, target.config, shape)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        render.repair(stdout_console(), result)
+    finish(not result.still_failing)
+
+
+@click.command("orphans")
+@db_options
+@click.option(
+    "--mark-deleted",
+    is_flag=True,
+    help="Set deleted_at on orphan profiles not marked yet (nothing is ever deleted).",
+)
+@yes_option
+@json_option
+def orphans_cmd(
+    db_url: str | None, config_path: Path | None, mark_deleted: bool, yes: bool, as_json: bool
+) -> None:
+    """Profiles whose auth user no longer exists. Read-only unless --mark-deleted.
+
+    Exits 1 when unmarked orphans remain.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        report = orphans_mod.find(conn, target.config, shape)
+        if mark_deleted and report.unmarked:
+            confirm(
+                yes,
+                f"Mark {report.unmarked:,} orphan profiles in {target.config.target.display} deleted",
+            )
+            report = orphans_mod.mark_deleted(conn, target.config, shape)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.orphans(stdout_console(), report)
+    finish(report.unmarked == 0)
 
 
 @click.command()
@@ -97,7 +156,15 @@ def migrations_cmd(
 
 
 def batch_options(func: F) -> F:
-    """--batch-size, --max-rate and --no-yield, for every command that runs the backfill engine."""
+    """--batch-size, --max-rate, --jobs and --no-yield, for every command that runs the backfill."""
+    func = click.option(
+        "--jobs",
+        type=click.IntRange(1, 16),
+        default=BackfillOptions.jobs,
+        show_default=True,
+        help="Connections running batches at once while no other session is writing (one while "
+        "others are, unless --no-yield).",
+    )(func)
     func = click.option(
         "--no-yield",
         is_flag=True,
@@ -119,11 +186,12 @@ def batch_options(func: F) -> F:
 
 
 def _backfill_options(
-    config: Config, batch_size: int | None, max_rate: float | None, no_yield: bool
+    config: Config, batch_size: int | None, max_rate: float | None, jobs: int, no_yield: bool
 ) -> BackfillOptions:
     return BackfillOptions(
         batch_size=batch_size,
         max_rate=max_rate,
+        jobs=jobs,
         lock_timeout=config.lock_timeout,
         yield_factor=0.0 if no_yield else BackfillOptions.yield_factor,
     )
@@ -143,6 +211,7 @@ def apply_cmd(
     dry_run: bool,
     batch_size: int | None,
     max_rate: float | None,
+    jobs: int,
     no_yield: bool,
     yes: bool,
     as_json: bool,
@@ -156,7 +225,7 @@ def apply_cmd(
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         if dry_run:
-            click.echo(statements.render(apply_mod.plan(target.config, shape)), nl=False)
+            click.echo(sqlparts.render(apply_mod.plan(target.config, shape)), nl=False)
             return
         confirm(
             yes,
@@ -165,7 +234,7 @@ def apply_cmd(
         )
         with backfill_progress() as progress:
             options = apply_mod.ApplyOptions(
-                backfill=_backfill_options(target.config, batch_size, max_rate, no_yield),
+                backfill=_backfill_options(target.config, batch_size, max_rate, jobs, no_yield),
                 on_retry=_say_retry,
                 progress=progress,
             )
@@ -193,6 +262,7 @@ def backfill_cmd(
     config_path: Path | None,
     batch_size: int | None,
     max_rate: float | None,
+    jobs: int,
     no_yield: bool,
     yes: bool,
     as_json: bool,
@@ -212,7 +282,7 @@ def backfill_cmd(
                 conn,
                 target.config,
                 shape,
-                _backfill_options(target.config, batch_size, max_rate, no_yield),
+                _backfill_options(target.config, batch_size, max_rate, jobs, no_yield),
                 progress,
             )
     if as_json:
@@ -255,7 +325,7 @@ def rollback_cmd(
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, _shape):
         if dry_run:
-            click.echo(statements.render(rollback_mod.plan(conn, target.config).steps), nl=False)
+            click.echo(sqlparts.render(rollback_mod.plan(conn, target.config).steps), nl=False)
             return
         confirm(
             yes,
