@@ -4,7 +4,7 @@
     plain       the usual row trigger: AFTER INSERT FOR EACH ROW, one INSERT ... ON CONFLICT DO NOTHING
     ghostguard  ghostguard's triggers (set-based insert, failures recorded, updates and deletes)
 
-    python benchmarks/trigger.py [--clients 4] [--seconds 8] [--rounds 3] [--import-rows 100000] [--pg-bin DIR]
+    python benchmarks/trigger.py [--clients 4] [--seconds 8] [--rounds 5] [--import-rows 100000] [--pg-bin DIR]
 
 (a) K concurrent Auth-server-like signup clients for S seconds: signups/s and p99 latency.
 (b) one INSERT of N users into auth.users (an import): seconds.
@@ -98,7 +98,7 @@ def main() -> None:
     parser = arguments(__doc__ or "")
     parser.add_argument("--clients", type=int, default=4, help="concurrent signup clients")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of signups per round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per setup")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per setup")
     parser.add_argument("--import-rows", type=int, default=100_000, help="rows in one import")
     args = parser.parse_args()
     box = sandbox(args)

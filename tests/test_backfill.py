@@ -224,6 +224,23 @@ def test_batches_on_several_connections_cover_every_key_once(
     assert _audit(conn)[-1][1:3] == ("success", 2000) and _audit(conn)[-1][4] == str(ids[-1])
 
 
+def test_a_connection_limit_means_fewer_batch_connections_not_a_failure(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, admin: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 500)
+    others = scalar(conn, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'postgres'")
+    # Room for this test's connections, the CLI's coordinating one and one batch connection.
+    admin.execute(f"ALTER ROLE postgres CONNECTION LIMIT {int(others) + 2}")  # type: ignore[call-overload]
+    try:
+        result = run("backfill", "--yes", "--json", "--jobs", "4", "--no-yield", db=database)
+    finally:
+        admin.execute("ALTER ROLE postgres CONNECTION LIMIT -1")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["jobs"], data["inserted"]) == (1, 500)
+    assert ghost_count(conn) == 0
+
+
 def test_a_batch_that_gives_up_keeps_the_others_and_the_next_run_finishes(
     database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
 ) -> None:

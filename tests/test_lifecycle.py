@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from conftest import Database, ghost_count, run, scalar
 from ghostguard import authserver
@@ -255,6 +256,27 @@ def test_an_import_is_one_set_based_statement_and_bad_rows_fall_back_alone(
     failed = scalar(conn, "SELECT count(*) FROM public.profile_sync_failures")
     assert failed == 800  # the 80% with an email; phone and anonymous rows got their profile
     assert ghost_count(conn) == 800
+
+
+def test_a_few_bad_rows_in_a_big_import_cost_only_their_own_profiles(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    """The set fails, then 1,000-row chunks are retried set-based; only the 3 chunks holding a bad
+    row go row by row, and only the 3 bad rows end up without a profile (recorded)."""
+    _apply(database)
+    bad = ("mix1000@example.com", "mix5000@example.com", "mix9000@example.com")
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE public.users ADD CONSTRAINT not_these CHECK (email <> ALL ({}))"
+        ).format(sql.Literal(list(bad)))
+    )
+    assert authserver.import_users(auth.conn, 10_000, prefix="mix") == 10_000
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 10_000 - 3
+    failed = conn.execute(
+        "SELECT au.email, f.operation, f.sqlstate FROM public.profile_sync_failures f "
+        "JOIN auth.users au ON au.id::text = f.user_id ORDER BY au.email"
+    ).fetchall()
+    assert failed == [(email, "INSERT", "23514") for email in bad]
 
 
 def test_provider_metadata_fallbacks(

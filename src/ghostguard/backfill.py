@@ -243,21 +243,21 @@ def run_backfill(
     hands out windows, `options.jobs` more connections run the batches."""
     options = options or BackfillOptions()
     total = _estimate_rows(conn, config)
-    run = _open_run(conn, config)
-    plan = _Statements(config, shape, run.run_id, options)
-    checkpoints = Checkpoints(run.after)
-    try:
-        with _connections(conn, options.jobs) as workers:
-            tally = _Tally(options, workers.size)
+    with _connections(conn, options.jobs) as workers:  # before the audit row: nothing to undo
+        run = _open_run(conn, config)
+        plan = _Statements(config, shape, run.run_id, options)
+        checkpoints = Checkpoints(run.after)
+        tally = _Tally(options, workers.size)
+        try:
             _drive(conn, plan, workers, checkpoints, tally, options, total, progress)
-    except BatchFailed as failed:
-        _give_up(conn, config, run.run_id, failed, checkpoints.value)
-    except psycopg.Error as exc:  # the coordinating connection itself
-        message = primary_message(exc)
-        _fail(conn, config, run.run_id, message, checkpoints.value)
-        raise DatabaseError(
-            f"backfill failed (checkpoint kept: run again to resume): {message}", exc.sqlstate
-        ) from None
+        except BatchFailed as failed:
+            _give_up(conn, config, run.run_id, failed, checkpoints.value)
+        except psycopg.Error as exc:  # the coordinating connection itself
+            message = primary_message(exc)
+            _fail(conn, config, run.run_id, message, checkpoints.value)
+            raise DatabaseError(
+                f"backfill failed (checkpoint kept: run again to resume): {message}", exc.sqlstate
+            ) from None
     with database_errors("backfill: closing the audit row"), conn.transaction():
         conn.execute(
             statements.backfill_finish(config).statement,
@@ -375,7 +375,7 @@ def _give_up(
 ) -> NoReturn:
     """Record the failure with the furthest safe checkpoint, name who is in the way, and raise.
 
-    Runs after the pool closed: our own batch connections hold no locks any more."""
+    Every batch has finished by now: our own pool connections hold no locks."""
     exc = failed.cause
     where = _where(failed.window.after)
     if isinstance(exc, errors.LockNotAvailable | errors.QueryCanceled):

@@ -7,8 +7,8 @@ removes everything, and there is one function to secure):
 - INSERT, once per statement, with the inserted rows as a transition table: one set-based
   `INSERT … SELECT`, so a 100k-row import costs one statement, not 100k trigger calls. Rows go in
   key order (neighbouring keys share index pages: measured ~12% faster for an import than random
-  order). If that statement fails, the rows are retried one by one, so one bad row costs only its
-  own profile.
+  order). If that statement fails, the rows are retried in set-based chunks of 1,000, and row by
+  row only inside a chunk that fails, so one bad row costs only its own profile.
 - UPDATE, per row, only `UPDATE OF` the auth columns the mapping reads and only `WHEN` a mapped
   value (or deleted_at) really changed: a sign-in never calls the function at all.
 - DELETE, per row, only when the profile table has a soft-delete column and no foreign key that
@@ -96,6 +96,13 @@ def _record_failure(config: Config, key: sql.Composable, operation: str) -> sql.
     ).format(failures=failures(config), key=key, op=sql.Literal(operation))
 
 
+def _touch(shape: Shape) -> sql.Composable:
+    """`, updated_at = now()` when the profile table has an updated_at ghostguard does not map."""
+    if not shape.target_updated_at:
+        return sql.SQL("")
+    return sql.SQL(", {} = now()").format(ident(shape.target_updated_at))
+
+
 def _following(config: Config) -> dict[str, ColumnSource]:
     return {col: src for col, src in config.mapping.items() if src.follow_updates}
 
@@ -127,11 +134,12 @@ def upsert_profile(
     if not changing:
         conflict: sql.Composable = sql.SQL("DO NOTHING")
     else:
-        sets = [sql.SQL("{0} = EXCLUDED.{0}").format(ident(c)) for c in changing]
-        if shape.target_updated_at:
-            sets.append(sql.SQL("{} = now()").format(ident(shape.target_updated_at)))
-        conflict = sql.SQL("DO UPDATE SET {sets}\n  WHERE ({old}) IS DISTINCT FROM ({new})").format(
-            sets=sql.SQL(", ").join(sets),
+        sets = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(ident(c)) for c in changing)
+        conflict = sql.SQL(
+            "DO UPDATE SET {sets}{touch}\n  WHERE ({old}) IS DISTINCT FROM ({new})"
+        ).format(
+            sets=sets,
+            touch=_touch(shape),
             old=sql.SQL(", ").join(sql.SQL("pu.{}").format(ident(c)) for c in changing),
             new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in changing),
         )
@@ -151,19 +159,13 @@ def mark_deleted(
 ) -> sql.Composed:
     """Soft-delete one profile (only when it is not marked yet). Needs a soft-delete column."""
     assert shape.target_soft_delete, "mark_deleted needs the profile's soft-delete column"
-    soft = ident(shape.target_soft_delete)
-    extra = (
-        sql.SQL(", {} = now()").format(ident(shape.target_updated_at))
-        if shape.target_updated_at
-        else sql.SQL("")
-    )
     return sql.SQL(
-        "UPDATE {target} SET {soft} = {at}{extra} WHERE {key} = {value} AND {soft} IS NULL"
+        "UPDATE {target} SET {soft} = {at}{touch} WHERE {key} = {value} AND {soft} IS NULL"
     ).format(
         target=target(config),
-        soft=soft,
+        soft=ident(shape.target_soft_delete),
         at=at,
-        extra=extra,
+        touch=_touch(shape),
         key=ident(config.target.key),
         value=key,
     )
@@ -203,14 +205,50 @@ def _on_delete(config: Config, shape: Shape) -> sql.Composable:
     )
 
 
+FALLBACK_CHUNK = (
+    1000  # rows per set-based retry after a failed set; row by row only inside a failing chunk
+)
+
+
+def _insert_chunk(config: Config, shape: Shape) -> sql.Composed:
+    """Flush v_chunk (an array of auth rows): one set-based INSERT, or row by row if it fails."""
+    columns, chunk_values = profile_columns(config, shape, ident("n"))
+    _, row_values = profile_columns(config, shape, sql.SQL("r"))
+    return sql.SQL(
+        "BEGIN\n"
+        "  INSERT INTO {target} ({columns})\n"
+        "  SELECT {chunk_values} FROM unnest(v_chunk) n\n"
+        "  ON CONFLICT ({key}) DO NOTHING;\n"
+        "EXCEPTION WHEN OTHERS THEN\n"
+        "  FOREACH r IN ARRAY v_chunk LOOP\n"
+        "    BEGIN\n"
+        "      INSERT INTO {target} ({columns}) VALUES ({row_values})\n"
+        "      ON CONFLICT ({key}) DO NOTHING;\n"
+        "    EXCEPTION WHEN OTHERS THEN\n"
+        "      {record}\n"
+        "    END;\n"
+        "  END LOOP;\n"
+        "END;\n"
+        "v_chunk := '{{}}';"
+    ).format(
+        target=target(config),
+        columns=columns,
+        chunk_values=chunk_values,
+        row_values=row_values,
+        key=ident(config.target.key),
+        record=_record_failure(config, sql.SQL("r.{}").format(ident(config.source.key)), "INSERT"),
+    )
+
+
 def trigger_function(config: Config, shape: Shape) -> Step:
     """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
     columns, set_values = profile_columns(config, shape, ident("n"))
-    _, row_values = profile_columns(config, shape, sql.SQL("r"))
     skey = ident(config.source.key)
+    chunk = _insert_chunk(config, shape)
     body = sql.SQL(
         "\nDECLARE\n"
-        "  r record;\n"
+        "  r {source}%ROWTYPE;\n"
+        "  v_chunk {source}[] := '{{}}';\n"
         "  v_state text;\n"
         "  v_message text;\n"
         "  v_detail text;\n"
@@ -221,15 +259,16 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "      SELECT {set_values} FROM {transition} n ORDER BY n.{skey}\n"
         "      ON CONFLICT ({key}) DO NOTHING;\n"
         "    EXCEPTION WHEN OTHERS THEN\n"
-        "      -- one row broke the set: row by row, so every other row still gets its profile\n"
-        "      FOR r IN SELECT * FROM {transition} LOOP\n"
-        "        BEGIN\n"
-        "          INSERT INTO {target} ({columns}) VALUES ({row_values})\n"
-        "          ON CONFLICT ({key}) DO NOTHING;\n"
-        "        EXCEPTION WHEN OTHERS THEN\n"
-        "          {record_insert}\n"
-        "        END;\n"
+        "      -- a row broke the set: again in chunks, row by row only inside a chunk that fails\n"
+        "      FOR r IN SELECT * FROM {transition} n ORDER BY n.{skey} LOOP\n"
+        "        v_chunk := v_chunk || r;\n"
+        "        IF cardinality(v_chunk) >= {chunk_size} THEN\n"
+        "          {chunk}\n"
+        "        END IF;\n"
         "      END LOOP;\n"
+        "      IF cardinality(v_chunk) > 0 THEN\n"
+        "        {chunk}\n"
+        "      END IF;\n"
         "    END;\n"
         "  ELSIF TG_OP = 'UPDATE' THEN\n"
         "    BEGIN\n"
@@ -247,14 +286,15 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "  RETURN NULL;\n"
         "END;\n"
     ).format(
+        source=source(config),
         target=target(config),
         columns=columns,
         set_values=set_values,
-        row_values=row_values,
         transition=ident(TRANSITION),
         key=ident(config.target.key),
         skey=skey,
-        record_insert=_record_failure(config, sql.SQL("r.{}").format(skey), "INSERT"),
+        chunk_size=sql.Literal(FALLBACK_CHUNK),
+        chunk=chunk,
         on_update=_on_update(config, shape),
         record_update=_record_failure(config, sql.SQL("NEW.{}").format(skey), "UPDATE"),
         on_delete=_on_delete(config, shape),
@@ -421,25 +461,31 @@ def repair_mark_deleted(config: Config, shape: Shape) -> Step:
     )
 
 
+def _count_attempt(config: Config, title: str, changes: str) -> Step:
+    """One more attempt on every unresolved failure of a user (param: user), plus `changes`."""
+    return Step(
+        title,
+        sql.SQL(
+            "UPDATE {} SET attempts = attempts + 1, {} WHERE user_id = %(user)s AND resolved_at IS NULL"
+        ).format(failures(config), sql.SQL(changes)),
+    )
+
+
 def resolve_failures(config: Config) -> Step:
     """Params: user, resolution."""
-    return Step(
+    return _count_attempt(
+        config,
         "repair: mark the user's failures resolved",
-        sql.SQL(
-            "UPDATE {} SET resolved_at = now(), resolution = %(resolution)s, attempts = attempts + 1 "
-            "WHERE user_id = %(user)s AND resolved_at IS NULL"
-        ).format(failures(config)),
+        "resolved_at = now(), resolution = %(resolution)s",
     )
 
 
 def failed_again(config: Config) -> Step:
     """Params: user, sqlstate, message."""
-    return Step(
+    return _count_attempt(
+        config,
         "repair: the retry failed too: count the attempt and keep the newest error",
-        sql.SQL(
-            "UPDATE {} SET attempts = attempts + 1, sqlstate = %(sqlstate)s, message = %(message)s "
-            "WHERE user_id = %(user)s AND resolved_at IS NULL"
-        ).format(failures(config)),
+        "sqlstate = %(sqlstate)s, message = %(message)s",
     )
 
 
@@ -464,21 +510,16 @@ def mark_orphans_deleted(config: Config, shape: Shape) -> Step:
     """Profiles whose auth row is gone get deleted_at; nothing is ever removed."""
     assert shape.target_soft_delete, "marking orphans needs the profile's soft-delete column"
     soft = ident(shape.target_soft_delete)
-    extra = (
-        sql.SQL(", {} = now()").format(ident(shape.target_updated_at))
-        if shape.target_updated_at
-        else sql.SQL("")
-    )
     return Step(
         "orphans: mark profiles whose auth user no longer exists as deleted",
         sql.SQL(
-            "UPDATE {target} pu SET {soft} = now(){extra}\n"
+            "UPDATE {target} pu SET {soft} = now(){touch}\n"
             "WHERE pu.{soft} IS NULL\n"
             "  AND NOT EXISTS (SELECT 1 FROM {source} au WHERE au.{skey} = pu.{tkey})"
         ).format(
             target=target(config),
             soft=soft,
-            extra=extra,
+            touch=_touch(shape),
             source=source(config),
             skey=ident(config.source.key),
             tkey=ident(config.target.key),
