@@ -336,6 +336,33 @@ def test_rollback_removes_all_three_triggers_and_keeps_failures_and_profiles(
     assert scalar(conn, "SELECT count(*) FROM public.profile_sync_failures") == 0
 
 
+GUIDE_STYLE_TRIGGER = """
+CREATE FUNCTION public.handle_new_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = '' AS $$
+BEGIN
+  INSERT INTO public.users (id, email) VALUES (NEW.id, NEW.email) ON CONFLICT (id) DO NOTHING;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users
+  FOR EACH ROW EXECUTE FUNCTION public.handle_new_user();
+"""
+
+
+def test_apply_upgrades_a_hand_made_row_trigger_in_place(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    """Teams that followed the guide by hand have a row trigger with the same names."""
+    conn.execute(GUIDE_STYLE_TRIGGER)
+    before = auth.signup(authserver.email_user("before@example.com", full_name="Before"))
+    _apply(database)
+    level = scalar(conn, "SELECT tgtype & 1 FROM pg_trigger WHERE tgname = 'on_auth_user_created'")
+    assert level == 0  # now once per statement
+    after = auth.signup(authserver.email_user("after@example.com", full_name="After"))
+    assert _profile(conn, after, "email", "full_name") == ("after@example.com", "After")
+    auth.update_user_metadata(before, {"full_name": "Before, Updated"})
+    assert _profile(conn, before, "full_name") == ("Before, Updated",)
+
+
 def test_api_roles_cannot_read_the_failures_table(
     database: Database, admin: psycopg.Connection
 ) -> None:

@@ -205,6 +205,10 @@ def _on_delete(config: Config, shape: Shape) -> sql.Composable:
     )
 
 
+# Sorting an import's profile rows by key in memory instead of on disk: 100k rows need ~10 MB.
+# Scoped to the function's own statements (a function-level SET), and only a limit, not an
+# allocation: a one-row signup uses a few kB.
+SORT_MEMORY = "32MB"
 FALLBACK_CHUNK = (
     1000  # rows per set-based retry after a failed set; row by row only inside a failing chunk
 )
@@ -309,8 +313,9 @@ def trigger_function(config: Config, shape: Shape) -> Step:
             "LANGUAGE plpgsql\n"
             "SECURITY DEFINER\n"
             "SET search_path = ''\n"
+            "SET work_mem = {work_mem}\n"
             "AS {tag}{body}{tag}"
-        ).format(fn=function(config), tag=DOLLAR_TAG, body=body),
+        ).format(fn=function(config), tag=DOLLAR_TAG, body=body, work_mem=sql.Literal(SORT_MEMORY)),
     )
 
 

@@ -11,8 +11,9 @@ from ghostguard.cli.demo import demo
 from ghostguard.cli.sandbox import sandbox_group
 
 EPILOG = """\b
-Exit codes: 0 success; 1 ghosts found or a check failed; 2 error (bad input,
-bad config, unreachable server); 3 refused (unconfirmed or unsafe; nothing changed).
+Exit codes: 0 success; 1 something to act on (ghosts, sync failures, a failed
+check, orphans); 2 error (bad input, bad config, unreachable server); 3 refused
+(unconfirmed or unsafe; nothing changed).
 """
 
 

@@ -120,7 +120,7 @@ def backfill(console: Console, result: BackfillResult) -> None:
 
 def apply(console: Console, result: ApplyResult) -> None:
     console.print(f"ghost users before: {result.ghosts_before:,} (recorded in the audit log)")
-    console.print("sync function and trigger installed")
+    console.print("sync function and triggers installed")
     backfill(console, result.backfill)
     verify(console, result.report)
 
