@@ -76,7 +76,7 @@ def test_apply_installs_backfills_audits_and_verifies(
         "SELECT prosecdef, proconfig, pg_get_userbyid(proowner) FROM pg_proc "
         "WHERE proname = 'handle_new_user'"
     ).fetchone()
-    assert fn == (True, ['search_path=""', 'work_mem=32MB'], "postgres")
+    assert fn == (True, ['search_path=""', "work_mem=32MB"], "postgres")
     for role in ("anon", "authenticated", "service_role"):
         assert (
             scalar(

@@ -90,3 +90,41 @@ def test_scan_reports_someone_elses_trigger_and_insecure_function(
     assert data["trigger"]["function_name"] == "other" and data["trigger_calls_ours"] is False
     assert data["function"]["security_definer"] is False and data["function"]["search_path"] is None
     assert data["function"]["executable_by"] == ["PUBLIC", "anon", "authenticated", "service_role"]
+
+
+def test_fail_on_chooses_the_conditions_that_exit_1(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, admin: psycopg.Connection
+) -> None:
+    # Nothing installed: drift; ghosts exist.
+    make_ghosts(auth, conn)
+    drifted = run("scan", "--json", "--fail-on", "drift", db=database)
+    assert drifted.exit_code == 1
+    assert (
+        "trigger on_auth_user_created on auth.users is missing"
+        in json.loads(drifted.stdout)["drift"]
+    )
+    assert run("scan", "--fail-on", "failures", db=database).exit_code == 0  # ghosts, no failures
+    assert run("scan", "--fail-on", "ghosts,failures", db=database).exit_code == 1
+
+    assert run("apply", "--yes", db=database).exit_code == 0
+    clean = run("scan", "--json", "--fail-on", "ghosts,failures,drift,blocking-fks", db=database)
+    assert clean.exit_code == 0, clean.stdout
+    assert json.loads(clean.stdout)["drift"] == []
+
+    admin.execute("ALTER TABLE auth.users DISABLE TRIGGER on_auth_user_updated")
+    disabled = run("scan", "--fail-on", "drift", db=database)
+    assert disabled.exit_code == 1
+    assert "drift: trigger on_auth_user_updated is disabled (D)" in disabled.stdout
+    assert run("scan", "--fail-on", "ghosts", db=database).exit_code == 0
+    # The fix scan prints: apply replaces the trigger, which enables it again.
+    assert run("apply", "--yes", db=database).exit_code == 0
+    assert run("scan", "--fail-on", "drift", db=database).exit_code == 0
+
+
+def test_fail_on_rejects_an_unknown_condition(database: Database) -> None:
+    result = run("scan", "--fail-on", "ghosts,typo", db=database)
+    assert result.exit_code == 2
+    assert (
+        "typo is not a condition; choose from ghosts, failures, drift, blocking-fks"
+        in result.stderr
+    )

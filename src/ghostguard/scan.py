@@ -47,6 +47,16 @@ class ScanReport:
     lifecycle_triggers: list[TriggerState] = field(default_factory=list)  # ours: update, delete
     sync_failures: int | None = None  # unresolved; None when the failures table does not exist
     blocking_foreign_keys: list[BlockingKey] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # how the installed sync differs from apply's
+
+    def problems(self) -> dict[str, bool]:
+        """Each condition `scan --fail-on` can fail on, and whether it holds."""
+        return {
+            "ghosts": self.ghost_total > 0,
+            "failures": bool(self.sync_failures),
+            "drift": bool(self.drift),
+            "blocking-fks": bool(self.blocking_foreign_keys),
+        }
 
     @property
     def ghost_total(self) -> int:
@@ -97,6 +107,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         ]
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
+    differences = drift(config, shape, triggers, function)
     return ScanReport(
         source=config.source.display,
         target=config.target.display,
@@ -110,4 +121,38 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         lifecycle_triggers=lifecycle,
         sync_failures=failures,
         blocking_foreign_keys=blocking,
+        drift=differences,
     )
+
+
+def expected_triggers(config: Config, shape: Shape) -> list[str]:
+    """The triggers apply installs for this config and these tables."""
+    optional = (
+        (config.update_trigger_name, syncsql.update_trigger(config, shape)),
+        (config.delete_trigger_name, syncsql.delete_trigger(config, shape)),
+    )
+    return [config.trigger_name, *(name for name, step in optional if step is not None)]
+
+
+def drift(
+    config: Config, shape: Shape, triggers: list[TriggerState], function: FunctionState | None
+) -> list[str]:
+    """How the installed function and triggers differ from what apply installs (empty: none)."""
+    found: list[str] = []
+    if function is None:
+        found.append(f"function {config.function_display} is missing")
+    else:
+        if not function.security_definer:
+            found.append(f"function {function.name} is not SECURITY DEFINER")
+        if function.search_path is None:
+            found.append(f"function {function.name} has no pinned search_path")
+    by_name = {t.name: t for t in triggers}
+    for name in expected_triggers(config, shape):
+        trigger = by_name.get(name)
+        if trigger is None:
+            found.append(f"trigger {name} on {config.source.display} is missing")
+        elif not trigger.is_enabled:
+            found.append(f"trigger {name} is disabled ({trigger.enabled})")
+        elif not trigger.calls(config):
+            found.append(f"trigger {name} calls {trigger.function}, not {config.function_display}")
+    return found

@@ -81,6 +81,12 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         grants = f"EXECUTE: {', '.join(fn.executable_by)}" if fn.executable_by else "no API EXECUTE"
         table.add_row("function", f"{fn.name}: {definer}, {path}, owner {fn.owner}, {grants}")
     console.print(table)
+    for difference in report.drift:
+        console.print(Text(f"drift: {difference}", style="bold yellow"))
+    if report.drift:
+        console.print(
+            "fix: run `ghostguard apply --yes` (idempotent: it reinstalls what is missing)"
+        )
     for key in report.blocking_foreign_keys:
         console.print(
             Text(f"\nforeign key {key.name} is ON DELETE {key.on_delete}: ", style="bold yellow")

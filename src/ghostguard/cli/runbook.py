@@ -36,14 +36,40 @@ from ghostguard.cli.progress import backfill_progress
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 
+FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks")
+
+
+def _fail_on(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ("ghosts", "failures")
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in FAIL_ON]
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing'} is not a condition; choose from {', '.join(FAIL_ON)}"
+        )
+    return chosen
+
 
 @click.command()
 @db_options
 @json_option
-def scan(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Read-only: ghost users by kind, orphan profiles, trigger and function state.
+@click.option(
+    "--fail-on",
+    callback=_fail_on,
+    metavar="LIST",
+    help="Comma-separated conditions that make the exit code 1: ghosts, failures (unresolved "
+    "sync failures), drift (function or triggers missing, disabled or changed), blocking-fks "
+    "(foreign keys that make user deletes fail). Default: ghosts,failures.",
+)
+def scan(
+    db_url: str | None, config_path: Path | None, as_json: bool, fail_on: tuple[str, ...]
+) -> None:
+    """Read-only: ghost users by kind, orphan profiles, sync failures, trigger and function state,
+    drift from what apply installs, and foreign keys that make user deletes fail.
 
-    Exits 1 when ghosts exist, so cron and CI can alert on it.
+    Exits 1 when a --fail-on condition holds (default: ghosts or unresolved sync failures), so
+    cron and CI can alert on it.
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
@@ -52,7 +78,8 @@ def scan(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
         print_json(report.to_dict())
     else:
         render.scan(stdout_console(), report, target.where)
-    finish(report.ghost_total == 0 and not report.sync_failures)
+    problems = report.problems()
+    finish(not any(problems[condition] for condition in fail_on))
 
 
 @click.command("repair")
