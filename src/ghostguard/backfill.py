@@ -41,8 +41,10 @@ class BackfillOptions:
     target_seconds: float = 0.075  # keeps the slowest batches well under 250 ms on a busy machine
     max_rate: float | None = None  # source rows scanned per second
     # While other sessions are writing, pause yield_factor x the batch's time after it (0: never):
-    # signups and sign-ins get the CPU and the WAL first.
-    yield_factor: float = 3.0
+    # signups and sign-ins get the CPU first. A running batch holds a core, and a signup that
+    # becomes runnable meanwhile can wait a scheduler timeslice; only fewer batches per second
+    # shorten that tail (signup p99 during/before: ~2.0-2.5x at 3, 1.3-1.9x at 8; benchmarks.md).
+    yield_factor: float = 8.0
     # Connections running batches at once on an otherwise idle server (one while others write).
     jobs: int = 2
     lock_timeout: str = "1s"
