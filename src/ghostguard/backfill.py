@@ -37,7 +37,7 @@ class BackfillOptions:
     batch_size: int | None = None  # a fixed size; None adapts the size to target_seconds
     start_size: int = 5_000
     min_size: int = 500
-    max_size: int = 100_000
+    max_size: int = 50_000  # bounds the worst batch when the machine stalls mid-batch
     target_seconds: float = 0.075  # keeps the slowest batches well under 250 ms on a busy machine
     max_rate: float | None = None  # source rows scanned per second
     # While other sessions are writing, pause yield_factor x the batch's time after it (0: never):
