@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -85,9 +84,3 @@ def connection(
         yield conn
     finally:
         conn.close()
-
-
-def env_url() -> str | None:
-    """The DATABASE_URL environment variable, if set and not blank."""
-    value = os.environ.get(URL_ENV, "").strip()
-    return value or None

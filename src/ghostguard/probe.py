@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ghostguard import authserver, catalog, syncsql
+from ghostguard import authserver, repair, syncsql
 from ghostguard.config import Config
 from ghostguard.runner import primary_message
 
@@ -108,7 +108,7 @@ def registration_probe(
 
 def _recorded_failure(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> str | None:
     """The failure the trigger recorded for the probe user, if any (read before the rollback)."""
-    if not catalog.table_columns(conn, config.failures):
+    if not repair.failures_table_exists(conn, config):
         return None
     row = conn.execute(syncsql.failure_of_user(config).statement, {"user": str(user_id)}).fetchone()
     return None if row is None else f"{row[1]} (SQLSTATE {row[0]})"
