@@ -21,12 +21,12 @@ import psycopg
 from psycopg import errors
 
 from ghostguard import catalog, queries, statements
-from ghostguard.batchpool import BatchFailed, Checkpoints, Done, Pool, Window
+from ghostguard.batchpool import BatchFailed, Checkpoints, Done, Pool, Window, retried
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
 from ghostguard.locks import exclusive_run, in_the_way
-from ghostguard.retry import RetryPolicy, with_retries
+from ghostguard.retry import RetryPolicy
 from ghostguard.runner import database_errors, primary_message
 from ghostguard.secrets import mask
 from ghostguard.sqlparts import Query
@@ -339,18 +339,10 @@ def _next_window(
     conn: psycopg.Connection, plan: _Statements, after: Any, tally: _Tally, options: BackfillOptions
 ) -> Window | None:
     """The next window, retried like a batch (it waits behind an ACCESS EXCLUSIVE lock too)."""
-    retries = 0
-
-    def on_retry(attempt: int, exc: psycopg.Error, delay: float) -> None:
-        nonlocal retries
-        retries += 1
-
-    try:
-        return with_retries(
-            lambda: plan.next_window(conn, after, tally.size), options.retry, on_retry
-        )
-    except psycopg.Error as exc:
-        raise BatchFailed(Window(after, None, 0), retries, exc) from exc
+    window, _ = retried(
+        lambda: plan.next_window(conn, after, tally.size), options.retry, Window(after, None, 0)
+    )
+    return window
 
 
 @contextmanager

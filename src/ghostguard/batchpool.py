@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
@@ -73,6 +73,28 @@ class Checkpoints:
 
 
 BatchStatement = Callable[[psycopg.Connection, Window, Any], int]
+T = TypeVar("T")
+
+
+@dataclass
+class Attempts:
+    """The retries of one unit of work (a window query or a batch)."""
+
+    retries: int = 0
+    timed_out: bool = False  # a statement timeout was among them
+
+    def on_retry(self, attempt: int, exc: psycopg.Error, delay: float) -> None:
+        self.retries += 1
+        self.timed_out = self.timed_out or isinstance(exc, errors.QueryCanceled)
+
+
+def retried(action: Callable[[], T], policy: RetryPolicy, window: Window) -> tuple[T, Attempts]:
+    """Run `action` with retries; when it gives up, BatchFailed names the window and the count."""
+    attempts = Attempts()
+    try:
+        return with_retries(action, policy, attempts.on_retry), attempts
+    except psycopg.Error as exc:
+        raise BatchFailed(window, attempts.retries, exc) from exc
 
 
 class Pool:
@@ -112,25 +134,17 @@ class Pool:
         self, batch: BatchStatement, window: Window, checkpoint: Any, policy: RetryPolicy
     ) -> Done:
         conn = self._idle.get()
-        retries, timed_out = 0, False
 
         def attempt() -> tuple[int, float]:
             started = time.monotonic()
             inserted = batch(conn, window, checkpoint)
             return inserted, time.monotonic() - started
 
-        def on_retry(attempt: int, exc: psycopg.Error, delay: float) -> None:
-            nonlocal retries, timed_out
-            retries += 1
-            timed_out = timed_out or isinstance(exc, errors.QueryCanceled)
-
         try:
-            inserted, seconds = with_retries(attempt, policy, on_retry)
-        except psycopg.Error as exc:
-            raise BatchFailed(window, retries, exc) from exc
+            (inserted, seconds), attempts = retried(attempt, policy, window)
         finally:
             self._idle.put(conn)
-        return Done(window, inserted, seconds, retries, timed_out)
+        return Done(window, inserted, seconds, attempts.retries, attempts.timed_out)
 
     def close(self) -> None:
         """Wait for batches in flight (each is short), then close every connection."""
