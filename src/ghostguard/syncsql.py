@@ -511,6 +511,18 @@ def unresolved_count(config: Config) -> Step:
     )
 
 
+def failure_counts(config: Config) -> Step:
+    """Unresolved failures and failures recorded in the last hour, in one pass over the table."""
+    return Step(
+        "profile sync failures: unresolved, and recorded in the last hour",
+        sql.SQL(
+            "SELECT count(*) FILTER (WHERE resolved_at IS NULL),\n"
+            "       count(*) FILTER (WHERE occurred_at > now() - interval '1 hour')\n"
+            "FROM {}"
+        ).format(failures(config)),
+    )
+
+
 def mark_orphans_deleted(config: Config, shape: Shape) -> Step:
     """Profiles whose auth row is gone get deleted_at; nothing is ever removed."""
     assert shape.target_soft_delete, "marking orphans needs the profile's soft-delete column"

@@ -8,6 +8,7 @@ from ghostguard import __version__
 from ghostguard.cli import runbook
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
+from ghostguard.cli.monitor import monitor
 from ghostguard.cli.sandbox import sandbox_group
 
 EPILOG = """\b
@@ -37,6 +38,7 @@ cli.add_command(runbook.rollback_cmd)
 cli.add_command(runbook.repair_cmd)
 cli.add_command(runbook.orphans_cmd)
 cli.add_command(runbook.init_cmd)
+cli.add_command(monitor)
 cli.add_command(sandbox_group)
 cli.add_command(demo)
 
