@@ -65,6 +65,7 @@ def test_apply_installs_backfills_audits_and_verifies(
     assert (data["ghosts_before"], data["backfilled"], data["verify"]["passed"]) == (8, 8, True)
     assert _audit(conn) == [
         ("record_ghost_count", "success", 8, None),
+        ("install_user_sync", "success", None, None),
         ("backfill_ghost_users", "success", 8, None),
     ]
     trigger = conn.execute(
@@ -159,8 +160,9 @@ def test_apply_twice_is_a_no_op_the_second_time(
         scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 1
     )
     assert scalar(conn, "SELECT count(*) FROM public.users") == 8
-    assert [r[:3] for r in _audit(conn)][-2:] == [
+    assert [r[:3] for r in _audit(conn)][-3:] == [
         ("record_ghost_count", "success", 0),
+        ("install_user_sync", "success", None),
         ("backfill_ghost_users", "success", 0),
     ]
 

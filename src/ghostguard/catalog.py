@@ -65,6 +65,7 @@ class FunctionState:
     search_path: str | None  # the pinned value, None when not pinned
     owner: str
     executable_by: tuple[str, ...]  # PUBLIC and API roles that hold EXECUTE
+    definition_md5: str | None = None  # md5(pg_get_functiondef): compared with apply's record
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ def function_state(conn: psycopg.Connection, config: Config) -> FunctionState | 
                                             WHERE e.grantee = 0 AND e.privilege_type = 'EXECUTE')
                                ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g)
                                     AND pg_catalog.has_function_privilege(g, p.oid, 'EXECUTE') END
-                   ) AS executable_by
+                   ) AS executable_by,
+                   md5(pg_catalog.pg_get_functiondef(p.oid)) AS definition_md5
             FROM pg_catalog.pg_proc p
             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = %s AND p.proname = %s AND p.pronargs = 0
@@ -287,6 +289,7 @@ def function_state(conn: psycopg.Connection, config: Config) -> FunctionState | 
         search_path=row["search_path"],
         owner=row["owner"],
         executable_by=tuple(row["executable_by"]),
+        definition_md5=row["definition_md5"],
     )
 
 

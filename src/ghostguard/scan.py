@@ -9,9 +9,10 @@ from typing import Any
 
 import psycopg
 
-from ghostguard import catalog, queries, repair, syncsql
+from ghostguard import catalog, fingerprint, queries, repair, syncsql
 from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.config import Config
+from ghostguard.fingerprint import Fingerprint
 
 SAMPLE_SIZE = 10
 
@@ -99,6 +100,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         )
         triggers = catalog.triggers_on(conn, config.source)
         function = catalog.function_state(conn, config)
+        installed = fingerprint.recorded(conn, config)
         failures = repair.unresolved(conn, config)
         blocking = [
             BlockingKey(fk.display, fk.on_delete, syncsql.fix_blocking_foreign_key(fk, config))
@@ -107,7 +109,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         ]
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
-    differences = drift(config, shape, triggers, function)
+    differences = drift(config, shape, triggers, function, installed)
     return ScanReport(
         source=config.source.display,
         target=config.target.display,
@@ -125,19 +127,15 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
     )
 
 
-def expected_triggers(config: Config, shape: Shape) -> list[str]:
-    """The triggers apply installs for this config and these tables."""
-    optional = (
-        (config.update_trigger_name, syncsql.update_trigger(config, shape)),
-        (config.delete_trigger_name, syncsql.delete_trigger(config, shape)),
-    )
-    return [config.trigger_name, *(name for name, step in optional if step is not None)]
-
-
 def drift(
-    config: Config, shape: Shape, triggers: list[TriggerState], function: FunctionState | None
+    config: Config,
+    shape: Shape,
+    triggers: list[TriggerState],
+    function: FunctionState | None,
+    installed: Fingerprint | None,
 ) -> list[str]:
-    """How the installed function and triggers differ from what apply installs (empty: none)."""
+    """How the live function and triggers differ from what apply installs and from what it
+    recorded when it did (empty: no drift)."""
     found: list[str] = []
     if function is None:
         found.append(f"function {config.function_display} is missing")
@@ -147,7 +145,7 @@ def drift(
         if function.search_path is None:
             found.append(f"function {function.name} has no pinned search_path")
     by_name = {t.name: t for t in triggers}
-    for name in expected_triggers(config, shape):
+    for name in syncsql.expected_triggers(config, shape):
         trigger = by_name.get(name)
         if trigger is None:
             found.append(f"trigger {name} on {config.source.display} is missing")
@@ -155,4 +153,17 @@ def drift(
             found.append(f"trigger {name} is disabled ({trigger.enabled})")
         elif not trigger.calls(config):
             found.append(f"trigger {name} calls {trigger.function}, not {config.function_display}")
+    found += fingerprint.differences(installed, config, triggers, function)
+    found += fingerprint.duplicates(config, triggers)
     return found
+
+
+def read_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> list[str]:
+    """Drift, read from the catalog and apply's record (for callers that need nothing else)."""
+    return drift(
+        config,
+        shape,
+        catalog.triggers_on(conn, config.source),
+        catalog.function_state(conn, config),
+        fingerprint.recorded(conn, config),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from ghostguard import locks, syncsql
+from ghostguard import fingerprint, locks, syncsql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import (
@@ -148,6 +148,7 @@ def install_plan(config: Config, shape: Shape) -> list[Step]:
         comment_function(config),
         revoke_execute(config, shape),
         *syncsql.triggers(config, shape),
+        fingerprint.record(config, syncsql.expected_triggers(config, shape)),
         reset_lock_timeout(),
     ]
 

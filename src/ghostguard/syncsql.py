@@ -402,6 +402,15 @@ def delete_trigger(config: Config, shape: Shape) -> Step | None:
     )
 
 
+def expected_triggers(config: Config, shape: Shape) -> list[str]:
+    """The names of the triggers `triggers` creates for this config and these tables."""
+    optional = (
+        (config.update_trigger_name, update_trigger(config, shape)),
+        (config.delete_trigger_name, delete_trigger(config, shape)),
+    )
+    return [config.trigger_name, *(name for name, step in optional if step is not None)]
+
+
 def triggers(config: Config, shape: Shape) -> list[Step]:
     return [
         step

@@ -11,7 +11,7 @@ from ghostguard import catalog, queries, repair
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.probe import registration_probe
-from ghostguard.scan import Counts, census, snapshot
+from ghostguard.scan import Counts, census, read_drift, snapshot
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,18 @@ def check_trigger(conn: psycopg.Connection, config: Config) -> Check:
         title,
         True,
         f"{trig.name} | enabled={trig.enabled} | {trig.table} | calls {trig.function}",
+    )
+
+
+def check_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> Check:
+    """Every trigger and the function as apply installed and recorded them."""
+    found = read_drift(conn, config, shape)
+    return Check(
+        "no_drift",
+        "The function and all triggers are as ghostguard installed them",
+        not found,
+        "; ".join(found) if found else "function and triggers match what apply recorded",
+        "run `ghostguard apply --yes` to reinstall them" if found else "",
     )
 
 
@@ -208,6 +220,7 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
             else "inspect the trigger function; `ghostguard scan` shows its state",
         ),
         check_function(conn, config),
+        check_drift(conn, config, shape),
         check_failures(conn, config),
     ]
     by_name = {c.name: c.passed for c in checks}

@@ -8,6 +8,7 @@ from ghostguard import __version__
 from ghostguard.cli import runbook
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
+from ghostguard.cli.doctor import doctor
 from ghostguard.cli.monitor import monitor
 from ghostguard.cli.sandbox import sandbox_group
 
@@ -34,6 +35,7 @@ cli.add_command(runbook.migrations_cmd, "migrations")
 cli.add_command(runbook.apply_cmd)
 cli.add_command(runbook.backfill_cmd)
 cli.add_command(runbook.verify_cmd)
+cli.add_command(doctor)
 cli.add_command(runbook.rollback_cmd)
 cli.add_command(runbook.repair_cmd)
 cli.add_command(runbook.orphans_cmd)

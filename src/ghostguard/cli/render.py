@@ -8,6 +8,7 @@ from rich.text import Text
 
 from ghostguard.apply import ApplyResult
 from ghostguard.backfill import BackfillResult
+from ghostguard.doctor import DoctorReport
 from ghostguard.orphans import OrphanReport
 from ghostguard.repair import RepairResult
 from ghostguard.rollback import RollbackResult
@@ -169,3 +170,28 @@ def orphans(console: Console, report: OrphanReport) -> None:
     )
     if report.sample:
         console.print("  e.g. " + ", ".join(report.sample[:5]), markup=False)
+
+
+def doctor(console: Console, report: DoctorReport, where: str) -> None:
+    table = Table(title=f"ghostguard doctor ({where})", title_justify="left", show_lines=False)
+    for column in ("", "level", "check", "object", "finding"):
+        table.add_column(column, overflow="fold")
+    for f in report.findings:
+        mark = (
+            PASS
+            if f.passed
+            else Text(
+                "FAIL" if f.level == "error" else "WARN",
+                style="bold red" if f.level == "error" else "bold yellow",
+            )
+        )
+        table.add_row(mark, f.level, f.check, f.object, f.detail)
+    console.print(table)
+    failing = [f for f in report.findings if not f.passed]
+    for f in failing:
+        console.print(Text(f"fix {f.check} ({f.object}):", style="bold"))
+        console.print(f"  {f.fix}", markup=False, highlight=False)
+    errors = sum(1 for f in failing if f.level == "error")
+    console.print(
+        f"{len(report.findings)} checked: {errors} errors, {len(failing) - errors} warnings"
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from ghostguard import catalog, queries, repair, scan, syncsql
+from ghostguard import catalog, fingerprint, queries, repair, scan, syncsql
 from ghostguard.catalog import Shape, TriggerState
 from ghostguard.config import Config
 from ghostguard.scan import Counts
@@ -110,6 +110,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         conn.execute("SET TRANSACTION READ ONLY")
         triggers = catalog.triggers_on(conn, config.source)
         function = catalog.function_state(conn, config)
+        installed = fingerprint.recorded(conn, config)
         unresolved, last_hour = failure_counts(conn, config)
         activity = conn.execute(queries.table_activity(config)).fetchone()
         timing = conn.execute(queries.function_timing(config)).fetchone()
@@ -120,7 +121,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         at=time.time(),
         seconds=time.perf_counter() - started,
         triggers=triggers,
-        drift=scan.drift(config, shape, triggers, function),
+        drift=scan.drift(config, shape, triggers, function, installed),
         failures_unresolved=unresolved,
         failures_last_hour=last_hour,
         auth_inserts=auth_inserts,
@@ -145,5 +146,5 @@ def read_census(conn: psycopg.Connection, config: Config, shape: Shape) -> Censu
         seconds=time.perf_counter() - started,
         ghosts=ghosts,
         counts=counts,
-        expected_triggers=scan.expected_triggers(config, shape),
+        expected_triggers=syncsql.expected_triggers(config, shape),
     )
