@@ -9,6 +9,7 @@ import pytest
 
 from conftest import Database, run
 from ghostguard import catalog, config
+from ghostguard.authserver import AuthServer, email_user, phone_user
 from ghostguard.config import ColumnSource, Config, TableRef
 from ghostguard.errors import ConfigError
 
@@ -152,3 +153,51 @@ def test_init_finds_a_profiles_table(
         set(loaded.mapping) == {"username", "avatar_url", "phone"}
         and loaded.soft_delete_column is None
     )
+
+
+def test_init_prefers_the_table_whose_key_references_auth_and_explains_each_choice(
+    database: Database, conn: psycopg.Connection, auth: AuthServer, tmp_path: Path
+) -> None:
+    conn.execute(
+        "CREATE TABLE public.profiles (id uuid PRIMARY KEY REFERENCES auth.users (id) "
+        "ON DELETE CASCADE, full_name text, company text, role text, bio text, picture text)"
+    )
+    auth.signup(email_user("a@example.com", full_name="Ada", company="ACME", role="admin"))
+    auth.signup(email_user("b@example.com", name="Bo", company="Initech"))
+    auth.signup(phone_user("15550004444"))
+    out = tmp_path / "ghostguard.toml"
+    result = run("init", "--output", str(out), db=database)
+    assert result.exit_code == 0, result.output
+    loaded = config.load(out)
+    assert loaded.target == TableRef("public", "profiles")  # not public.users: the key links it
+    assert loaded.mapping["company"].metadata == ("company",)  # seen in the data
+    assert "role" not in loaded.mapping and "bio" not in loaded.mapping
+    assert loaded.mapping["picture"].metadata == ("avatar_url", "picture")
+    notes = result.stderr
+    assert "profile table: public.profiles (key id): its key id references auth.users(id)" in notes
+    assert (
+        "profiles.full_name <- raw_user_meta_data->>'full_name', then raw_user_meta_data->>'name'"
+        in notes
+    )
+    assert "(seen in 3 sampled users: full_name 1, name 1)" in notes
+    assert (
+        "profiles.company <- raw_user_meta_data->>'company' (seen in 3 sampled users: company 2)"
+        in notes
+    )
+    assert (
+        "profiles.role: not mapped: raw_user_meta_data has a 'role' key, but every user can write it"
+        in notes
+    )
+    assert "profiles.bio: nothing in auth.users maps to it; left to the app" in notes
+
+
+def test_init_without_any_profile_table_is_a_one_line_error(
+    database: Database, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute("DROP TABLE public.users")
+    result = run("init", "--output", str(tmp_path / "g.toml"), db=database)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: no profile table found (no table's key references auth.users(id)"
+    )
+    assert not (tmp_path / "g.toml").exists()

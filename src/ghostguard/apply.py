@@ -14,11 +14,13 @@ from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError
 from ghostguard.locks import exclusive_run, in_the_way
+from ghostguard.migration_history import HistoryPlan
 from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
 from ghostguard.sqlparts import Step
 from ghostguard.verify import VerifyReport, verify
 
+INSTALL_MIGRATION, BACKFILL_MIGRATION = "create_user_sync_trigger", "backfill_ghost_users"
 DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)
 
 
@@ -49,6 +51,7 @@ class ApplyOptions:
     ddl_retry: RetryPolicy = DDL_RETRY
     on_retry: OnRetry | None = None
     progress: ProgressCallback | None = None
+    history: HistoryPlan | None = None  # Supabase migration history to keep in step
 
 
 def plan(config: Config, shape: Shape) -> list[Step]:
@@ -68,6 +71,8 @@ def install(conn: psycopg.Connection, config: Config, shape: Shape, options: App
         attempts += 1
         with conn.transaction():
             run_steps(conn, statements.install_plan(config, shape))
+            if options.history:
+                run_steps(conn, options.history.step(INSTALL_MIGRATION))
 
     with database_errors("apply: installing the sync trigger"):
         try:
@@ -93,4 +98,7 @@ def apply(
         row = conn.execute(queries.latest_audit(config, statements.GHOST_COUNT_JOB)).fetchone()
         ghosts_before = int(row[1]) if row and row[1] is not None else 0
         result = run_backfill(conn, config, shape, options.backfill, options.progress)
+        if options.history:
+            with database_errors("apply: recording the migration history"), conn.transaction():
+                run_steps(conn, options.history.step(BACKFILL_MIGRATION))
     return ApplyResult(ghosts_before, result, verify(conn, config, shape), attempts)

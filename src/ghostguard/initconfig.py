@@ -1,16 +1,33 @@
-"""Propose a ghostguard.toml from the live catalog: which profile table, which columns map to what."""
+"""Propose a ghostguard.toml from the live catalog and the data: which profile table, which columns
+map to what, and why each choice was made."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 import psycopg
+from psycopg import sql
 
 from ghostguard import catalog
-from ghostguard.config import DEFAULT_MAPPING, ColumnSource, Config, TableRef
+from ghostguard.config import (
+    DEFAULT_MAPPING,
+    PRIVILEGED_NAMES,
+    USER_WRITABLE_METADATA,
+    ColumnSource,
+    Config,
+    TableRef,
+)
 from ghostguard.errors import ConfigError
 
-CANDIDATE_TABLES = (TableRef("public", "users"), TableRef("public", "profiles"))
+CANDIDATE_TABLES = (
+    TableRef("public", "users"),
+    TableRef("public", "profiles"),
+    TableRef("public", "profile"),
+    TableRef("public", "accounts"),
+    TableRef("public", "members"),
+)
+SAMPLE_USERS = 10_000  # metadata keys are read from this many auth rows
+NOT_PROFILE_SCHEMAS = ("auth", "storage", "realtime", "supabase_functions", "vault", "extensions")
 
 # Profile column name -> where its value usually comes from (provider metadata keys in order).
 KNOWN_COLUMNS: dict[str, ColumnSource] = {
@@ -30,22 +47,107 @@ class Proposal:
     notes: list[str]
 
 
-def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
-    """Find the profile table and map its columns by name; validated before it is returned."""
-    base = base or Config()
-    notes: list[str] = []
-    target = next((t for t in CANDIDATE_TABLES if catalog.table_columns(conn, t)), None)
-    if target is None:
-        raise ConfigError(
-            "no profile table found (looked for public.users, public.profiles): create it, "
-            "or write ghostguard.toml by hand with [target] schema/table/key"
+def find_profile_table(conn: psycopg.Connection, source: TableRef) -> tuple[TableRef, str]:
+    """The profile table and why: a table whose one-column key references the auth key wins
+    (public first, then by the usual names); else the first usual name that exists."""
+    linked = [
+        TableRef(fk.schema, fk.table, fk.columns[0])
+        for fk in catalog.foreign_keys_to(conn, source)
+        if fk.ref_columns == (source.key,)
+        and len(fk.columns) == 1
+        and fk.schema not in NOT_PROFILE_SCHEMAS
+        and catalog.is_unique_key(conn, TableRef(fk.schema, fk.table), fk.columns[0])
+    ]
+    order = [(t.schema, t.table) for t in CANDIDATE_TABLES]
+    linked.sort(
+        key=lambda t: (
+            t.schema != "public",
+            order.index((t.schema, t.table)) if (t.schema, t.table) in order else len(order),
         )
+    )
+    if linked:
+        found = linked[0]
+        return found, (
+            f"its key {found.key} references {source.display}({source.key})"
+            + (f"; also linked: {', '.join(t.display for t in linked[1:])}" if linked[1:] else "")
+        )
+    for candidate in CANDIDATE_TABLES:
+        if catalog.table_columns(conn, candidate):
+            return candidate, f"found by name; no table's key references {source.display}"
+    raise ConfigError(
+        "no profile table found (no table's key references "
+        f"{source.display}({source.key}), none named {', '.join(t.table for t in CANDIDATE_TABLES)}"
+        " in public): create it, or write ghostguard.toml by hand with [target] schema/table/key"
+    )
+
+
+def metadata_keys(conn: psycopg.Connection, source: TableRef) -> tuple[dict[str, int], int]:
+    """How many of a sample of auth rows carry each user-metadata key, and the sample size."""
+    columns = catalog.table_columns(conn, source) or {}
+    if USER_WRITABLE_METADATA not in columns:
+        return {}, 0
+    table = sql.Identifier(source.schema, source.table)
+    meta = sql.Identifier(USER_WRITABLE_METADATA)
+    sample = sql.SQL("(SELECT {meta} AS m FROM {table} LIMIT {n}) s").format(
+        meta=meta, table=table, n=sql.Literal(SAMPLE_USERS)
+    )
+    size = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sample)).fetchone()
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT k, count(*) FROM {}, jsonb_object_keys(s.m) k "
+            "WHERE jsonb_typeof(s.m) = 'object' GROUP BY k"
+        ).format(sample)
+    ).fetchall()
+    return {k: int(n) for k, n in rows}, int(size[0]) if size else 0
+
+
+def _seen(src: ColumnSource, seen: dict[str, int], sampled: int) -> str:
+    if src.column is not None:
+        return " (an auth column)"
+    if not sampled:
+        return " (no users yet to sample)"
+    counts = ", ".join(f"{k} {seen[k]:,}" for k in src.metadata if k in seen)
+    return f" (seen in {sampled:,} sampled users: {counts or 'none of these keys yet'})"
+
+
+def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
+    """Find the profile table and map its columns by name and by the metadata keys users have;
+    validated against the catalog before it is returned."""
+    base = base or Config()
+    target, why = find_profile_table(conn, base.source)
     columns = catalog.table_columns(conn, target) or {}
-    notes.append(f"profile table: {target.display} (key {target.key})")
-    mapping = {name: src for name, src in KNOWN_COLUMNS.items() if name in columns}
-    for name, src in mapping.items():
-        notes.append(f"{target.table}.{name} <- {src.describe()}")
+    seen, sampled = metadata_keys(conn, base.source)
+    notes = [f"profile table: {target.display} (key {target.key}): {why}"]
+    mapping: dict[str, ColumnSource] = {}
     soft = "deleted_at" if "deleted_at" in columns else None
+    for name in columns:
+        if name in (target.key, soft, "updated_at"):
+            continue
+        known = KNOWN_COLUMNS.get(name)
+        if name.lower() in PRIVILEGED_NAMES:
+            if name in seen:
+                notes.append(
+                    f"{target.table}.{name}: not mapped: {USER_WRITABLE_METADATA} has a {name!r} key, "
+                    "but every user can write it; map it from raw_app_meta_data by hand if it "
+                    "belongs there"
+                )
+            continue
+        if known is None and name in seen:
+            known = ColumnSource(metadata=(name,))
+        elif (
+            known is not None
+            and known.column is None
+            and name in seen
+            and name not in known.metadata
+        ):
+            known = replace(known, metadata=(*known.metadata, name))
+        if known is None:
+            notes.append(
+                f"{target.table}.{name}: nothing in {base.source.display} maps to it; left to the app"
+            )
+            continue
+        mapping[name] = known
+        notes.append(f"{target.table}.{name} <- {known.describe()}{_seen(known, seen, sampled)}")
     if soft:
         notes.append(f"{target.table}.deleted_at <- set when the auth user is soft-deleted")
     config = replace(base, target=target, mapping=mapping, soft_delete_column=soft)

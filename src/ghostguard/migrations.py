@@ -19,6 +19,15 @@ _VERSION = re.compile(r"^(\d{14})_(.+)\.sql$")
 class Migration:
     name: str  # without timestamp, e.g. create_user_sync_trigger
     sql: str
+    statements: tuple[str, ...] = ()  # each statement, as the Supabase CLI records them
+
+
+@dataclass(frozen=True)
+class Versioned:
+    version: str
+    migration: Migration
+    path: Path
+    exists: bool  # the newest local file of this name already says the same
 
 
 @dataclass(frozen=True)
@@ -37,24 +46,39 @@ def _header(config: Config, purpose: str) -> str:
     )
 
 
+def _migration(name: str, header: str, steps: list[sqlparts.Step]) -> Migration:
+    return Migration(name, header + sqlparts.render(steps), tuple(s.render() for s in steps))
+
+
 def render(config: Config, shape: Shape) -> list[Migration]:
     """The two migrations, in order; their statements are apply's, rendered."""
     return [
-        Migration(
+        _migration(
             "create_user_sync_trigger",
             _header(
                 config, "Ghost users fix 1/2: audit log, ghost count, sync function and trigger."
-            )
-            + sqlparts.render(statements.install_plan(config, shape)),
+            ),
+            statements.install_plan(config, shape),
         ),
-        Migration(
+        _migration(
             "backfill_ghost_users",
             _header(
                 config, "Ghost users fix 2/2: audited, idempotent backfill of missing profiles."
-            )
-            + sqlparts.render(statements.backfill_plan(config, shape)),
+            ),
+            statements.backfill_plan(config, shape),
         ),
     ]
+
+
+def render_down(config: Config) -> Migration:
+    """The rollback as a migration: Supabase migrations only go forward, so undoing the fix is a
+    new migration, written when you decide to roll back."""
+    return _migration(
+        "rollback_user_sync",
+        _header(config, "Ghost users fix, rolled back: drop the sync function and its triggers.")
+        + "-- Every profile row is kept. Refused when another trigger calls the function.\n\n",
+        statements.rollback_migration_plan(config),
+    )
 
 
 def to_stdout(migrations: list[Migration]) -> str:
@@ -70,24 +94,39 @@ def _existing(directory: Path) -> dict[str, list[tuple[str, Path]]]:
     return found
 
 
-def write(directory: Path, migrations: list[Migration], now: datetime | None = None) -> WriteResult:
-    """Write new timestamped files unless the newest file of each name already says the same thing.
-
-    Versions are after every existing migration, as the Supabase CLI requires.
-    """
+def assign_versions(
+    directory: Path, migrations: list[Migration], now: datetime | None = None
+) -> list[Versioned]:
+    """The version of each migration: the newest local file's when every file already says the
+    same, else new versions after every existing one (the Supabase CLI requires them to increase)."""
     existing = _existing(directory)
-    newest = {name: max(versions)[1] for name, versions in existing.items()}
-    if all(m.name in newest and newest[m.name].read_text() == m.sql for m in migrations):
-        return WriteResult([], [newest[m.name] for m in migrations])
+    newest = {name: max(versions) for name, versions in existing.items()}
+    if all(m.name in newest and newest[m.name][1].read_text() == m.sql for m in migrations):
+        return [Versioned(newest[m.name][0], m, newest[m.name][1], True) for m in migrations]
     stamp = _next_stamp(existing, now or datetime.now(UTC))
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    result = []
     for offset, migration in enumerate(migrations):
         version = (stamp + timedelta(seconds=offset)).strftime("%Y%m%d%H%M%S")
-        path = directory / f"{version}_{migration.name}.sql"
-        path.write_text(migration.sql)
-        written.append(path)
-    return WriteResult(written, [])
+        result.append(
+            Versioned(version, migration, directory / f"{version}_{migration.name}.sql", False)
+        )
+    return result
+
+
+def write_versioned(directory: Path, versioned: list[Versioned]) -> WriteResult:
+    """Write the files that do not exist yet."""
+    written = []
+    for v in versioned:
+        if not v.exists:
+            directory.mkdir(parents=True, exist_ok=True)
+            v.path.write_text(v.migration.sql)
+            written.append(v.path)
+    return WriteResult(written, [v.path for v in versioned if v.exists])
+
+
+def write(directory: Path, migrations: list[Migration], now: datetime | None = None) -> WriteResult:
+    """Write new timestamped files unless the newest file of each name already says the same thing."""
+    return write_versioned(directory, assign_versions(directory, migrations, now))
 
 
 def _next_stamp(existing: dict[str, list[tuple[str, Path]]], now: datetime) -> datetime:

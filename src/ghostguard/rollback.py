@@ -65,12 +65,18 @@ def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
     return RollbackPlan(steps, True, bool(ours), left, audits)
 
 
-def rollback(conn: psycopg.Connection, config: Config) -> RollbackResult:
-    """Run the plan in one transaction (autocommit connection); a no-op when nothing is installed."""
+def rollback(
+    conn: psycopg.Connection, config: Config, record: list[Step] | None = None
+) -> RollbackResult:
+    """Run the plan in one transaction (autocommit connection); a no-op when nothing is installed.
+
+    `record`: steps that record the rollback elsewhere (the Supabase migration history), run in
+    the same transaction when something is dropped.
+    """
     with exclusive_run(conn, config, "rollback"):
         with database_errors("rollback"), conn.transaction():
             todo = plan(conn, config)
-            run_steps(conn, todo.steps)
+            run_steps(conn, todo.steps + ((record or []) if todo.drops_function else []))
         row = conn.execute(
             sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(config.target.schema, config.target.table)

@@ -93,3 +93,15 @@ def profile_columns(
 
 def grantees(shape: Shape) -> sql.Composable:
     return sql.SQL(", ").join([sql.SQL("PUBLIC"), *map(ident, shape.api_roles)])
+
+
+def closed_to_api_roles(table: sql.Identifier, shape: Shape, why: str) -> list[Step]:
+    """RLS on with no policies, and every privilege revoked from PUBLIC and the API roles: what
+    every table ghostguard creates gets (public tables get ALL by Supabase's default privileges)."""
+    return [
+        Step(
+            "RLS on with no policies: API roles see nothing even if a grant slips in",
+            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
+        ),
+        Step(why, sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape))),
+    ]

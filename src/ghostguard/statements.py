@@ -12,8 +12,10 @@ from ghostguard import fingerprint, locks, syncsql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import (
+    DOLLAR_TAG,
     Step,
     audit,
+    closed_to_api_roles,
     function,
     grantees,
     ident,
@@ -82,17 +84,12 @@ def audit_table(config: Config, shape: Shape) -> list[Step]:
                 "  ADD COLUMN IF NOT EXISTS backend_pid integer DEFAULT pg_backend_pid()"
             ).format(audit=table),
         ),
-        Step(
-            "RLS on with no policies: API roles see nothing even if a grant slips in",
-            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
+        *closed_to_api_roles(
+            table,
+            shape,
+            "audit rows are not for API roles (public tables get ALL by default privileges)",
         ),
     ]
-    steps.append(
-        Step(
-            "audit rows are not for API roles (public tables get ALL by default privileges)",
-            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape)),
-        )
-    )
     return steps
 
 
@@ -455,3 +452,38 @@ def record_rollback(config: Config, dropped_function: bool, dropped_trigger: boo
             t=sql.Literal(dropped_trigger),
         ),
     )
+
+
+def refuse_foreign_callers(config: Config) -> Step:
+    """For the rollback migration: stop before CASCADE would drop a trigger that is not ours."""
+    return Step(
+        "refuse when a trigger that is not ghostguard's calls the function (CASCADE would drop it)",
+        sql.SQL(
+            "DO {tag}\nBEGIN\n"
+            "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
+            "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
+            "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
+            "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
+            "drop or repoint it first', {shown};\n"
+            "  END IF;\n"
+            "END\n{tag}"
+        ).format(
+            tag=DOLLAR_TAG,
+            fn=sql.Literal(function(config).as_string(None) + "()"),
+            shown=sql.Literal(config.function_display),
+            src=sql.Literal(source(config).as_string(None)),
+            ours=sql.Literal(list(config.trigger_names)),
+        ),
+    )
+
+
+def rollback_migration_plan(config: Config) -> list[Step]:
+    """The rollback as a migration file: the same DROP FUNCTION ... CASCADE and audit row as
+    `ghostguard rollback`, guarded in SQL where the command checks the catalog first."""
+    return [
+        set_lock_timeout(config),
+        refuse_foreign_callers(config),
+        drop_function(config),
+        record_rollback(config, True, True),
+        reset_lock_timeout(),
+    ]

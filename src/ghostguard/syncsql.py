@@ -29,9 +29,9 @@ from ghostguard.config import ColumnSource, Config
 from ghostguard.sqlparts import (
     DOLLAR_TAG,
     Step,
+    closed_to_api_roles,
     failures,
     function,
-    grantees,
     ident,
     profile_columns,
     render,
@@ -70,13 +70,8 @@ def failures_table(config: Config, shape: Shape) -> list[Step]:
                 "CREATE INDEX IF NOT EXISTS {} ON {} (user_id) WHERE resolved_at IS NULL"
             ).format(ident(f"{config.failures.table}_unresolved"), table),
         ),
-        Step(
-            "RLS on with no policies: API roles see nothing even if a grant slips in",
-            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
-        ),
-        Step(
-            "failure rows hold user ids and error texts: not for API roles",
-            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape)),
+        *closed_to_api_roles(
+            table, shape, "failure rows hold user ids and error texts: not for API roles"
         ),
     ]
 

@@ -9,6 +9,7 @@ from ghostguard.cli import runbook
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
 from ghostguard.cli.doctor import doctor
+from ghostguard.cli.migrations import migrations_cmd
 from ghostguard.cli.monitor import monitor
 from ghostguard.cli.sandbox import sandbox_group
 
@@ -31,7 +32,7 @@ def cli() -> None:
 
 
 cli.add_command(runbook.scan)
-cli.add_command(runbook.migrations_cmd, "migrations")
+cli.add_command(migrations_cmd)
 cli.add_command(runbook.apply_cmd)
 cli.add_command(runbook.backfill_cmd)
 cli.add_command(runbook.verify_cmd)

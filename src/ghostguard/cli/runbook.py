@@ -16,7 +16,6 @@ from ghostguard import rollback as rollback_mod
 from ghostguard import scan as scan_mod
 from ghostguard import verify as verify_mod
 from ghostguard.backfill import BackfillOptions
-from ghostguard.catalog import supabase_shape
 from ghostguard.cli import render
 from ghostguard.cli.common import (
     F,
@@ -25,13 +24,13 @@ from ghostguard.cli.common import (
     db_options,
     finish,
     json_option,
-    load_config,
     note,
     print_json,
     resolve_target,
     stdout_console,
     yes_option,
 )
+from ghostguard.cli.migrations import history_for, migrations_dir_option, say_recorded
 from ghostguard.cli.progress import backfill_progress
 from ghostguard.config import Config
 from ghostguard.errors import Refused
@@ -139,49 +138,6 @@ def orphans_cmd(
     finish(report.unmarked == 0)
 
 
-@click.command()
-@db_options
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=migrations.DEFAULT_DIR,
-    show_default=True,
-    help="Supabase migrations directory.",
-)
-@click.option("--stdout", "to_stdout", is_flag=True, help="Print the SQL instead of writing files.")
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="Do not connect: assume a hosted Supabase project's tables and roles.",
-)
-def migrations_cmd(
-    db_url: str | None, config_path: Path | None, directory: Path, to_stdout: bool, offline: bool
-) -> None:
-    """Write <timestamp>_create_user_sync_trigger.sql and <next>_backfill_ghost_users.sql.
-
-    The files hold exactly the statements `apply` executes; both are re-runnable and valid under
-    `psql -v ON_ERROR_STOP=1`. Unchanged files are not written twice.
-    """
-    if offline:
-        config = load_config(config_path)
-        shape = supabase_shape(config)
-    else:
-        target = resolve_target(db_url, config_path)
-        config = target.config
-        with connected(target) as (_conn, shape):
-            pass
-    files = migrations.render(config, shape)
-    if to_stdout:
-        click.echo(migrations.to_stdout(files), nl=False)
-        return
-    result = migrations.write(directory, files)
-    for path in result.written:
-        click.echo(f"wrote {path}")
-    for path in result.up_to_date:
-        click.echo(f"up to date: {path}")
-
-
 def batch_options(func: F) -> F:
     """--batch-size, --max-rate, --jobs and --no-yield, for every command that runs the backfill."""
     func = click.option(
@@ -226,6 +182,7 @@ def _backfill_options(
 
 @click.command("apply")
 @db_options
+@migrations_dir_option
 @click.option(
     "--dry-run", is_flag=True, help="Print the exact SQL apply would run; change nothing."
 )
@@ -235,6 +192,7 @@ def _backfill_options(
 def apply_cmd(
     db_url: str | None,
     config_path: Path | None,
+    migrations_dir: Path,
     dry_run: bool,
     batch_size: int | None,
     max_rate: float | None,
@@ -259,13 +217,16 @@ def apply_cmd(
             f"Install {target.config.trigger_name} on {target.config.source.display} and backfill "
             f"{target.config.target.display} in {target.where}",
         )
+        history = history_for(conn, migrations_dir, migrations.render(target.config, shape))
         with backfill_progress() as progress:
             options = apply_mod.ApplyOptions(
                 backfill=_backfill_options(target.config, batch_size, max_rate, jobs, no_yield),
                 on_retry=_say_retry,
                 progress=progress,
+                history=history,
             )
             result = apply_mod.apply(conn, target.config, shape, options)
+        say_recorded(history)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -339,11 +300,17 @@ def verify_cmd(db_url: str | None, config_path: Path | None, as_json: bool) -> N
 
 @click.command("rollback")
 @db_options
+@migrations_dir_option
 @click.option("--dry-run", is_flag=True, help="Print the SQL rollback would run; change nothing.")
 @yes_option
 @json_option
 def rollback_cmd(
-    db_url: str | None, config_path: Path | None, dry_run: bool, yes: bool, as_json: bool
+    db_url: str | None,
+    config_path: Path | None,
+    migrations_dir: Path,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Remove the sync trigger and function; every profile row is kept. Logged in the audit log.
 
@@ -358,7 +325,12 @@ def rollback_cmd(
             yes,
             f"Remove {target.config.trigger_name} and {target.config.function_display} from {target.where}",
         )
-        result = rollback_mod.rollback(conn, target.config)
+        history = history_for(conn, migrations_dir, [migrations.render_down(target.config)])
+        result = rollback_mod.rollback(
+            conn, target.config, history.step("rollback_user_sync") if history else None
+        )
+        if result.dropped_function:
+            say_recorded(history)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -16,7 +16,7 @@ from ghostguard.catalog import Shape
 from ghostguard.config import TableRef
 from ghostguard.monitor.state import Sample
 from ghostguard.runner import run_steps
-from ghostguard.sqlparts import Step, grantees, ident
+from ghostguard.sqlparts import Step, closed_to_api_roles, ident
 
 
 def create(ref: TableRef, shape: Shape) -> list[Step]:
@@ -34,14 +34,7 @@ def create(ref: TableRef, shape: Shape) -> list[Step]:
                 ")"
             ).format(table),
         ),
-        Step(
-            "RLS on with no policies: API roles see nothing even if a grant slips in",
-            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
-        ),
-        Step(
-            "not for API roles",
-            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape)),
-        ),
+        *closed_to_api_roles(table, shape, "monitor history is not for API roles"),
     ]
 
 
