@@ -15,7 +15,7 @@ from ghostguard import scan, statements, syncsql
 from ghostguard.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts, Protection
 from ghostguard.doctor.findings import Finding, ok, problem
 from ghostguard.doctor.plpgsql import swallowed_exceptions, unqualified_relations
-from ghostguard.sqlparts import function, grantees, ident, target
+from ghostguard.sqlparts import closed_to_api_roles, function, ident, target
 
 ERROR, WARN = "error", "warn"
 APPLY = "ghostguard apply --yes"
@@ -94,20 +94,14 @@ def _closed(check: str, what: str, p: Protection, f: Facts) -> list[Finding]:
         return []
     if p.rls and not p.readable_by:
         return [ok(check, ERROR, p.table.display, f"{what}: RLS on, no API role may read it")]
-    table = ident(p.table.schema, p.table.table)
-    fixes = []
-    if not p.rls:
-        fixes.append(_sql(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table)))
+    wrong = ["RLS off"] if not p.rls else []
     if p.readable_by:
-        fixes.append(
-            _sql(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(f.shape)))
-        )
-    wrong = ("RLS off" if not p.rls else "") + (
-        f"{'; ' if not p.rls else ''}readable by {', '.join(p.readable_by)}"
-        if p.readable_by
-        else ""
+        wrong.append(f"readable by {', '.join(p.readable_by)}")
+    fix = " ".join(  # the same two statements apply ran when it created the table
+        _sql(step.statement)
+        for step in closed_to_api_roles(ident(p.table.schema, p.table.table), f.shape, what)
     )
-    return [problem(check, ERROR, p.table.display, f"{what}: {wrong}", " ".join(fixes))]
+    return [problem(check, ERROR, p.table.display, f"{what}: {'; '.join(wrong)}", fix)]
 
 
 def audit_closed(f: Facts) -> list[Finding]:

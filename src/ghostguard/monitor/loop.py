@@ -65,7 +65,8 @@ class Monitor:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.url, self.config, self.options, self.log = url, config, options, log
-        self.database = db.parse(url).get("dbname") or db.parse(url).get("user") or "postgres"
+        parts = db.parse(url)
+        self.database = parts.get("dbname") or parts.get("user") or "postgres"
         self.state = MonitorState(db.describe(url))
         self.registry = registry or CollectorRegistry()
         self.registry.register(MonitorCollector(self.state.read, config, self.database))
@@ -127,7 +128,6 @@ class Monitor:
             self._suspect = self._suspect or ghosts_suspected(self._last_tick, tick)
             due = now >= self._next_full
             early = self._suspect and now - self._last_full >= self.options.interval
-            sample = self.state.record_tick(tick)
             if due or early:
                 self.state.record_census(read_census(conn, self.config, shape))
                 self._last_full, self._next_full = now, now + self.options.full_every
@@ -136,13 +136,12 @@ class Monitor:
                     history_table.prune(
                         conn, self.options.history_table, time.time() - self.state.history.span
                     )
+            sample = self.state.record_tick(tick)  # after the census: the sample has its count
             self._last_tick = tick
             if self.options.history_table:
                 history_table.append(conn, self.options.history_table, sample)
-        except ConfigError as exc:
-            self._lost(exc)  # e.g. the profile table was dropped since starting: a finding now
-        except (psycopg.Error, ConnectionFailed, DatabaseError) as exc:
-            self._lost(exc)
+        except (psycopg.Error, ConnectionFailed, DatabaseError, ConfigError) as exc:
+            self._lost(exc)  # a ConfigError here: e.g. the profile table dropped since the start
         self._heartbeat = time.time()
         for alert in self.incidents.update(self.state.read()):
             self.log(alert.text)

@@ -81,10 +81,6 @@ class Census:
         return sum(self.ghosts.values())
 
 
-def _epoch(value: object) -> float | None:
-    return value.timestamp() if value is not None else None  # type: ignore[attr-defined]
-
-
 def latest_backfill(conn: psycopg.Connection, config: Config) -> Backfill | None:
     if not catalog.table_columns(conn, config.audit):
         return None
@@ -92,7 +88,9 @@ def latest_backfill(conn: psycopg.Connection, config: Config) -> Backfill | None
     if row is None:
         return None
     status, records, started, completed, _error = row
-    return Backfill(status, records, started.timestamp(), _epoch(completed))
+    return Backfill(
+        status, records, started.timestamp(), completed.timestamp() if completed else None
+    )
 
 
 def failure_counts(conn: psycopg.Connection, config: Config) -> tuple[int | None, int | None]:
