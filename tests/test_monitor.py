@@ -17,6 +17,8 @@ from ghostguard import authserver
 from ghostguard.authserver import AuthServer
 from ghostguard.config import TableRef
 from ghostguard.monitor.alerts import Alert, WebhookSender
+from ghostguard.monitor.page import downsample
+from ghostguard.monitor.state import Sample, SignupCounter
 from ghostguard.sandbox import Sandbox
 from monitoring import running_monitor, wait_for, webhook_receiver
 
@@ -360,3 +362,37 @@ def test_cli_monitor_refuses_a_port_in_use_and_a_config_that_does_not_match(
     result = run("monitor", "--listen", "127.0.0.1:0", "--config", str(config), db=database)
     assert result.exit_code == 2
     assert result.stderr.startswith("error:") and "public.profiles" in result.stderr
+
+
+def test_a_locked_table_skips_a_reading_without_calling_the_database_unreachable(
+    database: Database, conn: psycopg.Connection
+) -> None:
+    with webhook_receiver() as hook:
+        with running_monitor(
+            database.url, interval=0.2, full_every=0.2, webhooks=[hook.url]
+        ) as mon:
+            wait_for(lambda: mon.metric("ghostguard_ghost_users_total"), lambda v: v == 0)
+            with psycopg.connect(database.url) as locker:  # a transaction holding the lock
+                locker.execute("LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE")
+                wait_for(lambda: mon.log, lambda log: any("tick skipped" in m for m in log), 10)
+                assert mon.metric("ghostguard_database_up") == 1
+            ticked = wait_for(
+                lambda: mon.metric("ghostguard_last_full_reconciliation_timestamp_seconds"),
+                lambda v: v is not None and v > time.time() - 1,
+            )
+            assert ticked
+    assert "unreachable" not in [incident for incident, _ in hook.by_incident()]
+    assert not any("unreachable" in line for line in mon.log)
+
+
+def test_charts_keep_the_worst_of_each_bucket_and_counters_survive_a_reset() -> None:
+    samples = [Sample(float(i), 0, i, 0) for i in range(1000)]
+    samples[500] = Sample(500.0, 7, 500, 3)  # a short spike among 1,000 samples
+    points = downsample(samples, 100)
+    assert len(points) == 100
+    assert max(p.ghosts or 0 for p in points) == 7 and max(p.failures or 0 for p in points) == 3
+    assert points[-1].signups == 999
+    counter = SignupCounter()
+    for cumulative in (100, 105, 3, 10):  # the statistics were reset after 105
+        counter.observe(cumulative)
+    assert counter.total == 5 + 3 + 7

@@ -140,6 +140,10 @@ class Monitor:
             self._last_tick = tick
             if self.options.history_table:
                 history_table.append(conn, self.options.history_table, sample)
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+            # a table is locked (DDL elsewhere) or a statement ran too long: the database is
+            # there, this reading is not; keep the last one and try again next tick
+            self.log(f"tick skipped: {primary_message(exc)}")
         except (psycopg.Error, ConnectionFailed, DatabaseError, ConfigError) as exc:
             self._lost(exc)  # a ConfigError here: e.g. the profile table dropped since the start
         self._heartbeat = time.time()
