@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from conftest import PG_BIN_ENV, Database, run, scalar
 from ghostguard import authserver
@@ -299,7 +300,8 @@ def test_status_page_and_json_say_the_same(database: Database) -> None:
         assert mon.get("/nowhere")[0] == 404
 
 
-def test_cli_monitor_stops_cleanly_on_sigterm(database: Database) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_monitor_stops_cleanly_on_a_signal(database: Database, signum: signal.Signals) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -324,12 +326,12 @@ def test_cli_monitor_stops_cleanly_on_sigterm(database: Database) -> None:
         line = proc.stderr.readline()
         assert "monitoring postgres@" in line and "/metrics" in line
         time.sleep(0.8)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "SIGTERM: stopping" in err and "monitor stopped" in err
+    assert f"{signum.name}: stopping" in err and "monitor stopped" in err
     assert "Traceback" not in err
 
 
@@ -396,3 +398,11 @@ def test_charts_keep_the_worst_of_each_bucket_and_counters_survive_a_reset() -> 
     for cumulative in (100, 105, 3, 10):  # the statistics were reset after 105
         counter.observe(cumulative)
     assert counter.total == 5 + 3 + 7
+
+
+def test_healthz_says_stalled_when_the_loop_stops_ticking(database: Database) -> None:
+    with running_monitor(database.url) as mon:
+        assert mon.get("/healthz")[0] == 200
+        mon.monitor.endpoints.last_loop = lambda: time.time() - 3600  # as if stuck for an hour
+        code, body = mon.get("/healthz")
+        assert code == 503 and '"status": "stalled"' in body
