@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
 from ghostguard import config as config_mod
 from ghostguard.catalog import FunctionState, TriggerState
 from ghostguard.config import Config
@@ -66,24 +65,16 @@ def record(config: Config, trigger_names: list[str]) -> Step:
     )
 
 
-def recorded(conn: psycopg.Connection, config: Config) -> Fingerprint | None:
-    """The newest install fingerprint, or None (no audit table, or apply never ran)."""
-    if not catalog.table_columns(conn, config.audit):
-        return None
-    row = conn.execute(
-        sql.SQL(
-            "SELECT details, completed_at::text FROM {} WHERE job_name = {} "
-            "ORDER BY started_at DESC LIMIT 1"
-        ).format(audit(config), sql.Literal(INSTALL_JOB))
-    ).fetchone()
+def from_audit_row(row: tuple[Any, ...] | None) -> Fingerprint | None:
+    """The fingerprint in a `queries.latest_audit` row of the install job."""
     if row is None:
         return None
-    details, at = row
+    completed, details = row[3], row[5]
     return Fingerprint(
         details.get("function_md5"),
         dict(details.get("triggers") or {}),
         details.get("config_md5"),
-        at,
+        completed.isoformat(sep=" ") if completed else None,
     )
 
 

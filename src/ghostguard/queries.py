@@ -120,7 +120,7 @@ def orphans(config: Config, shape: Shape, limit: int) -> sql.Composed:
 
 def latest_audit(config: Config, job: str) -> sql.Composed:
     return sql.SQL(
-        "SELECT status, records_affected, started_at, completed_at, error_message\n"
+        "SELECT status, records_affected, started_at, completed_at, error_message, details\n"
         "FROM {audit} WHERE job_name = {job} ORDER BY started_at DESC LIMIT 1"
     ).format(audit=sql.Identifier(config.audit.schema, config.audit.table), job=sql.Literal(job))
 

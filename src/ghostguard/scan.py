@@ -100,7 +100,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         )
         triggers = catalog.triggers_on(conn, config.source)
         function = catalog.function_state(conn, config)
-        installed = fingerprint.recorded(conn, config)
+        installed = installed_fingerprint(conn, config)
         failures = repair.unresolved(conn, config)
         blocking = [
             BlockingKey(fk.display, fk.on_delete, syncsql.fix_blocking_foreign_key(fk, config))
@@ -158,6 +158,14 @@ def drift(
     return found
 
 
+def installed_fingerprint(conn: psycopg.Connection, config: Config) -> Fingerprint | None:
+    """The newest install fingerprint, or None (no audit table, or apply never ran)."""
+    if not catalog.table_columns(conn, config.audit):
+        return None
+    row = conn.execute(queries.latest_audit(config, fingerprint.INSTALL_JOB)).fetchone()
+    return fingerprint.from_audit_row(row)
+
+
 def read_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> list[str]:
     """Drift, read from the catalog and apply's record (for callers that need nothing else)."""
     return drift(
@@ -165,5 +173,5 @@ def read_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> list[s
         shape,
         catalog.triggers_on(conn, config.source),
         catalog.function_state(conn, config),
-        fingerprint.recorded(conn, config),
+        installed_fingerprint(conn, config),
     )

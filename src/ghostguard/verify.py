@@ -165,7 +165,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
             f"no {config.job_name} row yet",
             "run `ghostguard backfill --yes`",
         )
-    status, affected, started, completed, error = row
+    status, affected, started, completed, error, _details = row
     detail = f"latest {config.job_name}: {status}, {affected} records, started {started:%Y-%m-%d %H:%M:%S%z}"
     if error:
         detail += f", error: {error}"

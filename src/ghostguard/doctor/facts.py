@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, fingerprint
+from ghostguard import catalog, scan
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.config import Config, TableRef
 from ghostguard.fingerprint import Fingerprint
@@ -213,7 +213,7 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
             for r in conn.execute(_AUTH_TRIGGERS, (config.source.schema, config.source.table))
         ],
         function=catalog.function_state(conn, config),
-        installed=fingerprint.recorded(conn, config),
+        installed=scan.installed_fingerprint(conn, config),
         audit=_protection(conn, config.audit, roles),
         failures=_protection(conn, config.failures, roles),
         profile=_protection(conn, target, roles),

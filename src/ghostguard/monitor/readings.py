@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -81,16 +82,18 @@ class Census:
         return sum(self.ghosts.values())
 
 
-def latest_backfill(conn: psycopg.Connection, config: Config) -> Backfill | None:
-    if not catalog.table_columns(conn, config.audit):
-        return None
-    row = conn.execute(queries.latest_audit(config, config.job_name)).fetchone()
+def backfill_from_audit_row(row: tuple[Any, ...] | None) -> Backfill | None:
+    """The state in a `queries.latest_audit` row of the backfill job."""
     if row is None:
         return None
-    status, records, started, completed, _error = row
+    status, records, started, completed = row[:4]
     return Backfill(
         status, records, started.timestamp(), completed.timestamp() if completed else None
     )
+
+
+def _newest(conn: psycopg.Connection, config: Config, job: str) -> tuple[Any, ...] | None:
+    return conn.execute(queries.latest_audit(config, job)).fetchone()
 
 
 def failure_counts(conn: psycopg.Connection, config: Config) -> tuple[int | None, int | None]:
@@ -108,11 +111,18 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         conn.execute("SET TRANSACTION READ ONLY")
         triggers = catalog.triggers_on(conn, config.source)
         function = catalog.function_state(conn, config)
-        installed = fingerprint.recorded(conn, config)
+        audited = bool(catalog.table_columns(conn, config.audit))  # once for both audit rows
+        installed = (
+            fingerprint.from_audit_row(_newest(conn, config, fingerprint.INSTALL_JOB))
+            if audited
+            else None
+        )
+        backfill = (
+            backfill_from_audit_row(_newest(conn, config, config.job_name)) if audited else None
+        )
         unresolved, last_hour = failure_counts(conn, config)
         activity = conn.execute(queries.table_activity(config)).fetchone()
         timing = conn.execute(queries.function_timing(config)).fetchone()
-        backfill = latest_backfill(conn, config)
     auth_inserts, profile_inserts, profile_deletes = (int(v) for v in activity or (0, 0, 0))
     track, calls, total = timing or ("none", None, None)
     return Tick(
