@@ -124,9 +124,8 @@ class MonitorCollector(Collector):
         yield from self._backfill(reading)
 
     def _triggers(self, reading: Reading) -> Iterator[Metric]:
-        tick, census = reading.tick, reading.census
+        tick = reading.tick
         assert tick is not None
-        expected = census.expected_triggers if census else list(self._config.trigger_names[:1])
         by_name = {t.name: t for t in tick.triggers if t.is_on(self._config.source)}
         installed = GaugeMetricFamily(
             PREFIX + "trigger_installed",
@@ -138,7 +137,7 @@ class MonitorCollector(Collector):
             "1 when the trigger exists and is enabled.",
             labels=["trigger"],
         )
-        for name in expected:
+        for name in tick.expected_triggers:
             trigger = by_name.get(name)
             installed.add_metric([name], trigger is not None)
             enabled.add_metric([name], bool(trigger and trigger.is_enabled))

@@ -60,7 +60,7 @@ def document(reading: Reading, database: str, ghost_threshold: int) -> dict[str,
     """Everything /status shows, as JSON-ready data (/status.json serves exactly this)."""
     problems = [p for p in alerts.conditions(reading, ghost_threshold).values() if p is not None]
     census, tick = reading.census, reading.tick
-    expected = census.expected_triggers if census else []
+    expected = tick.expected_triggers if tick else []
     present = {t.name: t for t in tick.triggers} if tick else {}
     return {
         "database": reading.where,

@@ -65,6 +65,7 @@ class Tick:
     profile_deletes: int
     timing: FunctionTiming
     backfill: Backfill | None = None
+    expected_triggers: list[str] = field(default_factory=list)  # what apply installs here
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class Census:
     seconds: float
     ghosts: dict[str, int]
     counts: Counts
-    expected_triggers: list[str] = field(default_factory=list)
 
     @property
     def ghost_total(self) -> int:
@@ -141,6 +141,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
             float(total) if total is not None else None,
         ),
         backfill=backfill,
+        expected_triggers=syncsql.expected_triggers(config, shape),
     )
 
 
@@ -154,5 +155,4 @@ def read_census(conn: psycopg.Connection, config: Config, shape: Shape) -> Censu
         seconds=time.perf_counter() - started,
         ghosts=ghosts,
         counts=counts,
-        expected_triggers=syncsql.expected_triggers(config, shape),
     )
