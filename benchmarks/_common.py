@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from ghostguard.authserver import import_users
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase.authserver import import_users
 
 
 def arguments(description: str) -> argparse.ArgumentParser:

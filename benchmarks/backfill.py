@@ -36,10 +36,11 @@ from _common import (  # noqa: E402
     settle_visibility,
 )
 
-from ghostguard import authserver, catalog  # noqa: E402
+from ghostguard import catalog  # noqa: E402
 from ghostguard.apply import ApplyOptions, install  # noqa: E402
-from ghostguard.backfill import BackfillOptions, run_backfill  # noqa: E402
+from ghostguard.backfill.engine import BackfillOptions, run_backfill  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
+from ghostguard.supabase import authserver
 
 GUIDE_STATEMENT = """
 INSERT INTO public.users (id, email, full_name, avatar_url, created_at)

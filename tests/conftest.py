@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
 from ghostguard.cli import cli
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 PG_BIN_ENV = "GHOSTGUARD_TEST_PG_BIN"
 _counter = itertools.count()

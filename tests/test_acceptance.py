@@ -12,9 +12,9 @@ import pytest
 from psycopg import sql
 
 from conftest import Database, run, scalar
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 SETUP = Path(__file__).parent / "fixtures" / "facts_literal_setup.sql"
 

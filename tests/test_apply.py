@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 
 from conftest import Database, ghost_count, make_ghosts, run, scalar
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 
 def _audit(conn: psycopg.Connection) -> list[tuple[object, ...]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 
 from conftest import scalar
-from ghostguard import authserver
-from ghostguard.authserver import NIL_UUID, AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import NIL_UUID, AuthServer
 
 TOKENS = (
     "confirmation_token",

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from conftest import Database, ghost_count, run, scalar
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 
 def _installed_with_ghosts(

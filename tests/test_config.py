@@ -9,9 +9,9 @@ import pytest
 
 from conftest import Database, run
 from ghostguard import catalog, config
-from ghostguard.authserver import AuthServer, email_user, phone_user
 from ghostguard.config import ColumnSource, Config, TableRef
 from ghostguard.errors import ConfigError
+from ghostguard.supabase.authserver import AuthServer, email_user, phone_user
 
 
 def test_defaults_reproduce_the_guide() -> None:

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from conftest import Database, run
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 GUIDE_STYLE = """
 CREATE FUNCTION public.make_profile() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -12,8 +12,8 @@ import pytest
 from psycopg import sql
 
 from conftest import Database, ghost_count, run, scalar
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 
 def _apply(database: Database, *extra: str) -> None:

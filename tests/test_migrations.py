@@ -11,9 +11,12 @@ import psycopg
 
 from conftest import Database, ghost_count, make_ghosts, run
 from ghostguard import apply as apply_mod
-from ghostguard import catalog, migrations, sqlparts, statements
-from ghostguard.authserver import AuthServer
+from ghostguard import catalog, sqlparts
+from ghostguard.backfill import statements as backfill_sql
 from ghostguard.config import Config
+from ghostguard.supabase import migrations
+from ghostguard.supabase.authserver import AuthServer
+from ghostguard.sync import install as sync_install
 
 
 def _psql(database: Database, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -73,11 +76,11 @@ def test_install_file_holds_exactly_the_statements_apply_runs(
     config = Config()
     shape = catalog.resolve(conn, config)
     install, backfill = migrations.render(config, shape)
-    assert install.sql.endswith(sqlparts.render(statements.install_plan(config, shape)))
-    for step in apply_mod.plan(config, shape)[: len(statements.install_plan(config, shape))]:
+    assert install.sql.endswith(sqlparts.render(sync_install.install_plan(config, shape)))
+    for step in apply_mod.plan(config, shape)[: len(sync_install.install_plan(config, shape))]:
         assert step.render() + ";" in install.sql
-    assert backfill.sql.endswith(sqlparts.render(statements.backfill_plan(config, shape)))
-    assert statements.backfill_start(config).render() in backfill.sql
+    assert backfill.sql.endswith(sqlparts.render(backfill_sql.backfill_plan(config, shape)))
+    assert backfill_sql.backfill_start(config).render() in backfill.sql
 
 
 def test_files_run_under_psql_twice_as_postgres(

@@ -14,13 +14,13 @@ import psycopg
 import pytest
 
 from conftest import PG_BIN_ENV, Database, run, scalar
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
 from ghostguard.config import TableRef
 from ghostguard.monitor.alerts import Alert, WebhookSender
 from ghostguard.monitor.page import downsample
 from ghostguard.monitor.state import Sample, SignupCounter
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 from monitoring import running_monitor, wait_for, webhook_receiver
 
 

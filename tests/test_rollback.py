@@ -7,7 +7,7 @@ import json
 import psycopg
 
 from conftest import Database, make_ghosts, run, scalar
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase.authserver import AuthServer
 
 
 def test_rollback_twice_then_apply_again(

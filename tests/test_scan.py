@@ -7,7 +7,7 @@ import json
 import psycopg
 
 from conftest import Database, make_ghosts, run, scalar
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase.authserver import AuthServer
 
 
 def test_scan_splits_ghosts_by_kind_and_exits_1(

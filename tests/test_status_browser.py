@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from conftest import Database
-from ghostguard import authserver
-from ghostguard.authserver import AuthServer
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 from monitoring import running_monitor, wait_for
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

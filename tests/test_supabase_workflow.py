@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from conftest import Database, run, scalar
-from ghostguard.authserver import AuthServer, email_user
+from ghostguard.supabase.authserver import AuthServer, email_user
 from test_migrations import _psql
 
 HISTORY = """

@@ -8,17 +8,24 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
-from ghostguard import queries, statements
-from ghostguard.backfill import BackfillOptions, BackfillResult, ProgressCallback, run_backfill
+from ghostguard import audit as audit_log
+from ghostguard.backfill import statements as backfill_sql
+from ghostguard.backfill.engine import (
+    BackfillOptions,
+    BackfillResult,
+    ProgressCallback,
+    run_backfill,
+)
 from ghostguard.catalog import Shape
+from ghostguard.checks.verify import VerifyReport, verify
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError
 from ghostguard.locks import exclusive_run, in_the_way
-from ghostguard.migration_history import HistoryPlan
 from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
 from ghostguard.sqlparts import Step
-from ghostguard.verify import VerifyReport, verify
+from ghostguard.supabase.history import HistoryPlan
+from ghostguard.sync import install as sync_install
 
 INSTALL_MIGRATION, BACKFILL_MIGRATION = "create_user_sync_trigger", "backfill_ghost_users"
 DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)
@@ -56,7 +63,7 @@ class ApplyOptions:
 
 def plan(config: Config, shape: Shape) -> list[Step]:
     """What apply executes, in order (--dry-run): the install transaction, then the batch engine."""
-    return statements.install_plan(config, shape) + statements.backfill_engine(config, shape)
+    return sync_install.install_plan(config, shape) + backfill_sql.backfill_engine(config, shape)
 
 
 def install(conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions) -> int:
@@ -70,7 +77,7 @@ def install(conn: psycopg.Connection, config: Config, shape: Shape, options: App
         nonlocal attempts
         attempts += 1
         with conn.transaction():
-            run_steps(conn, statements.install_plan(config, shape))
+            run_steps(conn, sync_install.install_plan(config, shape))
             if options.history:
                 run_steps(conn, options.history.step(INSTALL_MIGRATION))
 
@@ -95,7 +102,7 @@ def apply(
     options = options or ApplyOptions()
     with exclusive_run(conn, config, "apply"):
         attempts = install(conn, config, shape, options)
-        row = conn.execute(queries.latest_audit(config, statements.GHOST_COUNT_JOB)).fetchone()
+        row = conn.execute(audit_log.latest_audit(config, audit_log.GHOST_COUNT_JOB)).fetchone()
         ghosts_before = int(row[1]) if row and row[1] is not None else 0
         result = run_backfill(conn, config, shape, options.backfill, options.progress)
         if options.history:

@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ghostguard import apply as apply_mod
-from ghostguard import authserver, catalog, db
-from ghostguard import scan as scan_mod
+from ghostguard import catalog, db
 from ghostguard.apply import ApplyResult
-from ghostguard.authserver import NewUser
+from ghostguard.checks import scan
+from ghostguard.checks.scan import ScanReport
 from ghostguard.config import Config
 from ghostguard.sandbox import Sandbox
-from ghostguard.scan import ScanReport
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import NewUser
 
 DEMO_DATABASE = "postgres"
 # Signup mix, by share: what a typical Supabase app sees.
@@ -151,14 +152,14 @@ def run(sandbox: Sandbox, users: int = 10_000, progress: Progress = lambda _: No
     with db.connection(url, autocommit=True) as conn:
         shape = catalog.resolve(conn, config)
         progress("scan ...")
-        before = scan_mod.scan(conn, config, shape)
+        before = scan.scan(conn, config, shape)
         progress("apply ...")
         started = time.perf_counter()
         applied = apply_mod.apply(conn, config, shape)
         apply_seconds = time.perf_counter() - started
         progress("new signups of every kind ...")
         new_signups = signup_every_kind(url)
-        after = scan_mod.scan(conn, config, shape)
+        after = scan.scan(conn, config, shape)
     return DemoReport(
         users=users,
         where=db.describe(url),

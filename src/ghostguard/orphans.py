@@ -7,14 +7,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from ghostguard import queries, syncsql
 from ghostguard.catalog import Shape
+from ghostguard.checks.census import snapshot
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors
-from ghostguard.scan import snapshot
+from ghostguard.sqlparts import Step, ident, source, target
+from ghostguard.sync.mapping import touch_updated_at
 
 SAMPLE_SIZE = 10
 
@@ -32,7 +34,7 @@ class OrphanReport:
 
 def find(conn: psycopg.Connection, config: Config, shape: Shape) -> OrphanReport:
     with snapshot(conn):
-        row = conn.execute(queries.orphans(config, shape, SAMPLE_SIZE)).fetchone()
+        row = conn.execute(orphans_query(config, shape, SAMPLE_SIZE)).fetchone()
     assert row is not None
     return OrphanReport(int(row[0]), int(row[1]), list(row[2] or []))
 
@@ -47,6 +49,50 @@ def mark_deleted(conn: psycopg.Connection, config: Config, shape: Shape) -> Orph
     with exclusive_run(conn, config, "orphans"):
         with database_errors("orphans: marking deleted"), conn.transaction():
             conn.execute("SET LOCAL enable_nestloop = off")  # a hash anti-join, whatever the stats
-            marked = conn.execute(syncsql.mark_orphans_deleted(config, shape).statement).rowcount
+            marked = conn.execute(mark_orphans_deleted(config, shape).statement).rowcount
     after = find(conn, config, shape)
     return OrphanReport(after.orphans, after.unmarked, after.sample, marked)
+
+
+def orphans_query(config: Config, shape: Shape, limit: int) -> sql.Composed:
+    """Orphan profiles (no auth row): how many, how many not yet marked deleted, the first keys."""
+    soft = shape.target_soft_delete
+    unmarked = (
+        sql.SQL("count(*) FILTER (WHERE o.{} IS NULL)").format(sql.Identifier(soft))
+        if soft
+        else sql.SQL("count(*)")
+    )
+    return sql.SQL(
+        "SELECT count(*), {unmarked},\n"
+        "       (array_agg(o.{tkey}::text ORDER BY o.{tkey}))[1:{n}]\n"
+        "FROM {target} o\n"
+        "WHERE NOT EXISTS (SELECT 1 FROM {source} au WHERE au.{skey} = o.{tkey})"
+    ).format(
+        unmarked=unmarked,
+        tkey=sql.Identifier(config.target.key),
+        n=sql.Literal(limit),
+        target=sql.Identifier(config.target.schema, config.target.table),
+        source=sql.Identifier(config.source.schema, config.source.table),
+        skey=sql.Identifier(config.source.key),
+    )
+
+
+def mark_orphans_deleted(config: Config, shape: Shape) -> Step:
+    """Profiles whose auth row is gone get deleted_at; nothing is ever removed."""
+    assert shape.target_soft_delete, "marking orphans needs the profile's soft-delete column"
+    soft = ident(shape.target_soft_delete)
+    return Step(
+        "orphans: mark profiles whose auth user no longer exists as deleted",
+        sql.SQL(
+            "UPDATE {target} pu SET {soft} = now(){touch}\n"
+            "WHERE pu.{soft} IS NULL\n"
+            "  AND NOT EXISTS (SELECT 1 FROM {source} au WHERE au.{skey} = pu.{tkey})"
+        ).format(
+            target=target(config),
+            soft=soft,
+            touch=touch_updated_at(shape),
+            source=source(config),
+            skey=ident(config.source.key),
+            tkey=ident(config.target.key),
+        ),
+    )

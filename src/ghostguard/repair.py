@@ -12,12 +12,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from ghostguard import catalog, syncsql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors, primary_message
+from ghostguard.sqlparts import Step, failures, ident, source
+from ghostguard.sync.failures import failures_table_exists
+from ghostguard.sync.mapping import mark_deleted, upsert_profile
 
 
 @dataclass(frozen=True)
@@ -37,25 +40,13 @@ class RepairResult:
         return asdict(self)
 
 
-def failures_table_exists(conn: psycopg.Connection, config: Config) -> bool:
-    return bool(catalog.table_columns(conn, config.failures))
-
-
-def unresolved(conn: psycopg.Connection, config: Config) -> int | None:
-    """Unresolved failures, or None when the failures table does not exist (not installed)."""
-    if not failures_table_exists(conn, config):
-        return None
-    row = conn.execute(syncsql.unresolved_count(config).statement).fetchone()
-    return int(row[0]) if row else 0
-
-
 def repair(conn: psycopg.Connection, config: Config, shape: Shape) -> RepairResult:
     """Retry every user with unresolved failures, each in its own transaction (autocommit conn)."""
     if not failures_table_exists(conn, config):
         return RepairResult(0, 0)
     with exclusive_run(conn, config, "repair"):
         with database_errors("repair: reading the failures"):
-            users = conn.execute(syncsql.unresolved_users(config).statement).fetchall()
+            users = conn.execute(unresolved_users(config).statement).fetchall()
         repaired = resolved = 0
         still: list[StillFailing] = []
         for user_id, count, _ in users:
@@ -63,14 +54,14 @@ def repair(conn: psycopg.Connection, config: Config, shape: Shape) -> RepairResu
                 with conn.transaction():
                     resolution = _sync_user(conn, config, shape, user_id)
                     conn.execute(
-                        syncsql.resolve_failures(config).statement,
+                        resolve_failures(config).statement,
                         {"user": user_id, "resolution": resolution},
                     )
             except psycopg.Error as exc:
                 still.append(StillFailing(user_id, exc.sqlstate, primary_message(exc)))
                 with database_errors("repair: recording a failed retry"), conn.transaction():
                     conn.execute(
-                        syncsql.failed_again(config).statement,
+                        failed_again(config).statement,
                         {
                             "user": user_id,
                             "sqlstate": exc.sqlstate,
@@ -86,11 +77,88 @@ def repair(conn: psycopg.Connection, config: Config, shape: Shape) -> RepairResu
 def _sync_user(conn: psycopg.Connection, config: Config, shape: Shape, user_id: str) -> str:
     """Bring one user's profile in line with the auth row; returns what was done."""
     params = {"user": user_id}
-    row = conn.execute(syncsql.auth_row_state(config, shape).statement, params).fetchone()
+    row = conn.execute(auth_row_state(config, shape).statement, params).fetchone()
     if row is not None and not row[0]:
-        conn.execute(syncsql.repair_upsert(config, shape).statement, params)
+        conn.execute(repair_upsert(config, shape).statement, params)
         return "repaired: profile synced from the auth row"
     if not shape.target_soft_delete:
         return "resolved: the auth row is deleted and the profile has no soft-delete column"
-    conn.execute(syncsql.repair_mark_deleted(config, shape).statement, params)
+    conn.execute(repair_mark_deleted(config, shape).statement, params)
     return "repaired: the auth user is deleted, profile marked deleted"
+
+
+def unresolved_users(config: Config) -> Step:
+    return Step(
+        "repair: users with unresolved profile sync failures, oldest first",
+        sql.SQL(
+            "SELECT user_id, count(*), min(occurred_at) FROM {} WHERE resolved_at IS NULL "
+            "GROUP BY user_id ORDER BY min(occurred_at)"
+        ).format(failures(config)),
+    )
+
+
+def _key_param(shape: Shape) -> sql.Composable:
+    return sql.SQL("CAST(%(user)s AS {})").format(sql.SQL(shape.source_key_type))
+
+
+def auth_row_state(config: Config, shape: Shape) -> Step:
+    """Params: user. One row (soft-deleted?) when the auth row exists, none when it is gone."""
+    deleted = sql.SQL("au.deleted_at IS NOT NULL") if shape.source_soft_delete else sql.SQL("false")
+    return Step(
+        "repair: does the auth row still exist, and is it soft-deleted?",
+        sql.SQL("SELECT {} FROM {} au WHERE au.{} = {}").format(
+            deleted, source(config), ident(config.source.key), _key_param(shape)
+        ),
+    )
+
+
+def repair_upsert(config: Config, shape: Shape) -> Step:
+    """Params: user."""
+    where = sql.SQL("au.{} = {}").format(ident(config.source.key), _key_param(shape))
+    return Step(
+        "repair: create or bring up to date the user's profile from the auth row as it is now",
+        upsert_profile(config, shape, ident("au"), where),
+    )
+
+
+def repair_mark_deleted(config: Config, shape: Shape) -> Step:
+    """Params: user. Marked deleted when the auth row was soft-deleted, else now."""
+    at = (
+        sql.SQL("coalesce((SELECT au.deleted_at FROM {} au WHERE au.{} = {}), now())").format(
+            source(config), ident(config.source.key), _key_param(shape)
+        )
+        if shape.source_soft_delete
+        else sql.SQL("now()")
+    )
+    return Step(
+        "repair: the auth row is deleted or soft-deleted: mark the profile deleted",
+        mark_deleted(config, shape, _key_param(shape), at),
+    )
+
+
+def _count_attempt(config: Config, title: str, changes: str) -> Step:
+    """One more attempt on every unresolved failure of a user (param: user), plus `changes`."""
+    return Step(
+        title,
+        sql.SQL(
+            "UPDATE {} SET attempts = attempts + 1, {} WHERE user_id = %(user)s AND resolved_at IS NULL"
+        ).format(failures(config), sql.SQL(changes)),
+    )
+
+
+def resolve_failures(config: Config) -> Step:
+    """Params: user, resolution."""
+    return _count_attempt(
+        config,
+        "repair: mark the user's failures resolved",
+        "resolved_at = now(), resolution = %(resolution)s",
+    )
+
+
+def failed_again(config: Config) -> Step:
+    """Params: user, sqlstate, message."""
+    return _count_attempt(
+        config,
+        "repair: the retry failed too: count the attempt and keep the newest error",
+        "sqlstate = %(sqlstate)s, message = %(message)s",
+    )

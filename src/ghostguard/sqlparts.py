@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from ghostguard.catalog import Shape
-from ghostguard.config import ColumnSource, Config
+from ghostguard.config import Config
 
-# Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
-SCRUBBED_ON_SOFT_DELETE = frozenset({"email", "phone"})
 DOLLAR_TAG = sql.SQL("$ghostguard$")
+
+
 Query = sql.SQL | sql.Composed  # what psycopg can execute: never a plain str built by hand
 
 
@@ -55,42 +55,6 @@ def function(config: Config) -> sql.Identifier:
     return ident(config.function_schema, config.function_name)
 
 
-def value(src: ColumnSource, row: sql.Composable, shape: Shape) -> sql.Composable:
-    """The expression for one mapped profile column, read from an auth row (NEW or an alias)."""
-    if src.column is not None:
-        expr: sql.Composable = sql.SQL("{}.{}").format(row, ident(src.column))
-        if src.column in SCRUBBED_ON_SOFT_DELETE and shape.source_soft_delete:
-            expr = sql.SQL("CASE WHEN {row}.{deleted} IS NULL THEN {expr} END").format(
-                row=row, deleted=ident("deleted_at"), expr=expr
-            )
-        return expr
-    tries = [
-        sql.SQL("NULLIF({}.{} ->> {}, '')").format(
-            row, ident(src.metadata_column), sql.Literal(key)
-        )
-        for key in src.metadata
-    ]
-    return (
-        tries[0] if len(tries) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(tries))
-    )
-
-
-def profile_columns(
-    config: Config, shape: Shape, row: sql.Composable
-) -> tuple[sql.Composable, sql.Composable]:
-    """(column list, value list) for a profile INSERT built from an auth row."""
-    names = [config.target.key]
-    values: list[sql.Composable] = [sql.SQL("{}.{}").format(row, ident(config.source.key))]
-    for column, src in config.mapping.items():
-        names.append(column)
-        values.append(value(src, row, shape))
-    soft = shape.target_soft_delete
-    if soft and shape.source_soft_delete and soft not in config.mapping:
-        names.append(soft)
-        values.append(sql.SQL("{}.{}").format(row, ident("deleted_at")))
-    return sql.SQL(", ").join(map(ident, names)), sql.SQL(", ").join(values)
-
-
 def grantees(shape: Shape) -> sql.Composable:
     return sql.SQL(", ").join([sql.SQL("PUBLIC"), *map(ident, shape.api_roles)])
 
@@ -105,3 +69,30 @@ def closed_to_api_roles(table: sql.Identifier, shape: Shape, why: str) -> list[S
         ),
         Step(why, sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape))),
     ]
+
+
+def ghost_condition(config: Config, auth_alias: str = "au") -> sql.Composed:
+    """`NOT EXISTS` anti-join: an auth row with no profile. Uses the target's unique key index."""
+    return sql.SQL(
+        "NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{tkey} = {alias}.{skey})"
+    ).format(
+        target=target(config),
+        tkey=ident(config.target.key),
+        alias=ident(auth_alias),
+        skey=ident(config.source.key),
+    )
+
+
+def ghost_keys(config: Config) -> sql.Composed:
+    """Keys of auth rows with no profile, as a set difference.
+
+    EXCEPT is hashed or sorted, never a nested loop, so it stays linear even when the profile
+    table's statistics are stale (an anti-join against a freshly analyzed empty table is planned as
+    a nested loop over a sequential scan and turns quadratic as the table fills).
+    """
+    return sql.SQL("SELECT {skey} FROM {source} EXCEPT SELECT {tkey} FROM {target}").format(
+        skey=ident(config.source.key),
+        source=source(config),
+        tkey=ident(config.target.key),
+        target=target(config),
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ghostguard import doctor as doctor_mod
+from ghostguard.checks import doctor as doctor_mod
 from ghostguard.cli import render
 from ghostguard.cli.common import (
     connected,

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 import psycopg
 
-from ghostguard import migration_history, migrations, pgtap
 from ghostguard.catalog import supabase_shape
 from ghostguard.cli.common import F, connected, db_options, load_config, note, resolve_target
-from ghostguard.migration_history import HistoryPlan
+from ghostguard.supabase import history as migration_history
+from ghostguard.supabase import migrations, pgtap
+from ghostguard.supabase.history import HistoryPlan
 
 
 def migrations_dir_option(func: F) -> F:

@@ -7,13 +7,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ghostguard.apply import ApplyResult
-from ghostguard.backfill import BackfillResult
-from ghostguard.doctor import DoctorReport
+from ghostguard.backfill.engine import BackfillResult
+from ghostguard.checks.doctor import DoctorReport
+from ghostguard.checks.scan import ScanReport
+from ghostguard.checks.verify import VerifyReport
 from ghostguard.orphans import OrphanReport
 from ghostguard.repair import RepairResult
-from ghostguard.rollback import RollbackResult
-from ghostguard.scan import ScanReport
-from ghostguard.verify import VerifyReport
+from ghostguard.sync.rollback import RollbackResult
 
 PASS = Text("PASS", style="bold green")
 FAIL = Text("FAIL", style="bold red")

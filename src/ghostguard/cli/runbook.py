@@ -7,15 +7,13 @@ from pathlib import Path
 import click
 
 from ghostguard import apply as apply_mod
-from ghostguard import backfill as backfill_mod
 from ghostguard import config as config_mod
-from ghostguard import db, initconfig, migrations, sqlparts
+from ghostguard import db, initconfig, repair, sqlparts
 from ghostguard import orphans as orphans_mod
-from ghostguard import repair as repair_mod
-from ghostguard import rollback as rollback_mod
-from ghostguard import scan as scan_mod
-from ghostguard import verify as verify_mod
-from ghostguard.backfill import BackfillOptions
+from ghostguard.backfill import engine as backfill
+from ghostguard.backfill.engine import BackfillOptions
+from ghostguard.checks import scan as scan_mod
+from ghostguard.checks import verify
 from ghostguard.cli import render
 from ghostguard.cli.common import (
     F,
@@ -34,6 +32,9 @@ from ghostguard.cli.migrations import history_for, migrations_dir_option, say_re
 from ghostguard.cli.progress import backfill_progress
 from ghostguard.config import Config
 from ghostguard.errors import Refused
+from ghostguard.supabase import migrations
+from ghostguard.sync import failures as sync_failures
+from ghostguard.sync import rollback
 
 FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks")
 
@@ -93,12 +94,12 @@ def repair_cmd(db_url: str | None, config_path: Path | None, yes: bool, as_json:
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
-        pending = repair_mod.unresolved(conn, target.config)
+        pending = sync_failures.unresolved(conn, target.config)
         if not pending:
             click.echo("no unresolved profile sync failures")
             return
         confirm(yes, f"Retry {pending:,} recorded profile sync failures in {target.where}")
-        result = repair_mod.repair(conn, target.config, shape)
+        result = repair.repair(conn, target.config, shape)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -263,10 +264,10 @@ def backfill_cmd(
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
-        backfill_mod.require_audit_table(conn, target.config)
+        backfill.require_audit_table(conn, target.config)
         confirm(yes, f"Backfill missing {target.config.target.display} rows in {target.where}")
         with backfill_progress() as progress:
-            result = backfill_mod.backfill(
+            result = backfill.backfill(
                 conn,
                 target.config,
                 shape,
@@ -290,7 +291,7 @@ def verify_cmd(db_url: str | None, config_path: Path | None, as_json: bool) -> N
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
-        report = verify_mod.verify(conn, target.config, shape)
+        report = verify.verify(conn, target.config, shape)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -319,14 +320,14 @@ def rollback_cmd(
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, _shape):
         if dry_run:
-            click.echo(sqlparts.render(rollback_mod.plan(conn, target.config).steps), nl=False)
+            click.echo(sqlparts.render(rollback.plan(conn, target.config).steps), nl=False)
             return
         confirm(
             yes,
             f"Remove {target.config.trigger_name} and {target.config.function_display} from {target.where}",
         )
         history = history_for(conn, migrations_dir, [migrations.render_down(target.config)])
-        result = rollback_mod.rollback(
+        result = rollback.rollback(
             conn, target.config, history.step("rollback_user_sync") if history else None
         )
         if result.dropped_function:

@@ -15,10 +15,16 @@ from typing import Any
 
 import psycopg
 
-from ghostguard import catalog, fingerprint, queries, repair, scan, syncsql
+from ghostguard import audit as audit_log
+from ghostguard import catalog
 from ghostguard.catalog import Shape, TriggerState
+from ghostguard.checks import census
+from ghostguard.checks.census import Counts
 from ghostguard.config import Config
-from ghostguard.scan import Counts
+from ghostguard.monitor import queries as monitor_queries
+from ghostguard.sync import drift as sync_drift
+from ghostguard.sync import failures as sync_failures
+from ghostguard.sync import triggers as sync_triggers
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class Census:
 
 
 def backfill_from_audit_row(row: tuple[Any, ...] | None) -> Backfill | None:
-    """The state in a `queries.latest_audit` row of the backfill job."""
+    """The state in a `audit_log.latest_audit` row of the backfill job."""
     if row is None:
         return None
     status, records, started, completed = row[:4]
@@ -93,14 +99,14 @@ def backfill_from_audit_row(row: tuple[Any, ...] | None) -> Backfill | None:
 
 
 def _newest(conn: psycopg.Connection, config: Config, job: str) -> tuple[Any, ...] | None:
-    return conn.execute(queries.latest_audit(config, job)).fetchone()
+    return conn.execute(audit_log.latest_audit(config, job)).fetchone()
 
 
 def failure_counts(conn: psycopg.Connection, config: Config) -> tuple[int | None, int | None]:
     """(unresolved, recorded in the last hour); (None, None) when the table does not exist."""
-    if not repair.failures_table_exists(conn, config):
+    if not sync_failures.failures_table_exists(conn, config):
         return None, None
-    row = conn.execute(syncsql.failure_counts(config).statement).fetchone()
+    row = conn.execute(sync_failures.failure_counts(config).statement).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
@@ -113,7 +119,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         function = catalog.function_state(conn, config)
         audited = bool(catalog.table_columns(conn, config.audit))  # once for both audit rows
         installed = (
-            fingerprint.from_audit_row(_newest(conn, config, fingerprint.INSTALL_JOB))
+            sync_drift.from_audit_row(_newest(conn, config, sync_drift.INSTALL_JOB))
             if audited
             else None
         )
@@ -121,15 +127,15 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
             backfill_from_audit_row(_newest(conn, config, config.job_name)) if audited else None
         )
         unresolved, last_hour = failure_counts(conn, config)
-        activity = conn.execute(queries.table_activity(config)).fetchone()
-        timing = conn.execute(queries.function_timing(config)).fetchone()
+        activity = conn.execute(monitor_queries.table_activity(config)).fetchone()
+        timing = conn.execute(monitor_queries.function_timing(config)).fetchone()
     auth_inserts, profile_inserts, profile_deletes = (int(v) for v in activity or (0, 0, 0))
     track, calls, total = timing or ("none", None, None)
     return Tick(
         at=time.time(),
         seconds=time.perf_counter() - started,
         triggers=triggers,
-        drift=scan.drift(config, shape, triggers, function, installed),
+        drift=sync_drift.drift(config, shape, triggers, function, installed),
         failures_unresolved=unresolved,
         failures_last_hour=last_hour,
         auth_inserts=auth_inserts,
@@ -141,15 +147,15 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
             float(total) if total is not None else None,
         ),
         backfill=backfill,
-        expected_triggers=syncsql.expected_triggers(config, shape),
+        expected_triggers=sync_triggers.expected_triggers(config, shape),
     )
 
 
 def read_census(conn: psycopg.Connection, config: Config, shape: Shape) -> Census:
     """The full reconciliation: scan's census in its read-only snapshot."""
     started = time.perf_counter()
-    with scan.snapshot(conn):
-        ghosts, counts = scan.census(conn, config, shape)
+    with census.snapshot(conn):
+        ghosts, counts = census.read_census(conn, config, shape)
     return Census(
         at=time.time(),
         seconds=time.perf_counter() - started,

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, scan
+from ghostguard import catalog
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.config import Config, TableRef
-from ghostguard.fingerprint import Fingerprint
-from ghostguard.sqlparts import source, value
+from ghostguard.sqlparts import source
+from ghostguard.sync import drift as sync_drift
+from ghostguard.sync.drift import Fingerprint
+from ghostguard.sync.mapping import value
 
 EXPOSED_SCHEMAS = ("public", "graphql_public")  # what Supabase's Data API serves by default
 
@@ -213,7 +215,7 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
             for r in conn.execute(_AUTH_TRIGGERS, (config.source.schema, config.source.table))
         ],
         function=catalog.function_state(conn, config),
-        installed=scan.installed_fingerprint(conn, config),
+        installed=sync_drift.installed_fingerprint(conn, config),
         audit=_protection(conn, config.audit, roles),
         failures=_protection(conn, config.failures, roles),
         profile=_protection(conn, target, roles),

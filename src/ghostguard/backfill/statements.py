@@ -1,168 +1,21 @@
-"""Every statement ghostguard runs or writes, composed with psycopg.sql: the one place SQL text is made.
-
-Migration files render these statements; apply/backfill/rollback execute the very same objects,
-so what a file says and what the tool does cannot drift apart.
-"""
+"""Every statement of the backfill: the batched engine's set and the migration file's one statement."""
 
 from __future__ import annotations
 
 from psycopg import sql
 
-from ghostguard import fingerprint, locks, syncsql
+from ghostguard import locks
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import (
-    DOLLAR_TAG,
     Step,
     audit,
-    closed_to_api_roles,
-    function,
-    grantees,
+    ghost_keys,
     ident,
-    profile_columns,
     source,
     target,
 )
-
-GHOST_COUNT_JOB = "record_ghost_count"
-ROLLBACK_JOB = "rollback_user_sync"
-
-
-def ghost_condition(config: Config, auth_alias: str = "au") -> sql.Composed:
-    """`NOT EXISTS` anti-join: an auth row with no profile. Uses the target's unique key index."""
-    return sql.SQL(
-        "NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{tkey} = {alias}.{skey})"
-    ).format(
-        target=target(config),
-        tkey=ident(config.target.key),
-        alias=ident(auth_alias),
-        skey=ident(config.source.key),
-    )
-
-
-def set_lock_timeout(config: Config) -> Step:
-    return Step(
-        "never wait long for a lock on a busy table: fail fast, change nothing, retry later",
-        sql.SQL("SET lock_timeout = {}").format(sql.Literal(config.lock_timeout)),
-    )
-
-
-def reset_lock_timeout() -> Step:
-    return Step("restore the session's lock_timeout", sql.SQL("RESET lock_timeout"))
-
-
-def audit_table(config: Config, shape: Shape) -> list[Step]:
-    """The guide's cleanup_audit_log, created if missing, closed to API roles."""
-    table = audit(config)
-    steps = [
-        Step(
-            "audit log (the guide's cleanup_audit_log), kept if it already exists",
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {audit} (\n"
-                "  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n"
-                "  job_name text NOT NULL,\n"
-                "  status text NOT NULL,\n"
-                "  records_affected bigint,\n"
-                "  started_at timestamptz NOT NULL DEFAULT now(),\n"
-                "  completed_at timestamptz,\n"
-                "  error_message text,\n"
-                "  details jsonb NOT NULL DEFAULT '{{}}'::jsonb,\n"
-                "  ran_by text NOT NULL DEFAULT current_user,\n"
-                "  backend_pid integer DEFAULT pg_backend_pid()\n"
-                ")"
-            ).format(audit=table),
-        ),
-        Step(
-            "columns ghostguard relies on, added to an audit table that predates it",
-            sql.SQL(
-                "ALTER TABLE {audit}\n"
-                "  ADD COLUMN IF NOT EXISTS records_affected bigint,\n"
-                "  ADD COLUMN IF NOT EXISTS completed_at timestamptz,\n"
-                "  ADD COLUMN IF NOT EXISTS error_message text,\n"
-                "  ADD COLUMN IF NOT EXISTS details jsonb NOT NULL DEFAULT '{{}}'::jsonb,\n"
-                "  ADD COLUMN IF NOT EXISTS ran_by text NOT NULL DEFAULT current_user,\n"
-                "  ADD COLUMN IF NOT EXISTS backend_pid integer DEFAULT pg_backend_pid()"
-            ).format(audit=table),
-        ),
-        *closed_to_api_roles(
-            table,
-            shape,
-            "audit rows are not for API roles (public tables get ALL by default privileges)",
-        ),
-    ]
-    return steps
-
-
-def record_ghost_count(config: Config) -> Step:
-    return Step(
-        "document the current ghost user count (pre-deployment checklist)",
-        sql.SQL(
-            "INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
-            "SELECT {job}, 'success', count(*), clock_timestamp(),\n"
-            "       jsonb_build_object('source', {src_name}, 'target', {tgt_name})\n"
-            "FROM ({ghost_keys}) ghosts"
-        ).format(
-            audit=audit(config),
-            job=sql.Literal(GHOST_COUNT_JOB),
-            src_name=sql.Literal(config.source.display),
-            tgt_name=sql.Literal(config.target.display),
-            ghost_keys=ghost_keys(config),
-        ),
-    )
-
-
-def comment_function(config: Config) -> Step:
-    return Step(
-        "say who manages the function",
-        sql.SQL("COMMENT ON FUNCTION {}() IS {}").format(
-            function(config),
-            sql.Literal(
-                f"ghostguard: keeps {config.target.display} in step with {config.source.display} "
-                f"(triggers {', '.join(config.trigger_names)}); failures go to "
-                f"{config.failures.display}"
-            ),
-        ),
-    )
-
-
-def revoke_execute(config: Config, shape: Shape) -> Step:
-    return Step(
-        "nobody calls it directly (EXECUTE is not checked when a trigger fires)",
-        sql.SQL("REVOKE EXECUTE ON FUNCTION {}() FROM {}").format(
-            function(config), grantees(shape)
-        ),
-    )
-
-
-def install_plan(config: Config, shape: Shape) -> list[Step]:
-    """Migration 1 and apply's install transaction: audit table, ghost count, function, trigger."""
-    return [
-        set_lock_timeout(config),
-        *audit_table(config, shape),
-        record_ghost_count(config),
-        *syncsql.failures_table(config, shape),
-        syncsql.trigger_function(config, shape),
-        comment_function(config),
-        revoke_execute(config, shape),
-        *syncsql.triggers(config, shape),
-        fingerprint.record(config, syncsql.expected_triggers(config, shape)),
-        reset_lock_timeout(),
-    ]
-
-
-def ghost_keys(config: Config) -> sql.Composed:
-    """Keys of auth rows with no profile, as a set difference.
-
-    EXCEPT is hashed or sorted, never a nested loop, so it stays linear even when the profile
-    table's statistics are stale (an anti-join against a freshly analyzed empty table is planned as
-    a nested loop over a sequential scan and turns quadratic as the table fills).
-    """
-    return sql.SQL("SELECT {skey} FROM {source} EXCEPT SELECT {tkey} FROM {target}").format(
-        skey=ident(config.source.key),
-        source=source(config),
-        tkey=ident(config.target.key),
-        target=target(config),
-    )
+from ghostguard.sync.mapping import profile_columns
 
 
 def advisory_lock(config: Config) -> Step:
@@ -241,9 +94,6 @@ def backfill_plan(config: Config, shape: Shape) -> list[Step]:
         backfill_run(config, shape),
         advisory_unlock(config),
     ]
-
-
-# -- the batched engine (apply, backfill): keyset windows over the source key -------------------
 
 
 def backfill_window(config: Config, first: bool) -> Step:
@@ -430,60 +280,15 @@ def analyze_target(config: Config) -> Step:
     )
 
 
-def drop_function(config: Config) -> Step:
-    return Step(
-        "remove the sync function; CASCADE removes its trigger too, which works where DROP TRIGGER "
-        "is refused to a non-owner of the auth table",
-        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(function(config)),
+def estimated_rows(config: Config) -> sql.Composed:
+    """The planner's row estimate for the source table (free, good enough for progress and ETA);
+    an exact count only when the table was never analyzed (reltuples = -1)."""
+    return sql.SQL(
+        "SELECT CASE WHEN c.reltuples < 0 THEN (SELECT count(*) FROM {source}) "
+        "ELSE c.reltuples::bigint END FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {name}"
+    ).format(
+        source=sql.Identifier(config.source.schema, config.source.table),
+        schema=sql.Literal(config.source.schema),
+        name=sql.Literal(config.source.table),
     )
-
-
-def record_rollback(config: Config, dropped_function: bool, dropped_trigger: bool) -> Step:
-    return Step(
-        "record the rollback; every profile row is kept",
-        sql.SQL(
-            "INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
-            "VALUES ({job}, 'success', 0, clock_timestamp(),\n"
-            "        jsonb_build_object('dropped_function', {f}, 'dropped_trigger', {t}))"
-        ).format(
-            audit=audit(config),
-            job=sql.Literal(ROLLBACK_JOB),
-            f=sql.Literal(dropped_function),
-            t=sql.Literal(dropped_trigger),
-        ),
-    )
-
-
-def refuse_foreign_callers(config: Config) -> Step:
-    """For the rollback migration: stop before CASCADE would drop a trigger that is not ours."""
-    return Step(
-        "refuse when a trigger that is not ghostguard's calls the function (CASCADE would drop it)",
-        sql.SQL(
-            "DO {tag}\nBEGIN\n"
-            "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
-            "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
-            "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
-            "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
-            "drop or repoint it first', {shown};\n"
-            "  END IF;\n"
-            "END\n{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            fn=sql.Literal(function(config).as_string(None) + "()"),
-            shown=sql.Literal(config.function_display),
-            src=sql.Literal(source(config).as_string(None)),
-            ours=sql.Literal(list(config.trigger_names)),
-        ),
-    )
-
-
-def rollback_migration_plan(config: Config) -> list[Step]:
-    """The rollback as a migration file: the same DROP FUNCTION ... CASCADE and audit row as
-    `ghostguard rollback`, guarded in SQL where the command checks the catalog first."""
-    return [
-        set_lock_timeout(config),
-        refuse_foreign_callers(config),
-        drop_function(config),
-        record_rollback(config, True, True),
-        reset_lock_timeout(),
-    ]

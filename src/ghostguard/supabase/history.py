@@ -15,10 +15,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, migrations
+from ghostguard import catalog
 from ghostguard.config import TableRef
-from ghostguard.migrations import Migration, Versioned
 from ghostguard.sqlparts import Step, ident
+from ghostguard.supabase import migrations
+from ghostguard.supabase.migrations import Migration, Versioned
 
 TABLE = TableRef("supabase_migrations", "schema_migrations")
 RECORDED_COLUMNS = ("version", "name", "statements")

@@ -13,12 +13,16 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
+from ghostguard import audit as audit_log
+from ghostguard import catalog
 from ghostguard import config as config_mod
-from ghostguard.catalog import FunctionState, TriggerState
+from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.config import Config
 from ghostguard.sqlparts import Step, audit, function, source
+from ghostguard.sync import triggers as sync_triggers
 
 INSTALL_JOB = "install_user_sync"
 
@@ -66,7 +70,7 @@ def record(config: Config, trigger_names: list[str]) -> Step:
 
 
 def from_audit_row(row: tuple[Any, ...] | None) -> Fingerprint | None:
-    """The fingerprint in a `queries.latest_audit` row of the install job."""
+    """The fingerprint in a `audit_log.latest_audit` row of the install job."""
     if row is None:
         return None
     completed, details = row[3], row[5]
@@ -116,3 +120,53 @@ def duplicates(config: Config, triggers: list[TriggerState]) -> list[str]:
         for t in triggers
         if t.calls(config) and t.name not in config.trigger_names and t.is_on(config.source)
     ]
+
+
+def drift(
+    config: Config,
+    shape: Shape,
+    triggers: list[TriggerState],
+    function: FunctionState | None,
+    installed: Fingerprint | None,
+) -> list[str]:
+    """How the live function and triggers differ from what apply installs and from what it
+    recorded when it did (empty: no drift)."""
+    found: list[str] = []
+    if function is None:
+        found.append(f"function {config.function_display} is missing")
+    else:
+        if not function.security_definer:
+            found.append(f"function {function.name} is not SECURITY DEFINER")
+        if function.search_path is None:
+            found.append(f"function {function.name} has no pinned search_path")
+    by_name = {t.name: t for t in triggers}
+    for name in sync_triggers.expected_triggers(config, shape):
+        trigger = by_name.get(name)
+        if trigger is None:
+            found.append(f"trigger {name} on {config.source.display} is missing")
+        elif not trigger.is_enabled:
+            found.append(f"trigger {name} is disabled ({trigger.enabled})")
+        elif not trigger.calls(config):
+            found.append(f"trigger {name} calls {trigger.function}, not {config.function_display}")
+    found += differences(installed, config, triggers, function)
+    found += duplicates(config, triggers)
+    return found
+
+
+def installed_fingerprint(conn: psycopg.Connection, config: Config) -> Fingerprint | None:
+    """The newest install fingerprint, or None (no audit table, or apply never ran)."""
+    if not catalog.table_columns(conn, config.audit):
+        return None
+    row = conn.execute(audit_log.latest_audit(config, INSTALL_JOB)).fetchone()
+    return from_audit_row(row)
+
+
+def read_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> list[str]:
+    """Drift, read from the catalog and apply's record (for callers that need nothing else)."""
+    return drift(
+        config,
+        shape,
+        catalog.triggers_on(conn, config.source),
+        catalog.function_state(conn, config),
+        installed_fingerprint(conn, config),
+    )

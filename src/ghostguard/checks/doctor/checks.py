@@ -11,11 +11,14 @@ from dataclasses import replace
 
 from psycopg import sql
 
-from ghostguard import scan, statements, syncsql
-from ghostguard.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts, Protection
-from ghostguard.doctor.findings import Finding, ok, problem
-from ghostguard.doctor.plpgsql import swallowed_exceptions, unqualified_relations
+from ghostguard.checks import blocking_keys
+from ghostguard.checks.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts, Protection
+from ghostguard.checks.doctor.findings import Finding, ok, problem
+from ghostguard.checks.doctor.plpgsql import swallowed_exceptions, unqualified_relations
 from ghostguard.sqlparts import closed_to_api_roles, function, ident, target
+from ghostguard.sync import drift as sync_drift
+from ghostguard.sync import install as sync_install
+from ghostguard.sync import triggers as sync_triggers
 
 ERROR, WARN = "error", "warn"
 APPLY = "ghostguard apply --yes"
@@ -30,7 +33,7 @@ def _sql(statement: sql.Composable) -> str:
 
 
 def sync_installed(f: Facts) -> list[Finding]:
-    drift = scan.drift(f.config, f.shape, f.triggers, f.function, f.installed)
+    drift = sync_drift.drift(f.config, f.shape, f.triggers, f.function, f.installed)
     obj = f"{f.config.function_display} and its triggers"
     if drift:
         return [problem("sync_installed", ERROR, obj, "; ".join(drift), APPLY)]
@@ -84,7 +87,7 @@ def execute_revoked(f: Facts) -> list[Finding]:
             ERROR,
             fn.name,
             f"EXECUTE granted to {', '.join(fn.executable_by)} (Supabase linter 0028/0029)",
-            statements.revoke_execute(f.config, f.shape).render() + ";",
+            sync_install.revoke_execute(f.config, f.shape).render() + ";",
         )
     ]
 
@@ -255,7 +258,7 @@ def trigger_records_exceptions(f: Facts) -> list[Finding]:
 
 
 def trigger_skips_sign_ins(f: Facts) -> list[Finding]:
-    watched = syncsql.watched_columns(f.config, f.shape)
+    watched = sync_triggers.watched_columns(f.config, f.shape)
 
     def judge(t: AuthTrigger) -> Finding | None:
         if not t.fires_on(UPDATE):
@@ -410,7 +413,7 @@ def deletes_cascade(f: Facts) -> list[Finding]:
                     ERROR,
                     fk.display,
                     f'ON DELETE {fk.on_delete}: deleting a user fails ("Database error deleting user")',
-                    syncsql.fix_blocking_foreign_key(fk, f.config).strip(),
+                    blocking_keys.fix_blocking_foreign_key(fk, f.config).strip(),
                 )
             )
         else:

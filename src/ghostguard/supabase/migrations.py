@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ghostguard import sqlparts, statements
+from ghostguard import sqlparts
+from ghostguard.backfill import statements as backfill_sql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
+from ghostguard.sync import install as sync_install
+from ghostguard.sync import rollback
 
 DEFAULT_DIR = Path("supabase/migrations")
 _VERSION = re.compile(r"^(\d{14})_(.+)\.sql$")
@@ -58,14 +61,14 @@ def render(config: Config, shape: Shape) -> list[Migration]:
             _header(
                 config, "Ghost users fix 1/2: audit log, ghost count, sync function and trigger."
             ),
-            statements.install_plan(config, shape),
+            sync_install.install_plan(config, shape),
         ),
         _migration(
             "backfill_ghost_users",
             _header(
                 config, "Ghost users fix 2/2: audited, idempotent backfill of missing profiles."
             ),
-            statements.backfill_plan(config, shape),
+            backfill_sql.backfill_plan(config, shape),
         ),
     ]
 
@@ -77,7 +80,7 @@ def render_down(config: Config) -> Migration:
         "rollback_user_sync",
         _header(config, "Ghost users fix, rolled back: drop the sync function and its triggers.")
         + "-- Every profile row is kept. Refused when another trigger calls the function.\n\n",
-        statements.rollback_migration_plan(config),
+        rollback.rollback_migration_plan(config),
     )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import psycopg
 
 from ghostguard.catalog import Shape
+from ghostguard.checks.census import snapshot
+from ghostguard.checks.doctor import facts
+from ghostguard.checks.doctor.checks import CHECKS
+from ghostguard.checks.doctor.findings import LEVELS, DoctorReport, Finding
 from ghostguard.config import Config
-from ghostguard.doctor import facts
-from ghostguard.doctor.checks import CHECKS
-from ghostguard.doctor.findings import LEVELS, DoctorReport, Finding
-from ghostguard.scan import snapshot
 
 __all__ = ["LEVELS", "DoctorReport", "Finding", "doctor"]
 

@@ -8,12 +8,20 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, statements
+from ghostguard import catalog
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors, run_steps
-from ghostguard.sqlparts import Step
+from ghostguard.sqlparts import (
+    DOLLAR_TAG,
+    Step,
+    audit,
+    function,
+    source,
+)
+from ghostguard.sync import install as sync_install
+from ghostguard.sync.install import reset_lock_timeout, set_lock_timeout
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,10 @@ def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
     if function is None:
         return RollbackPlan([], False, False, left, audits=False)
     audits = bool(catalog.table_columns(conn, config.audit))
-    steps = [statements.set_lock_timeout(config), statements.drop_function(config)]
+    steps = [sync_install.set_lock_timeout(config), drop_function(config)]
     if audits:
-        steps.append(statements.record_rollback(config, True, bool(ours)))
-    steps.append(statements.reset_lock_timeout())
+        steps.append(record_rollback(config, True, bool(ours)))
+    steps.append(sync_install.reset_lock_timeout())
     return RollbackPlan(steps, True, bool(ours), left, audits)
 
 
@@ -89,3 +97,65 @@ def rollback(
         profiles_kept=int(row[0]) if row else 0,
         audited=todo.audits,
     )
+
+
+ROLLBACK_JOB = "rollback_user_sync"
+
+
+def drop_function(config: Config) -> Step:
+    return Step(
+        "remove the sync function; CASCADE removes its trigger too, which works where DROP TRIGGER "
+        "is refused to a non-owner of the auth table",
+        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(function(config)),
+    )
+
+
+def record_rollback(config: Config, dropped_function: bool, dropped_trigger: bool) -> Step:
+    return Step(
+        "record the rollback; every profile row is kept",
+        sql.SQL(
+            "INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
+            "VALUES ({job}, 'success', 0, clock_timestamp(),\n"
+            "        jsonb_build_object('dropped_function', {f}, 'dropped_trigger', {t}))"
+        ).format(
+            audit=audit(config),
+            job=sql.Literal(ROLLBACK_JOB),
+            f=sql.Literal(dropped_function),
+            t=sql.Literal(dropped_trigger),
+        ),
+    )
+
+
+def refuse_foreign_callers(config: Config) -> Step:
+    """For the rollback migration: stop before CASCADE would drop a trigger that is not ours."""
+    return Step(
+        "refuse when a trigger that is not ghostguard's calls the function (CASCADE would drop it)",
+        sql.SQL(
+            "DO {tag}\nBEGIN\n"
+            "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
+            "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
+            "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
+            "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
+            "drop or repoint it first', {shown};\n"
+            "  END IF;\n"
+            "END\n{tag}"
+        ).format(
+            tag=DOLLAR_TAG,
+            fn=sql.Literal(function(config).as_string(None) + "()"),
+            shown=sql.Literal(config.function_display),
+            src=sql.Literal(source(config).as_string(None)),
+            ours=sql.Literal(list(config.trigger_names)),
+        ),
+    )
+
+
+def rollback_migration_plan(config: Config) -> list[Step]:
+    """The rollback as a migration file: the same DROP FUNCTION ... CASCADE and audit row as
+    `ghostguard rollback`, guarded in SQL where the command checks the catalog first."""
+    return [
+        set_lock_timeout(config),
+        refuse_foreign_callers(config),
+        drop_function(config),
+        record_rollback(config, True, True),
+        reset_lock_timeout(),
+    ]

@@ -20,8 +20,9 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import errors
 
-from ghostguard import catalog, queries, statements
-from ghostguard.batchpool import BatchFailed, Checkpoints, Done, Pool, Window, retried
+from ghostguard import catalog
+from ghostguard.backfill import statements as backfill_sql
+from ghostguard.backfill.pool import BatchFailed, Checkpoints, Done, Pool, Window, retried
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
@@ -125,8 +126,8 @@ def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
     Callers hold the advisory lock, so a `running` row whose session is gone was interrupted.
     """
     with database_errors("backfill: opening the audit row"), conn.transaction():
-        last = conn.execute(statements.backfill_last_run(config).statement).fetchone()
-        row = conn.execute(statements.backfill_start(config).statement).fetchone()
+        last = conn.execute(backfill_sql.backfill_last_run(config).statement).fetchone()
+        row = conn.execute(backfill_sql.backfill_start(config).statement).fetchone()
         assert row is not None
         run_id = str(row[0])
         if last is None:
@@ -134,7 +135,7 @@ def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
         old_id, status, checkpoint, alive = last
         if status == "running" and not alive:
             conn.execute(
-                statements.backfill_mark_interrupted(config).statement,
+                backfill_sql.backfill_mark_interrupted(config).statement,
                 {"old": old_id, "run": run_id},
             )
         elif status != "failed":
@@ -142,7 +143,7 @@ def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
         if checkpoint is None:
             return _Run(run_id, None, None)
         conn.execute(
-            statements.backfill_resumes(config).statement,
+            backfill_sql.backfill_resumes(config).statement,
             {"run": run_id, "old": str(old_id), "checkpoint": checkpoint},
         )
         return _Run(run_id, checkpoint, str(old_id))
@@ -158,12 +159,12 @@ class _Statements:
             "lock_timeout": options.lock_timeout,
             "statement_timeout": options.statement_timeout,
         }
-        self.settings = statements.batch_settings().statement
+        self.settings = backfill_sql.batch_settings().statement
         self.window = {
-            first: statements.backfill_window(config, first).statement for first in (True, False)
+            first: backfill_sql.backfill_window(config, first).statement for first in (True, False)
         }
         self.batch = {
-            first: statements.backfill_batch(config, shape, first).statement
+            first: backfill_sql.backfill_batch(config, shape, first).statement
             for first in (True, False)
         }
 
@@ -262,7 +263,7 @@ def run_backfill(
             ) from None
     with database_errors("backfill: closing the audit row"), conn.transaction():
         conn.execute(
-            statements.backfill_finish(config).statement,
+            backfill_sql.backfill_finish(config).statement,
             {"run": run.run_id, "checkpoint": checkpoints.value},
         )
     seconds = time.monotonic() - tally.started
@@ -296,7 +297,7 @@ def _drive(
 ) -> None:
     """Hand out windows in key order while fewer than `tally.concurrency` batches run; account
     for each finished batch; stop at the first batch that gave up (after the others finish)."""
-    writers = statements.other_writers().statement
+    writers = backfill_sql.other_writers().statement
     if options.yield_factor and _others_busy(conn, writers, workers.pids, 0.0):
         tally.busy = 1.0  # others are writing already: start on one connection, not on all
     in_flight: dict[Future[Done], Window] = {}
@@ -397,7 +398,7 @@ def _estimate_rows(conn: psycopg.Connection, config: Config) -> int:
     """Rows to scan, for progress; 0 (unknown) rather than waiting behind a lock to count them."""
     try:
         with conn.transaction():
-            row = conn.execute(queries.estimated_rows(config)).fetchone()
+            row = conn.execute(backfill_sql.estimated_rows(config)).fetchone()
     except errors.LockNotAvailable:
         return 0
     return max(int(row[0]), 0) if row else 0
@@ -436,7 +437,7 @@ def _fail(
         return
     with database_errors("backfill: recording the failure"), conn.transaction():
         conn.execute(
-            statements.backfill_failed(config).statement,
+            backfill_sql.backfill_failed(config).statement,
             {"run": run_id, "message": message, "checkpoint": checkpoint},
         )
 
@@ -444,4 +445,4 @@ def _fail(
 def _analyze(conn: psycopg.Connection, config: Config) -> None:
     """Fresh statistics, so the next anti-join is planned for the table's real size (owner only)."""
     with database_errors("backfill: analyzing the profile table"):
-        conn.execute(statements.analyze_target(config).statement)
+        conn.execute(backfill_sql.analyze_target(config).statement)

@@ -7,11 +7,14 @@ from typing import Any
 
 import psycopg
 
-from ghostguard import catalog, queries, repair
+from ghostguard import audit as audit_log
+from ghostguard import catalog
 from ghostguard.catalog import Shape
+from ghostguard.checks.census import Counts, read_census, snapshot
+from ghostguard.checks.probe import registration_probe
 from ghostguard.config import Config
-from ghostguard.probe import registration_probe
-from ghostguard.scan import Counts, census, read_drift, snapshot
+from ghostguard.sync import failures as sync_failures
+from ghostguard.sync.drift import read_drift
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
             f"{config.audit.display} does not exist",
             "run `ghostguard apply --yes`",
         )
-    row = conn.execute(queries.latest_audit(config, config.job_name)).fetchone()
+    row = conn.execute(audit_log.latest_audit(config, config.job_name)).fetchone()
     if row is None:
         return Check(
             "backfill_logged",
@@ -180,7 +183,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
 
 def check_failures(conn: psycopg.Connection, config: Config) -> Check:
     """Beyond the guide: profile writes the trigger recorded as failed, not yet repaired."""
-    pending = repair.unresolved(conn, config)
+    pending = sync_failures.unresolved(conn, config)
     title = "Profile sync failures resolved"
     if pending is None:
         return Check(
@@ -202,7 +205,7 @@ def check_failures(conn: psycopg.Connection, config: Config) -> Check:
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
     with snapshot(conn):
-        ghosts, counts = census(conn, config, shape)
+        ghosts, counts = read_census(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})
     probe = registration_probe(conn, config, source_columns)
     checks = [

@@ -8,13 +8,19 @@ degrades to a nested loop on NULL-able keys.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
 from psycopg import sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.statements import ghost_condition
+from ghostguard.sqlparts import ghost_condition
 
 GHOST_KINDS = ("email", "phone", "anonymous", "sso", "soft_deleted", "other")
+
 
 # Checked in this order: a soft-deleted anonymous user counts once, as soft_deleted.
 _KIND_RULES = (
@@ -50,7 +56,7 @@ def _kind_expression(shape: Shape) -> sql.Composable:
     return sql.SQL("CASE {} ELSE 'other' END").format(sql.SQL(" ").join(whens))
 
 
-def census(config: Config, shape: Shape) -> sql.Composed:
+def census_query(config: Config, shape: Shape) -> sql.Composed:
     """Ghosts by kind and the table counts in one pass: a full join of the two tables on their keys.
 
     Rows come grouped by kind: NULL for auth rows with a profile and for orphan profiles (profiles
@@ -95,79 +101,31 @@ def sample_ghosts(config: Config, limit: int) -> sql.Composed:
     )
 
 
-def orphans(config: Config, shape: Shape, limit: int) -> sql.Composed:
-    """Orphan profiles (no auth row): how many, how many not yet marked deleted, the first keys."""
-    soft = shape.target_soft_delete
-    unmarked = (
-        sql.SQL("count(*) FILTER (WHERE o.{} IS NULL)").format(sql.Identifier(soft))
-        if soft
-        else sql.SQL("count(*)")
-    )
-    return sql.SQL(
-        "SELECT count(*), {unmarked},\n"
-        "       (array_agg(o.{tkey}::text ORDER BY o.{tkey}))[1:{n}]\n"
-        "FROM {target} o\n"
-        "WHERE NOT EXISTS (SELECT 1 FROM {source} au WHERE au.{skey} = o.{tkey})"
-    ).format(
-        unmarked=unmarked,
-        tkey=sql.Identifier(config.target.key),
-        n=sql.Literal(limit),
-        target=sql.Identifier(config.target.schema, config.target.table),
-        source=sql.Identifier(config.source.schema, config.source.table),
-        skey=sql.Identifier(config.source.key),
-    )
+@dataclass(frozen=True)
+class Counts:
+    auth_users: int
+    profiles: int
+    soft_deleted_profiles: int
+    orphan_profiles: int
 
 
-def latest_audit(config: Config, job: str) -> sql.Composed:
-    return sql.SQL(
-        "SELECT status, records_affected, started_at, completed_at, error_message, details\n"
-        "FROM {audit} WHERE job_name = {job} ORDER BY started_at DESC LIMIT 1"
-    ).format(audit=sql.Identifier(config.audit.schema, config.audit.table), job=sql.Literal(job))
+@contextmanager
+def snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """A read-only repeatable-read transaction that never plans a nested-loop anti-join."""
+    with conn.transaction():
+        for setting in read_snapshot():
+            conn.execute(setting)
+        yield
 
 
-def estimated_rows(config: Config) -> sql.Composed:
-    """The planner's row estimate for the source table (free, good enough for progress and ETA);
-    an exact count only when the table was never analyzed (reltuples = -1)."""
-    return sql.SQL(
-        "SELECT CASE WHEN c.reltuples < 0 THEN (SELECT count(*) FROM {source}) "
-        "ELSE c.reltuples::bigint END FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {name}"
-    ).format(
-        source=sql.Identifier(config.source.schema, config.source.table),
-        schema=sql.Literal(config.source.schema),
-        name=sql.Literal(config.source.table),
-    )
-
-
-def table_activity(config: Config) -> sql.Composed:
-    """Rows inserted and deleted in the auth and profile tables, from the statistics views.
-
-    A lookup by name in pg_stat_user_tables: no table is read. The counters are cumulative since the
-    statistics were last reset and lag a backend's writes by up to a few seconds (PostgreSQL
-    flushes them when a session goes idle), which is fine for a rate and a hint.
-    """
-    return sql.SQL(
-        "SELECT coalesce(sum(n_tup_ins) FILTER (WHERE schemaname = {ss} AND relname = {st}), 0),\n"
-        "       coalesce(sum(n_tup_ins) FILTER (WHERE schemaname = {ts} AND relname = {tt}), 0),\n"
-        "       coalesce(sum(n_tup_del) FILTER (WHERE schemaname = {ts} AND relname = {tt}), 0)\n"
-        "FROM pg_catalog.pg_stat_user_tables\n"
-        "WHERE (schemaname, relname) IN (({ss}, {st}), ({ts}, {tt}))"
-    ).format(
-        ss=sql.Literal(config.source.schema),
-        st=sql.Literal(config.source.table),
-        ts=sql.Literal(config.target.schema),
-        tt=sql.Literal(config.target.table),
-    )
-
-
-def function_timing(config: Config) -> sql.Composed:
-    """track_functions and the sync function's calls and total time (ms) since statistics began.
-
-    pg_stat_user_functions has the row only when track_functions is 'pl' or 'all' and the function
-    has been called since; otherwise the counts are NULL.
-    """
-    return sql.SQL(
-        "SELECT pg_catalog.current_setting('track_functions'), f.calls, f.total_time\n"
-        "FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_stat_user_functions f\n"
-        "  ON f.schemaname = {schema} AND f.funcname = {name}"
-    ).format(schema=sql.Literal(config.function_schema), name=sql.Literal(config.function_name))
+def read_census(
+    conn: psycopg.Connection, config: Config, shape: Shape
+) -> tuple[dict[str, int], Counts]:
+    """Ghosts per kind (every kind present, 0 when none) and the table counts, in one pass."""
+    ghosts = dict.fromkeys(GHOST_KINDS, 0)
+    totals = [0, 0, 0, 0]
+    for kind, *counts in conn.execute(census_query(config, shape)).fetchall():
+        totals = [t + int(c) for t, c in zip(totals, counts, strict=True)]
+        if kind is not None:
+            ghosts[kind] = int(counts[0])
+    return ghosts, Counts(*totals)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from psycopg import sql
 
-from ghostguard import syncsql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import function, ident, source, target
+from ghostguard.sync import triggers as sync_triggers
 
 DEFAULT_DIR = Path("supabase/tests")
 FILE_NAME = "ghostguard_test.sql"
@@ -62,7 +62,7 @@ def _tests(config: Config, shape: Shape) -> list[sql.Composable]:
                 title=_lit(f"{role} may not EXECUTE the sync function"),
             )
         )
-    for name in syncsql.expected_triggers(config, shape):
+    for name in sync_triggers.expected_triggers(config, shape):
         trigger = _lit(name)
         tests += [
             sql.SQL("SELECT has_trigger({}, {}, {}, {})").format(

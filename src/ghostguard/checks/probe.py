@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ghostguard import authserver, repair, syncsql
 from ghostguard.config import Config
 from ghostguard.runner import primary_message
+from ghostguard.supabase import authserver
+from ghostguard.sync import failures as sync_failures
 
 # The columns the Auth server writes; a source table without them is not Supabase's auth.users.
 _REQUIRED = {"instance_id", "aud", "role", "raw_app_meta_data", "raw_user_meta_data", "is_sso_user"}
@@ -108,7 +109,9 @@ def registration_probe(
 
 def _recorded_failure(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> str | None:
     """The failure the trigger recorded for the probe user, if any (read before the rollback)."""
-    if not repair.failures_table_exists(conn, config):
+    if not sync_failures.failures_table_exists(conn, config):
         return None
-    row = conn.execute(syncsql.failure_of_user(config).statement, {"user": str(user_id)}).fetchone()
+    row = conn.execute(
+        sync_failures.failure_of_user(config).statement, {"user": str(user_id)}
+    ).fetchone()
     return None if row is None else f"{row[1]} (SQLSTATE {row[0]})"

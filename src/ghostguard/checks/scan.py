@@ -1,0 +1,102 @@
+"""The read-only truth about a database: ghosts by kind, orphan profiles, trigger and function state."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+
+from ghostguard import catalog
+from ghostguard.catalog import FunctionState, Shape, TriggerState
+from ghostguard.checks import blocking_keys, census
+from ghostguard.checks.census import Counts, snapshot
+from ghostguard.config import Config
+from ghostguard.sync import failures as sync_failures
+from ghostguard.sync.drift import drift, installed_fingerprint
+
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class BlockingKey:
+    """A foreign key to the auth table that makes user deletes fail, and the SQL that fixes it."""
+
+    name: str
+    on_delete: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    source: str
+    target: str
+    counts: Counts
+    ghosts: dict[str, int]
+    sample_ghost_ids: list[str]
+    trigger: TriggerState | None
+    trigger_calls_ours: bool
+    other_triggers: list[TriggerState] = field(default_factory=list)
+    function: FunctionState | None = None
+    lifecycle_triggers: list[TriggerState] = field(default_factory=list)  # ours: update, delete
+    sync_failures: int | None = None  # unresolved; None when the failures table does not exist
+    blocking_foreign_keys: list[BlockingKey] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # how the installed sync differs from apply's
+
+    def problems(self) -> dict[str, bool]:
+        """Each condition `scan --fail-on` can fail on, and whether it holds."""
+        return {
+            "ghosts": self.ghost_total > 0,
+            "failures": bool(self.sync_failures),
+            "drift": bool(self.drift),
+            "blocking-fks": bool(self.blocking_foreign_keys),
+        }
+
+    @property
+    def ghost_total(self) -> int:
+        return sum(self.ghosts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ghost_total"] = self.ghost_total
+        return data
+
+
+def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
+    """Everything scan reports, read in one repeatable-read snapshot so the numbers agree."""
+    with snapshot(conn):
+        ghosts, counts = census.read_census(conn, config, shape)
+        sample = (
+            [r[0] for r in conn.execute(census.sample_ghosts(config, SAMPLE_SIZE)).fetchall()]
+            if any(ghosts.values())
+            else []
+        )
+        triggers = catalog.triggers_on(conn, config.source)
+        function = catalog.function_state(conn, config)
+        installed = installed_fingerprint(conn, config)
+        failures = sync_failures.unresolved(conn, config)
+        blocking = [
+            BlockingKey(
+                fk.display, fk.on_delete, blocking_keys.fix_blocking_foreign_key(fk, config)
+            )
+            for fk in catalog.foreign_keys_to(conn, config.source)
+            if fk.blocks_deletes
+        ]
+    ours = catalog.our_trigger(triggers, config)
+    lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
+    differences = drift(config, shape, triggers, function, installed)
+    return ScanReport(
+        source=config.source.display,
+        target=config.target.display,
+        counts=counts,
+        ghosts=ghosts,
+        sample_ghost_ids=sample,
+        trigger=ours,
+        trigger_calls_ours=bool(ours and ours.calls(config)),
+        other_triggers=[t for t in triggers if t is not ours and t not in lifecycle],
+        function=function,
+        lifecycle_triggers=lifecycle,
+        sync_failures=failures,
+        blocking_foreign_keys=blocking,
+        drift=differences,
+    )
