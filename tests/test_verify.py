@@ -31,7 +31,10 @@ def test_before_apply_every_check_fails_and_exit_is_1(
         "auth.users: 8, active public.users: 0; difference +8 = 8 ghosts + 0 "
         "soft-deleted profiles - 0 orphan profiles"
     )
-    assert checks["trigger_installed"] == (False, "no trigger on_auth_user_created on auth.users")
+    assert checks["trigger_installed"] == (
+        False,
+        "trigger on_auth_user_created on auth.users is missing",
+    )
     assert checks["backfill_logged"] == (False, "public.cleanup_audit_log does not exist")
     assert checks["registration_probe"] == (
         False,
@@ -105,7 +108,7 @@ def test_a_disabled_trigger_fails_check_3(database: Database, admin: psycopg.Con
     assert result.exit_code == 1
     assert _checks(result.stdout)["trigger_installed"] == (
         False,
-        "on_auth_user_created is disabled (tgenabled=D)",
+        "trigger on_auth_user_created is disabled (D)",
     )
 
 

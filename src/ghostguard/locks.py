@@ -8,9 +8,11 @@ from contextlib import contextmanager
 
 import psycopg
 
+from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import Refused
 
+_SQL = sqlfiles.statements(__name__, "locks.sql")
 LOCK_CLASS = 0x67676C6B  # "gglk": the first key, so our locks are recognisable in pg_locks
 
 
@@ -39,12 +41,7 @@ def exclusive_run(conn: psycopg.Connection, config: Config, action: str) -> Iter
 def holder(conn: psycopg.Connection, key: int) -> str:
     """Describe the session that holds our lock: pid, role, application, since when, what it runs."""
     row = conn.execute(
-        """
-        SELECT a.pid, a.usename, a.application_name, now() - a.backend_start, left(a.query, 80)
-        FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid
-          AND l.objsubid = 2
-        """,
+        _SQL["lock_holder"],
         (LOCK_CLASS & 0xFFFFFFFF, key & 0xFFFFFFFF),
     ).fetchone()
     if row is None:
@@ -60,19 +57,7 @@ def lock_holders(conn: psycopg.Connection, tables: list[TableRef]) -> list[str]:
     may read other sessions' activity).
     """
     rows = conn.execute(
-        r"""
-        SELECT a.pid, a.usename, a.state, date_trunc('second', now() - a.xact_start),
-               string_agg(DISTINCT l.mode || ' on ' || n.nspname || '.' || c.relname, ', '),
-               left(regexp_replace(coalesce(a.query, ''), '\s+', ' ', 'g'), 100)
-        FROM pg_catalog.pg_locks l
-        JOIN pg_catalog.pg_class c ON c.oid = l.relation
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-        WHERE l.granted AND l.pid <> pg_backend_pid()
-          AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
-        GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query
-        ORDER BY a.xact_start NULLS LAST
-        """,
+        _SQL["table_lock_holders"],
         ([t.schema for t in tables], [t.table for t in tables]),
     ).fetchall()
     return [_describe_holder(*row) for row in rows]

@@ -8,9 +8,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import ConfigError
 
+_SQL = sqlfiles.statements(__name__, "catalog.sql")
 API_ROLES = ("anon", "authenticated", "service_role")
 
 # Columns of Supabase's auth.users that decide which kind of user a row is (see supabase-facts.md).
@@ -132,28 +134,7 @@ _ON_DELETE = {
 
 def foreign_keys_to(conn: psycopg.Connection, table: TableRef) -> list[ForeignKey]:
     """Every foreign key that references `table`, from any schema."""
-    rows = conn.execute(
-        """
-        SELECT con.conname, n.nspname, c.relname,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, i)
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                     ORDER BY k.i)::text[],
-               ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, i)
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
-                     ORDER BY k.i)::text[],
-               con.confdeltype::text,
-               NOT EXISTS (SELECT 1 FROM unnest(con.conkey) k(num)
-                           JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                           WHERE a.attnotnull)
-        FROM pg_catalog.pg_constraint con
-        JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE con.contype = 'f'
-          AND con.confrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-        ORDER BY n.nspname, c.relname, con.conname
-        """,
-        (table.schema, table.table),
-    ).fetchall()
+    rows = conn.execute(_SQL["foreign_keys_to"], (table.schema, table.table)).fetchall()
     return [
         ForeignKey(name, schema, rel, tuple(cols), tuple(refs), _ON_DELETE[action], nullable)
         for name, schema, rel, cols, refs, action, nullable in rows
@@ -176,42 +157,16 @@ def profile_foreign_key(keys: list[ForeignKey], config: Config) -> ForeignKey | 
 
 def table_columns(conn: psycopg.Connection, table: TableRef) -> dict[str, Column] | None:
     """Columns of a table (or None when it does not exist or is not visible to us)."""
-    rows = conn.execute(
-        """
-        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-               a.attnotnull, a.atthasdef, a.attgenerated <> '' OR a.attidentity <> '' AS generated
-        FROM pg_catalog.pg_attribute a
-        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
-          AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-        """,
-        (table.schema, table.table),
-    ).fetchall()
+    rows = conn.execute(_SQL["table_columns"], (table.schema, table.table)).fetchall()
     if not rows:
-        exists = conn.execute(
-            "SELECT pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
-            (table.schema, table.table),
-        ).fetchone()
+        exists = conn.execute(_SQL["table_exists"], (table.schema, table.table)).fetchone()
         return {} if exists and exists[0] else None
     return {r[0]: Column(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
 def is_unique_key(conn: psycopg.Connection, table: TableRef, column: str) -> bool:
     """True when `column` alone is a primary key or a full (non-partial) unique index: ON CONFLICT needs it."""
-    row = conn.execute(
-        """
-        SELECT EXISTS (
-          SELECT 1 FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
-          WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indisvalid
-            AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = %s)
-        """,
-        (table.schema, table.table, column),
-    ).fetchone()
+    row = conn.execute(_SQL["is_unique_key"], (table.schema, table.table, column)).fetchone()
     return bool(row and row[0])
 
 
@@ -223,22 +178,9 @@ def existing_roles(conn: psycopg.Connection, names: tuple[str, ...]) -> tuple[st
     return tuple(n for n in names if n in present)
 
 
-_TRIGGERS = """
-    SELECT t.tgname, t.tgenabled, tn.nspname, tc.relname, pn.nspname, p.proname,
-           pg_catalog.pg_get_triggerdef(t.oid)
-    FROM pg_catalog.pg_trigger t
-    JOIN pg_catalog.pg_class tc ON tc.oid = t.tgrelid
-    JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-    JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-    WHERE NOT t.tgisinternal AND {schema} = %(schema)s AND {name} = %(name)s {extra}
-    ORDER BY t.tgname
-"""
-
-
 def triggers_on(conn: psycopg.Connection, table: TableRef) -> list[TriggerState]:
     """User triggers on a table, with the function each one calls."""
-    query = sql.SQL(_TRIGGERS).format(
+    query = sqlfiles.template(__name__, "catalog.sql", "triggers").format(
         schema=sql.SQL("tn.nspname"), name=sql.SQL("tc.relname"), extra=sql.SQL("")
     )
     rows = conn.execute(query, {"schema": table.schema, "name": table.table}).fetchall()
@@ -247,7 +189,7 @@ def triggers_on(conn: psycopg.Connection, table: TableRef) -> list[TriggerState]
 
 def triggers_calling(conn: psycopg.Connection, config: Config) -> list[TriggerState]:
     """Every trigger, on any table, that calls our function (what DROP FUNCTION ... CASCADE would drop)."""
-    query = sql.SQL(_TRIGGERS).format(
+    query = sqlfiles.template(__name__, "catalog.sql", "triggers").format(
         schema=sql.SQL("pn.nspname"), name=sql.SQL("p.proname"), extra=sql.SQL("AND p.pronargs = 0")
     )
     rows = conn.execute(
@@ -260,25 +202,7 @@ def function_state(conn: psycopg.Connection, config: Config) -> FunctionState | 
     """Security-relevant properties of the trigger function with no arguments, if it exists."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            """
-            SELECT pg_catalog.format('%%I.%%I()', n.nspname, p.proname) AS name,
-                   p.prosecdef AS definer,
-                   (SELECT substr(c, length('search_path=') + 1)
-                      FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%') AS search_path,
-                   pg_catalog.pg_get_userbyid(p.proowner) AS owner,
-                   ARRAY(SELECT g FROM unnest(ARRAY['PUBLIC', 'anon', 'authenticated', 'service_role']) g
-                         WHERE CASE WHEN g = 'PUBLIC'
-                               THEN EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl,
-                                                  acldefault('f', p.proowner))) e
-                                            WHERE e.grantee = 0 AND e.privilege_type = 'EXECUTE')
-                               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g)
-                                    AND pg_catalog.has_function_privilege(g, p.oid, 'EXECUTE') END
-                   ) AS executable_by,
-                   md5(pg_catalog.pg_get_functiondef(p.oid)) AS definition_md5
-            FROM pg_catalog.pg_proc p
-            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = %s AND p.proname = %s AND p.pronargs = 0
-            """,
+            _SQL["function_state"],
             (config.function_schema, config.function_name),
         ).fetchone()
     if row is None:

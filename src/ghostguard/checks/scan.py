@@ -9,11 +9,10 @@ import psycopg
 
 from ghostguard import catalog
 from ghostguard.catalog import FunctionState, Shape, TriggerState
-from ghostguard.checks import blocking_keys, census
+from ghostguard.checks import blocking_keys, census, sync_state
 from ghostguard.checks.census import Counts, snapshot
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
-from ghostguard.sync.drift import drift, installed_fingerprint
 
 SAMPLE_SIZE = 10
 
@@ -71,9 +70,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
             if any(ghosts.values())
             else []
         )
-        triggers = catalog.triggers_on(conn, config.source)
-        function = catalog.function_state(conn, config)
-        installed = installed_fingerprint(conn, config)
+        state = sync_state.read_state(conn, config)
         failures = sync_failures.unresolved(conn, config)
         blocking = [
             BlockingKey(
@@ -82,9 +79,9 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
             for fk in catalog.foreign_keys_to(conn, config.source)
             if fk.blocks_deletes
         ]
+    triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
-    differences = drift(config, shape, triggers, function, installed)
     return ScanReport(
         source=config.source.display,
         target=config.target.display,
@@ -94,9 +91,9 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         trigger=ours,
         trigger_calls_ours=bool(ours and ours.calls(config)),
         other_triggers=[t for t in triggers if t is not ours and t not in lifecycle],
-        function=function,
+        function=state.function,
         lifecycle_triggers=lifecycle,
         sync_failures=failures,
         blocking_foreign_keys=blocking,
-        drift=differences,
+        drift=sync_state.drift(state, config, shape),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -10,22 +10,13 @@ import psycopg
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard.catalog import Shape
+from ghostguard.checks import sync_state
 from ghostguard.checks.census import Counts, read_census, snapshot
+from ghostguard.checks.finding import ERROR, Finding, combine
 from ghostguard.checks.probe import registration_probe
+from ghostguard.checks.sync_state import SyncState
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
-from ghostguard.sync.drift import read_drift
-
-
-@dataclass(frozen=True)
-class Check:
-    """One named result: same columns for every check, so they render and serialize alike."""
-
-    name: str
-    title: str
-    passed: bool
-    detail: str
-    remediation: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,7 +28,7 @@ class Criterion:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    checks: list[Check]
+    checks: list[Finding]
     criteria: list[Criterion]
     probe_ran_as: str
 
@@ -46,13 +37,23 @@ class VerifyReport:
         return all(c.passed for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {
+            "checks": [c.to_dict() for c in self.checks],
+            "criteria": [vars(c) for c in self.criteria],
+            "probe_ran_as": self.probe_ran_as,
+            "passed": self.passed,
+        }
 
 
-def check_ghosts(ghosts: dict[str, int]) -> Check:
+def _check(name: str, title: str, passed: bool, detail: str, fix: str = "") -> Finding:
+    """One of the guide's checks: every one is an error when it fails."""
+    return Finding(name, ERROR, passed, "", detail, fix if not passed else "", title)
+
+
+def check_ghosts(ghosts: dict[str, int]) -> Finding:
     total = sum(ghosts.values())
     kinds = ", ".join(f"{n} {k}" for k, n in ghosts.items() if n)
-    return Check(
+    return _check(
         "no_ghosts",
         "1. No ghost users remain",
         total == 0,
@@ -61,7 +62,7 @@ def check_ghosts(ghosts: dict[str, int]) -> Check:
     )
 
 
-def check_counts(c: Counts, ghosts: int, config: Config) -> Check:
+def check_counts(c: Counts, ghosts: int, config: Config) -> Finding:
     """auth count vs active profiles; the difference is always ghosts + soft-deleted - orphans."""
     active = c.profiles - c.soft_deleted_profiles
     detail = f"{config.source.display}: {c.auth_users}, active {config.target.display}: {active}"
@@ -75,84 +76,46 @@ def check_counts(c: Counts, ghosts: int, config: Config) -> Check:
         if ghosts == 0
         else "backfill the ghosts; orphan profiles are listed by `ghostguard scan`"
     )
-    return Check("counts_match", "2. User counts match", ghosts == 0, detail, fix)
+    return _check("counts_match", "2. User counts match", ghosts == 0, detail, fix)
 
 
-def check_trigger(conn: psycopg.Connection, config: Config) -> Check:
-    trig = catalog.our_trigger(catalog.triggers_on(conn, config.source), config)
-    title = f"3. Trigger {config.trigger_name} exists and is enabled"
-    fix = "run `ghostguard apply --yes`"
-    if trig is None:
-        return Check(
-            "trigger_installed",
-            title,
-            False,
-            f"no trigger {config.trigger_name} on {config.source.display}",
-            fix,
-        )
-    if not trig.is_enabled:
-        return Check(
-            "trigger_installed",
-            title,
-            False,
-            f"{trig.name} is disabled (tgenabled={trig.enabled})",
-            f"ask the table owner to run ALTER TABLE {config.source.display} ENABLE TRIGGER {trig.name}",
-        )
-    if not trig.calls(config):
-        detail = f"{trig.name} calls {trig.function}, not {config.function_display}"
-        return Check("trigger_installed", title, False, detail, fix)
-    return Check(
-        "trigger_installed",
-        title,
-        True,
-        f"{trig.name} | enabled={trig.enabled} | {trig.table} | calls {trig.function}",
-    )
+def check_trigger(state: SyncState, config: Config) -> Finding:
+    """The guide's check 3, judged like every other trigger apply installs."""
+    found = sync_state.trigger_installed(config.trigger_name, state.triggers, config)
+    return replace(found, title=f"3. Trigger {config.trigger_name} exists and is enabled")
 
 
-def check_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> Check:
+def check_drift(state: SyncState, config: Config, shape: Shape) -> Finding:
     """Every trigger and the function as apply installed and recorded them."""
-    found = read_drift(conn, config, shape)
-    return Check(
+    return combine(
         "no_drift",
+        f"{config.function_display} and its triggers",
+        sync_state.drift_findings(state, config, shape),
+        "function and triggers match what apply recorded",
         "The function and all triggers are as ghostguard installed them",
-        not found,
-        "; ".join(found) if found else "function and triggers match what apply recorded",
-        "run `ghostguard apply --yes` to reinstall them" if found else "",
+        "run `ghostguard apply --yes` to reinstall them",
     )
 
 
-def check_function(conn: psycopg.Connection, config: Config) -> Check:
-    fn = catalog.function_state(conn, config)
-    title = "Sync function is SECURITY DEFINER, search_path pinned, not callable by API roles"
-    if fn is None:
-        return Check(
-            "function_secure",
-            title,
-            False,
-            f"{config.function_display} does not exist",
-            "run `ghostguard apply --yes`",
-        )
-    problems = []
-    if not fn.security_definer:
-        problems.append("not SECURITY DEFINER")
-    if fn.search_path not in ('""', "''"):
-        problems.append(f"search_path is {fn.search_path or 'not pinned'}")
-    if fn.executable_by:
-        problems.append(f"EXECUTE granted to {', '.join(fn.executable_by)}")
-    return Check(
+def check_function(state: SyncState, config: Config, shape: Shape) -> Finding:
+    fn = state.function
+    return combine(
         "function_secure",
-        title,
-        not problems,
-        "; ".join(problems) or f"definer, search_path='', owner {fn.owner}, no API EXECUTE",
-        "" if not problems else "run `ghostguard apply --yes` to reinstall it",
+        config.function_display,
+        sync_state.function_security(fn, config, shape),
+        f"definer, search_path='', owner {fn.owner if fn else ''}, no API EXECUTE",
+        "Sync function is SECURITY DEFINER, search_path pinned, not callable by API roles",
+        "run `ghostguard apply --yes`"
+        if fn is None
+        else "run `ghostguard apply --yes` to reinstall it",
     )
 
 
-def check_audit(conn: psycopg.Connection, config: Config) -> Check:
+def check_audit(conn: psycopg.Connection, config: Config) -> Finding:
     title = f"4. Backfill logged in {config.audit.display}"
     cols = catalog.table_columns(conn, config.audit)
     if not cols:
-        return Check(
+        return _check(
             "backfill_logged",
             title,
             False,
@@ -161,7 +124,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
         )
     row = conn.execute(audit_log.latest_audit(config, config.job_name)).fetchone()
     if row is None:
-        return Check(
+        return _check(
             "backfill_logged",
             title,
             False,
@@ -172,7 +135,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
     detail = f"latest {config.job_name}: {status}, {affected} records, started {started:%Y-%m-%d %H:%M:%S%z}"
     if error:
         detail += f", error: {error}"
-    return Check(
+    return _check(
         "backfill_logged",
         title,
         status == "success",
@@ -181,19 +144,19 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Check:
     )
 
 
-def check_failures(conn: psycopg.Connection, config: Config) -> Check:
+def check_failures(conn: psycopg.Connection, config: Config) -> Finding:
     """Beyond the guide: profile writes the trigger recorded as failed, not yet repaired."""
     pending = sync_failures.unresolved(conn, config)
     title = "Profile sync failures resolved"
     if pending is None:
-        return Check(
+        return _check(
             "sync_failures",
             title,
             False,
             f"{config.failures.display} does not exist",
             "run `ghostguard apply --yes`",
         )
-    return Check(
+    return _check(
         "sync_failures",
         title,
         pending == 0,
@@ -208,12 +171,13 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
         ghosts, counts = read_census(conn, config, shape)
     source_columns = set(catalog.table_columns(conn, config.source) or {})
     probe = registration_probe(conn, config, source_columns)
+    state = sync_state.read_state(conn, config)
     checks = [
         check_ghosts(ghosts),
         check_counts(counts, sum(ghosts.values()), config),
-        check_trigger(conn, config),
+        check_trigger(state, config),
         check_audit(conn, config),
-        Check(
+        _check(
             "registration_probe",
             "5. New user registration creates both records",
             probe.passed,
@@ -222,8 +186,8 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
             if probe.passed
             else "inspect the trigger function; `ghostguard scan` shows its state",
         ),
-        check_function(conn, config),
-        check_drift(conn, config, shape),
+        check_function(state, config, shape),
+        check_drift(state, config, shape),
         check_failures(conn, config),
     ]
     by_name = {c.name: c.passed for c in checks}

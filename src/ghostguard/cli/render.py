@@ -102,8 +102,8 @@ def verify(console: Console, report: VerifyReport) -> None:
     checks.add_column("result")
     checks.add_column("detail", overflow="fold")
     for check in report.checks:
-        detail = check.detail + (f"\nfix: {check.remediation}" if check.remediation else "")
-        checks.add_row(Text(check.title), _mark(check.passed), Text(detail))
+        detail = check.detail + (f"\nfix: {check.fix}" if check.fix else "")
+        checks.add_row(Text(check.title or check.name), _mark(check.passed), Text(detail))
     console.print(checks)
     criteria = Table(title="Success criteria (deployment guide)", title_justify="left")
     criteria.add_column("criterion")
@@ -185,11 +185,11 @@ def doctor(console: Console, report: DoctorReport, where: str) -> None:
                 style="bold red" if f.level == "error" else "bold yellow",
             )
         )
-        table.add_row(mark, f.level, f.check, f.object, f.detail)
+        table.add_row(mark, f.level, f.name, f.object, f.detail)
     console.print(table)
     failing = [f for f in report.findings if not f.passed]
     for f in failing:
-        console.print(Text(f"fix {f.check} ({f.object}):", style="bold"))
+        console.print(Text(f"fix {f.name} ({f.object}):", style="bold"))
         console.print(f"  {f.fix}", markup=False, highlight=False)
     errors = sum(1 for f in failing if f.level == "error")
     console.print(

@@ -15,6 +15,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from psycopg import sql
 
 from ghostguard.config import Config
 from ghostguard.monitor.state import Reading
@@ -24,7 +25,12 @@ PREFIX = "ghostguard_"
 
 def enable_timing_command(database: str) -> str:
     """What turns function timing on (a superuser setting; new sessions pick it up)."""
-    return f"ALTER DATABASE \"{database}\" SET track_functions = 'pl';"
+    return (
+        sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'")
+        .format(sql.Identifier(database))
+        .as_string(None)
+        + ";"
+    )
 
 
 def _gauge(name: str, doc: str, value: float | None, **labels: str) -> GaugeMetricFamily:

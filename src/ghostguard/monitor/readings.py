@@ -18,8 +18,9 @@ import psycopg
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard.catalog import Shape, TriggerState
-from ghostguard.checks import census
+from ghostguard.checks import census, sync_state
 from ghostguard.checks.census import Counts
+from ghostguard.checks.sync_state import SyncState
 from ghostguard.config import Config
 from ghostguard.monitor import queries as monitor_queries
 from ghostguard.sync import drift as sync_drift
@@ -135,7 +136,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         at=time.time(),
         seconds=time.perf_counter() - started,
         triggers=triggers,
-        drift=sync_drift.drift(config, shape, triggers, function, installed),
+        drift=sync_state.drift(SyncState(triggers, function, installed), config, shape),
         failures_unresolved=unresolved,
         failures_last_hour=last_hour,
         auth_inserts=auth_inserts,

@@ -9,173 +9,15 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from ghostguard import sqlfiles
+
 SETUP_VERSION = "ghostguard-supabase-v1"
 TEMPLATE_DB = "ghostguard_supabase_template"
-
-ROLES = """
-DO $roles$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postgres') THEN
-    CREATE ROLE postgres LOGIN NOSUPERUSER CREATEROLE CREATEDB REPLICATION BYPASSRLS;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-    CREATE ROLE anon NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-    CREATE ROLE authenticated NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
-    CREATE ROLE authenticator LOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_auth_admin') THEN
-    CREATE ROLE supabase_auth_admin LOGIN NOINHERIT CREATEROLE;
-  END IF;
-END
-$roles$;
-ALTER ROLE postgres SET search_path = "$user", public, extensions;
-ALTER ROLE supabase_auth_admin SET search_path = auth;
-GRANT anon, authenticated, service_role TO authenticator;
-GRANT anon, authenticated, service_role TO postgres;
-"""
-
-# Per database: run inside the template, which every sandbox database is cloned from.
-DATABASE = r"""
-CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION postgres;
-GRANT USAGE ON SCHEMA public, extensions TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
-  GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
-  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
-  GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public
-  GRANT ALL ON TABLES TO postgres, anon, authenticated, service_role;
-
-CREATE SCHEMA auth AUTHORIZATION supabase_admin;
-GRANT USAGE ON SCHEMA auth TO postgres, anon, authenticated, service_role;
-GRANT USAGE, CREATE ON SCHEMA auth TO supabase_auth_admin;
-
-SET ROLE supabase_auth_admin;
-
-CREATE TABLE auth.users (
-  instance_id uuid NULL,
-  id uuid NOT NULL,
-  aud varchar(255) NULL,
-  "role" varchar(255) NULL,
-  email varchar(255) NULL,
-  encrypted_password varchar(255) NULL,
-  email_confirmed_at timestamptz NULL,
-  invited_at timestamptz NULL,
-  confirmation_token varchar(255) NULL,
-  confirmation_sent_at timestamptz NULL,
-  recovery_token varchar(255) NULL,
-  recovery_sent_at timestamptz NULL,
-  email_change_token_new varchar(255) NULL,
-  email_change varchar(255) NULL,
-  email_change_sent_at timestamptz NULL,
-  last_sign_in_at timestamptz NULL,
-  raw_app_meta_data jsonb NULL,
-  raw_user_meta_data jsonb NULL,
-  is_super_admin bool NULL,
-  created_at timestamptz NULL,
-  updated_at timestamptz NULL,
-  phone text NULL DEFAULT NULL,
-  phone_confirmed_at timestamptz NULL,
-  phone_change text NULL DEFAULT '',
-  phone_change_token varchar(255) NULL DEFAULT '',
-  phone_change_sent_at timestamptz NULL,
-  confirmed_at timestamptz GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
-  email_change_token_current varchar(255) NULL DEFAULT '',
-  email_change_confirm_status smallint NULL DEFAULT 0,
-  banned_until timestamptz NULL,
-  reauthentication_token varchar(255) NULL DEFAULT '',
-  reauthentication_sent_at timestamptz NULL,
-  is_sso_user boolean NOT NULL DEFAULT false,
-  deleted_at timestamptz NULL,
-  is_anonymous boolean NOT NULL DEFAULT false,
-  CONSTRAINT users_pkey PRIMARY KEY (id),
-  CONSTRAINT users_phone_key UNIQUE (phone),
-  CONSTRAINT users_email_change_confirm_status_check
-    CHECK (email_change_confirm_status >= 0 AND email_change_confirm_status <= 2)
-);
-CREATE UNIQUE INDEX users_email_partial_key ON auth.users (email) WHERE is_sso_user = false;
-CREATE INDEX users_instance_id_email_idx ON auth.users (instance_id, lower(email::text));
-CREATE INDEX users_instance_id_idx ON auth.users (instance_id);
-CREATE INDEX users_is_anonymous_idx ON auth.users (is_anonymous);
-CREATE UNIQUE INDEX confirmation_token_idx ON auth.users (confirmation_token)
-  WHERE confirmation_token::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX recovery_token_idx ON auth.users (recovery_token)
-  WHERE recovery_token::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX email_change_token_current_idx ON auth.users (email_change_token_current)
-  WHERE email_change_token_current::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX email_change_token_new_idx ON auth.users (email_change_token_new)
-  WHERE email_change_token_new::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX reauthentication_token_idx ON auth.users (reauthentication_token)
-  WHERE reauthentication_token::text !~ '^[0-9 ]*$';
-ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
-
-CREATE TABLE auth.identities (
-  provider_id text NOT NULL,
-  user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-  identity_data jsonb NOT NULL,
-  provider text NOT NULL,
-  last_sign_in_at timestamptz NULL,
-  created_at timestamptz NULL,
-  updated_at timestamptz NULL,
-  email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
-  id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
-  CONSTRAINT identities_provider_id_provider_unique UNIQUE (provider_id, provider)
-);
-CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
-ALTER TABLE auth.identities ENABLE ROW LEVEL SECURITY;
-
-CREATE TABLE auth.audit_log_entries (
-  instance_id uuid NULL,
-  id uuid NOT NULL PRIMARY KEY,
-  payload json NULL,
-  created_at timestamptz NULL,
-  ip_address varchar(64) NOT NULL DEFAULT ''
-);
-ALTER TABLE auth.audit_log_entries ENABLE ROW LEVEL SECURITY;
-
-CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $uid$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$uid$;
-
-RESET ROLE;
-
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
-  ON auth.users, auth.identities, auth.audit_log_entries TO postgres;
-GRANT EXECUTE ON FUNCTION auth.uid() TO postgres, anon, authenticated, service_role;
-
-SET ROLE postgres;
-CREATE TABLE public.users (
-  id uuid PRIMARY KEY,
-  email text,
-  full_name text,
-  avatar_url text,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  deleted_at timestamptz
-);
-ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
-CREATE POLICY "Users can view their own profile" ON public.users
-  FOR SELECT TO authenticated USING ((SELECT auth.uid()) = id);
-CREATE POLICY "Users can update their own profile" ON public.users
-  FOR UPDATE TO authenticated USING ((SELECT auth.uid()) = id) WITH CHECK ((SELECT auth.uid()) = id);
-RESET ROLE;
-"""
 
 
 def ensure_roles(admin: psycopg.Connection) -> None:
     """Cluster-wide roles, idempotent."""
-    admin.execute(ROLES)
+    admin.execute(sqlfiles.text(__name__, "supabase.sql", "roles"))
 
 
 def template_ready(admin: psycopg.Connection) -> bool:
@@ -192,7 +34,7 @@ def build_template(admin: psycopg.Connection, template_url: str) -> None:
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
     admin.execute(sql.SQL("CREATE DATABASE {} OWNER postgres").format(name))
     with psycopg.connect(template_url, autocommit=True) as conn:
-        conn.execute(DATABASE)
+        conn.execute(sqlfiles.text(__name__, "supabase.sql", "database"))
     admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(SETUP_VERSION)))
     admin.execute(
         sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(name)

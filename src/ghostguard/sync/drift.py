@@ -1,4 +1,5 @@
-"""What apply installed, recorded so drift can be told apart from a different ghostguard version.
+"""What apply installed, recorded so drift can be told apart from a different ghostguard version
+(checks/sync_state.py judges it).
 
 The install transaction (and the migration file) writes one audit row, job `install_user_sync`,
 whose details hold md5 digests of `pg_get_functiondef` of the function and `pg_get_triggerdef`
@@ -19,10 +20,8 @@ from psycopg import sql
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard import config as config_mod
-from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.config import Config
 from ghostguard.sqlparts import Step, audit, function, source
-from ghostguard.sync import triggers as sync_triggers
 
 INSTALL_JOB = "install_user_sync"
 
@@ -82,91 +81,9 @@ def from_audit_row(row: tuple[Any, ...] | None) -> Fingerprint | None:
     )
 
 
-def differences(
-    installed: Fingerprint | None,
-    config: Config,
-    triggers: list[TriggerState],
-    function_state: FunctionState | None,
-) -> list[str]:
-    """How the live function and triggers differ from what apply recorded (empty: they match)."""
-    if installed is None:
-        return []
-    when = f" on {installed.recorded_at[:19]}" if installed.recorded_at else ""
-    found: list[str] = []
-    if (
-        function_state is not None
-        and installed.function_md5
-        and function_state.definition_md5 != installed.function_md5
-    ):
-        found.append(
-            f"function {function_state.name} was replaced since ghostguard installed it{when}"
-        )
-    by_name = {t.name: t for t in triggers}
-    for name, digest in installed.triggers.items():
-        trigger = by_name.get(name)
-        if trigger is not None and md5(trigger.definition) != digest:
-            found.append(
-                f"trigger {name} was recreated differently since ghostguard installed it{when}"
-            )
-    if installed.config_md5 and installed.config_md5 != config_digest(config):
-        found.append("the config differs from the one apply installed with")
-    return found
-
-
-def duplicates(config: Config, triggers: list[TriggerState]) -> list[str]:
-    """Triggers on the auth table that call our function but are not ours: profiles written twice."""
-    return [
-        f"trigger {t.name} also calls {config.function_display}: each row is synced twice"
-        for t in triggers
-        if t.calls(config) and t.name not in config.trigger_names and t.is_on(config.source)
-    ]
-
-
-def drift(
-    config: Config,
-    shape: Shape,
-    triggers: list[TriggerState],
-    function: FunctionState | None,
-    installed: Fingerprint | None,
-) -> list[str]:
-    """How the live function and triggers differ from what apply installs and from what it
-    recorded when it did (empty: no drift)."""
-    found: list[str] = []
-    if function is None:
-        found.append(f"function {config.function_display} is missing")
-    else:
-        if not function.security_definer:
-            found.append(f"function {function.name} is not SECURITY DEFINER")
-        if function.search_path is None:
-            found.append(f"function {function.name} has no pinned search_path")
-    by_name = {t.name: t for t in triggers}
-    for name in sync_triggers.expected_triggers(config, shape):
-        trigger = by_name.get(name)
-        if trigger is None:
-            found.append(f"trigger {name} on {config.source.display} is missing")
-        elif not trigger.is_enabled:
-            found.append(f"trigger {name} is disabled ({trigger.enabled})")
-        elif not trigger.calls(config):
-            found.append(f"trigger {name} calls {trigger.function}, not {config.function_display}")
-    found += differences(installed, config, triggers, function)
-    found += duplicates(config, triggers)
-    return found
-
-
 def installed_fingerprint(conn: psycopg.Connection, config: Config) -> Fingerprint | None:
     """The newest install fingerprint, or None (no audit table, or apply never ran)."""
     if not catalog.table_columns(conn, config.audit):
         return None
     row = conn.execute(audit_log.latest_audit(config, INSTALL_JOB)).fetchone()
     return from_audit_row(row)
-
-
-def read_drift(conn: psycopg.Connection, config: Config, shape: Shape) -> list[str]:
-    """Drift, read from the catalog and apply's record (for callers that need nothing else)."""
-    return drift(
-        config,
-        shape,
-        catalog.triggers_on(conn, config.source),
-        catalog.function_state(conn, config),
-        installed_fingerprint(conn, config),
-    )

@@ -12,9 +12,10 @@ from ghostguard.catalog import Shape
 from ghostguard.checks.census import snapshot
 from ghostguard.checks.doctor import facts
 from ghostguard.checks.doctor.checks import CHECKS
-from ghostguard.checks.doctor.findings import LEVELS, DoctorReport, Finding
+from ghostguard.checks.finding import LEVELS, Finding, FindingsReport
 from ghostguard.config import Config
 
+DoctorReport = FindingsReport
 __all__ = ["LEVELS", "DoctorReport", "Finding", "doctor"]
 
 

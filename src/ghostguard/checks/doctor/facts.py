@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
+from ghostguard import catalog, sqlfiles
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.config import Config, TableRef
 from ghostguard.sqlparts import source
@@ -15,6 +15,7 @@ from ghostguard.sync import drift as sync_drift
 from ghostguard.sync.drift import Fingerprint
 from ghostguard.sync.mapping import value
 
+_SQL = sqlfiles.statements(__name__, "facts.sql")
 EXPOSED_SCHEMAS = ("public", "graphql_public")  # what Supabase's Data API serves by default
 
 # pg_trigger.tgtype bits
@@ -30,7 +31,9 @@ class AuthTrigger:
     tgtype: int
     columns: tuple[str, ...]  # UPDATE OF ...; empty: every update
     has_when: bool
-    function: str
+    function: str  # regprocedure text, for messages
+    function_schema: str
+    function_name: str
     language: str
     security_definer: bool
     search_path: str | None
@@ -66,6 +69,8 @@ class Policy:
 @dataclass(frozen=True)
 class ExposedView:
     name: str
+    schema: str
+    relname: str
     security_invoker: bool
     readable_by: tuple[str, ...]
 
@@ -93,75 +98,8 @@ class Facts:
     roles: set[str] = field(default_factory=set)
 
 
-_AUTH_TRIGGERS = """
-SELECT t.tgname, t.tgenabled, t.tgtype::int,
-       ARRAY(SELECT a.attname FROM unnest(t.tgattr) k(num)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = k.num)::text[],
-       t.tgqual IS NOT NULL,
-       pg_catalog.format('%%I.%%I()', pn.nspname, p.proname), l.lanname, p.prosecdef,
-       (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c
-         WHERE c LIKE 'search_path=%%'),
-       coalesce(p.prosrc, ''),
-       array_remove(ARRAY[t.tgoldtable::text, t.tgnewtable::text], NULL)
-FROM pg_catalog.pg_trigger t
-JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-  AND NOT t.tgisinternal
-ORDER BY t.tgname
-"""
-
-_PROTECTION = """
-SELECT c.relrowsecurity,
-       ARRAY(SELECT r FROM unnest(%s::text[]) r WHERE pg_catalog.has_table_privilege(r, c.oid, 'SELECT'))
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = %s
-"""
-
-_POLICIES = """
-SELECT p.polname, p.polcmd::text,
-       ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r) END
-             FROM unnest(p.polroles) r)::text[],
-       pg_catalog.pg_get_expr(p.polqual, p.polrelid)
-FROM pg_catalog.pg_policy p
-WHERE p.polrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-ORDER BY p.polname
-"""
-
-_UNIQUE_COLUMNS = """
-SELECT a.attname FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-WHERE i.indrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-  AND i.indisunique AND i.indnkeyatts = 1 AND i.indexprs IS NULL
-"""
-
-_CHECKS = """
-SELECT a.attname, pg_catalog.pg_get_constraintdef(con.oid)
-FROM pg_catalog.pg_constraint con
-JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
-WHERE con.contype = 'c'
-  AND con.conrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-"""
-
-_VIEWS = """
-SELECT DISTINCT pg_catalog.format('%%I.%%I', n.nspname, v.relname),
-       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(v.reloptions) o
-                 WHERE o.option_name = 'security_invoker'), 'false') IN ('true', 'on', '1'),
-       ARRAY(SELECT r FROM unnest(%s::text[]) r WHERE pg_catalog.has_table_privilege(r, v.oid, 'SELECT'))
-FROM pg_catalog.pg_depend d
-JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
-JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
-JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
-WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass
-  AND d.refobjid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-  AND v.oid <> d.refobjid AND v.relkind IN ('v', 'm') AND n.nspname = ANY (%s)
-ORDER BY 1
-"""
-
-
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:
-    row = conn.execute(_PROTECTION, (roles, table.schema, table.table)).fetchone()
+    row = conn.execute(_SQL["protection"], (roles, table.schema, table.table)).fetchone()
     if row is None:
         return Protection(table, False)
     return Protection(table, True, bool(row[0]), tuple(row[1]))
@@ -202,7 +140,9 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
     not_null = [c for c in config.mapping if c in columns and columns[c].not_null]
     nulls, duplicate_sso, sso_users = _auth_profile(conn, config, shape, not_null)
     checks: dict[str, list[str]] = {}
-    for column, definition in conn.execute(_CHECKS, (target.schema, target.table)).fetchall():
+    for column, definition in conn.execute(
+        _SQL["checks"], (target.schema, target.table)
+    ).fetchall():
         checks.setdefault(column, []).append(definition)
     return Facts(
         config=config,
@@ -210,9 +150,23 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         triggers=catalog.triggers_on(conn, config.source),
         auth_triggers=[
             AuthTrigger(
-                r[0], r[1], r[2], tuple(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], tuple(r[10])
+                r[0],
+                r[1],
+                r[2],
+                tuple(r[3]),
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                tuple(r[12]),
             )
-            for r in conn.execute(_AUTH_TRIGGERS, (config.source.schema, config.source.table))
+            for r in conn.execute(
+                _SQL["auth_triggers"], (config.source.schema, config.source.table)
+            )
         ],
         function=catalog.function_state(conn, config),
         installed=sync_drift.installed_fingerprint(conn, config),
@@ -222,17 +176,19 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         policies=[
             Policy(name, cmd, tuple(pol_roles), using)
             for name, cmd, pol_roles, using in conn.execute(
-                _POLICIES, (target.schema, target.table)
+                _SQL["policies"], (target.schema, target.table)
             )
         ],
         profile_columns=columns,
-        unique_columns={r[0] for r in conn.execute(_UNIQUE_COLUMNS, (target.schema, target.table))},
+        unique_columns={
+            r[0] for r in conn.execute(_SQL["unique_columns"], (target.schema, target.table))
+        },
         checks=checks,
         foreign_keys=catalog.foreign_keys_to(conn, config.source),
         views=[
-            ExposedView(name, invoker, tuple(readers))
-            for name, invoker, readers in conn.execute(
-                _VIEWS,
+            ExposedView(name, schema, relname, invoker, tuple(readers))
+            for name, schema, relname, invoker, readers in conn.execute(
+                _SQL["views"],
                 (roles, config.source.schema, config.source.table, list(EXPOSED_SCHEMAS)),
             )
         ],

@@ -1,0 +1,175 @@
+"""doctor: the pitfalls of any trigger on the auth table (ghostguard's or the app's own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from psycopg import sql
+
+from ghostguard.checks.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts
+from ghostguard.checks.doctor.plpgsql import swallowed_exceptions, unqualified_relations
+from ghostguard.checks.finding import APPLY, ERROR, WARN, Finding, ok, problem
+from ghostguard.checks.sync_state import PINNED_EMPTY, statement
+from ghostguard.sqlparts import ident, source
+from ghostguard.sync import triggers as sync_triggers
+
+
+def _function(t: AuthTrigger) -> sql.Identifier:
+    return ident(t.function_schema, t.function_name)
+
+
+def _each_function(f: Facts, judge: Callable[[AuthTrigger, str], Finding | None]) -> list[Finding]:
+    """Judge each function behind triggers on the auth table once, naming its triggers. The
+    AuthTrigger passed carries every transition table any of those triggers declares."""
+    by_function: dict[str, list[AuthTrigger]] = {}
+    for t in f.auth_triggers:
+        by_function.setdefault(t.function, []).append(t)
+    findings = []
+    for fn, triggers in by_function.items():
+        first = triggers[0]
+        merged = replace(
+            first, transition_tables=tuple(n for t in triggers for n in t.transition_tables)
+        )
+        obj = f"function {fn} (trigger {', '.join(t.name for t in triggers)})"
+        if (finding := judge(merged, obj)) is not None:
+            findings.append(finding)
+    return findings
+
+
+def trigger_definer(f: Facts) -> list[Finding]:
+    def judge(t: AuthTrigger, obj: str) -> Finding:
+        if t.security_definer:
+            return ok("trigger_definer", ERROR, obj, "SECURITY DEFINER")
+        return problem(
+            "trigger_definer",
+            ERROR,
+            obj,
+            "SECURITY INVOKER: it runs as the Auth server's role, which has no rights outside "
+            "auth, so its profile write fails and blocks the signup",
+            statement(sql.SQL("ALTER FUNCTION {}() SECURITY DEFINER").format(_function(t)))
+            + " "
+            + statement(sql.SQL("ALTER FUNCTION {}() SET search_path = ''").format(_function(t)))
+            + "  -- after qualifying every name",
+        )
+
+    return _each_function(f, judge)
+
+
+def trigger_search_path(f: Facts) -> list[Finding]:
+    def judge(t: AuthTrigger, obj: str) -> Finding:
+        if t.search_path is not None:
+            return ok("trigger_search_path", WARN, obj, f"search_path = {t.search_path}")
+        return problem(
+            "trigger_search_path",
+            WARN,
+            obj,
+            "no pinned search_path: names resolve in the Auth server's search_path (auth), "
+            "Supabase linter 0011",
+            statement(sql.SQL("ALTER FUNCTION {}() SET search_path = ''").format(_function(t)))
+            + "  -- after qualifying every name",
+        )
+
+    return _each_function(f, judge)
+
+
+def trigger_qualified_names(f: Facts) -> list[Finding]:
+    def judge(t: AuthTrigger, obj: str) -> Finding | None:
+        if t.language not in ("plpgsql", "sql"):
+            return None
+        names = unqualified_relations(t.body, t.transition_tables)
+        if not names:
+            return ok("trigger_qualified_names", ERROR, obj, "every table name is schema-qualified")
+        resolves = t.search_path not in (None, *PINNED_EMPTY)
+        return problem(
+            "trigger_qualified_names",
+            WARN if resolves else ERROR,
+            obj,
+            f"unqualified table names: {', '.join(names)}; "
+            + (
+                f"they resolve only while search_path is {t.search_path}"
+                if resolves
+                else "under the Auth server (search_path auth, or '') they name auth tables "
+                "or none: the write fails or goes to the wrong table"
+            ),
+            "qualify them: " + ", ".join(ident("public", n).as_string(None) for n in names),
+        )
+
+    return _each_function(f, judge)
+
+
+def trigger_records_exceptions(f: Facts) -> list[Finding]:
+    def judge(t: AuthTrigger, obj: str) -> Finding | None:
+        if t.language != "plpgsql":
+            return None
+        swallowed = swallowed_exceptions(t.body)
+        if not swallowed:
+            return ok("trigger_records_exceptions", ERROR, obj, "no exception is swallowed")
+        return problem(
+            "trigger_records_exceptions",
+            ERROR,
+            obj,
+            f"{swallowed} exception handler(s) catch errors without recording them: every "
+            "failed profile write becomes a silent ghost",
+            f"record the failure (INSERT into a table, or RAISE WARNING), or replace it: {APPLY}",
+        )
+
+    return _each_function(f, judge)
+
+
+def trigger_skips_sign_ins(f: Facts) -> list[Finding]:
+    watched = sync_triggers.watched_columns(f.config, f.shape)
+
+    def judge(t: AuthTrigger) -> Finding | None:
+        if not t.fires_on(UPDATE):
+            return None
+        obj = f"trigger {t.name} ({t.function})"
+        if t.columns or t.has_when:
+            return ok("trigger_skips_sign_ins", WARN, obj, "UPDATE OF a column list or WHEN")
+        return problem(
+            "trigger_skips_sign_ins",
+            WARN,
+            obj,
+            "fires on every UPDATE of the auth row: every sign-in (last_sign_in_at) runs it",
+            statement(
+                sql.SQL(
+                    "CREATE OR REPLACE TRIGGER {} AFTER UPDATE OF {} ON {} "
+                    "FOR EACH ROW EXECUTE FUNCTION {}()"
+                ).format(
+                    ident(t.name),
+                    sql.SQL(", ").join(map(ident, watched)),
+                    source(f.config),
+                    _function(t),
+                )
+            ),
+        )
+
+    return [finding for t in f.auth_triggers if (finding := judge(t)) is not None]
+
+
+def one_profile_writer(f: Facts) -> list[Finding]:
+    needle = (f.config.target.schema.lower(), f.config.target.table.lower())
+    writers = [
+        t
+        for t in f.auth_triggers
+        if t.fires_on(INSERT) and _mentions(t.body, *needle) and t.is_enabled
+    ]
+    obj = f"INSERT triggers on {f.config.source.display}"
+    if len(writers) <= 1:
+        return [ok("one_profile_writer", WARN, obj, f"{len(writers)} trigger writes profiles")]
+    return [
+        problem(
+            "one_profile_writer",
+            WARN,
+            obj,
+            f"{len(writers)} triggers write {f.config.target.display}: "
+            f"{', '.join(t.name for t in writers)}; one fails or hides the other",
+            "keep one: `ghostguard rollback` removes ghostguard's, or drop the others "
+            "(as the table owner)",
+        )
+    ]
+
+
+def _mentions(body: str, schema: str, table: str) -> bool:
+    code = body.lower().replace('"', "")
+    return f"{schema}.{table}" in code.replace(" ", "")

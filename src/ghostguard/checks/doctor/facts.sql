@@ -1,0 +1,61 @@
+-- What doctor reads from the catalog (ghostguard.checks.doctor.facts). %% is a literal %.
+
+-- name: auth_triggers
+SELECT t.tgname, t.tgenabled, t.tgtype::int,
+       ARRAY(SELECT a.attname FROM unnest(t.tgattr) k(num)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = k.num)::text[],
+       t.tgqual IS NOT NULL,
+       pg_catalog.format('%%I.%%I()', pn.nspname, p.proname), pn.nspname, p.proname, l.lanname, p.prosecdef,
+       (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c
+         WHERE c LIKE 'search_path=%%'),
+       coalesce(p.prosrc, ''),
+       array_remove(ARRAY[t.tgoldtable::text, t.tgnewtable::text], NULL)
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+  AND NOT t.tgisinternal
+ORDER BY t.tgname
+
+-- name: protection
+SELECT c.relrowsecurity,
+       ARRAY(SELECT r FROM unnest(%s::text[]) r WHERE pg_catalog.has_table_privilege(r, c.oid, 'SELECT'))
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s
+
+-- name: policies
+SELECT p.polname, p.polcmd::text,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r) END
+             FROM unnest(p.polroles) r)::text[],
+       pg_catalog.pg_get_expr(p.polqual, p.polrelid)
+FROM pg_catalog.pg_policy p
+WHERE p.polrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+ORDER BY p.polname
+
+-- name: unique_columns
+SELECT a.attname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+  AND i.indisunique AND i.indnkeyatts = 1 AND i.indexprs IS NULL
+
+-- name: checks
+SELECT a.attname, pg_catalog.pg_get_constraintdef(con.oid)
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
+WHERE con.contype = 'c'
+  AND con.conrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+
+-- name: views
+SELECT DISTINCT pg_catalog.format('%%I.%%I', n.nspname, v.relname), n.nspname, v.relname,
+       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(v.reloptions) o
+                 WHERE o.option_name = 'security_invoker'), 'false') IN ('true', 'on', '1'),
+       ARRAY(SELECT r FROM unnest(%s::text[]) r WHERE pg_catalog.has_table_privilege(r, v.oid, 'SELECT'))
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
+JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass
+  AND d.refobjid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+  AND v.oid <> d.refobjid AND v.relkind IN ('v', 'm') AND n.nspname = ANY (%s)
+ORDER BY 1
