@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from psycopg import sql
 
 from ghostguard.cli import cli
 from ghostguard.sandbox import Sandbox
@@ -135,3 +137,30 @@ def make_ghosts(auth: AuthServer, conn: psycopg.Connection) -> dict[str, uuid.UU
     ids["soft_deleted"] = auth.signup(doomed)
     auth.soft_delete(ids["soft_deleted"])
     return ids
+
+
+@dataclass
+class Recorder:
+    """Every statement executed through psycopg in this process, on every connection, as the
+    server received its text (names rendered; parameters stay placeholders)."""
+
+    statements: list[str]
+
+    def take(self) -> list[str]:
+        taken, self.statements[:] = list(self.statements), []
+        return taken
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """Wraps psycopg's real Cursor.execute (the database still runs everything) to keep the text."""
+    recorded = Recorder([])
+    original = psycopg.Cursor.execute
+
+    def execute(self: psycopg.Cursor[Any], query: Any, params: Any = None, **kwargs: Any) -> Any:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        recorded.statements.append(text)
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return recorded

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import Database, run
+from conftest import Database, run, scalar
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -270,3 +270,38 @@ def test_doctor_human_report_and_bad_level(database: Database) -> None:
     assert "ghostguard doctor" in result.stdout and "0 errors, 0 warnings" in result.stdout
     bad = run("doctor", "--fail-on", "fatal", db=database)
     assert bad.exit_code == 2 and "'fatal' is not one of 'warn', 'error'" in bad.output
+
+
+CAREFUL_WRITER = """
+CREATE TABLE public.signup_events (user_id uuid, note text);
+CREATE FUNCTION public.log_signup() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = '' AS $$
+BEGIN
+  -- nothing here reads FROM users
+  INSERT INTO public.signup_events (user_id, note) VALUES (NEW.id, 'copied FROM users');
+  RETURN NEW;
+EXCEPTION WHEN OTHERS THEN
+  IF TG_OP = 'INSERT' THEN NULL; END IF;
+  RAISE WARNING 'signup log failed: %', SQLERRM;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER log_signup AFTER INSERT ON auth.users
+  FOR EACH ROW EXECUTE FUNCTION public.log_signup();
+"""
+
+
+def test_handlers_strings_and_comments_are_read_by_the_parser(
+    database: Database, conn: psycopg.Connection, auth: AuthServer
+) -> None:
+    """A handler that reports after an IF block, and table-like text in strings and comments."""
+    assert run("apply", "--yes", db=database).exit_code == 0
+    conn.execute(CAREFUL_WRITER)
+    auth.signup(authserver.email_user("logged@example.com"))
+    code, data = doctor_json(database, "--fail-on", "warn")
+    assert code == 0, failing(data)
+    mine = {f["check"]: f for f in data["findings"] if "log_signup" in f["object"]}
+    assert mine["trigger_records_exceptions"]["detail"] == "no exception is swallowed"
+    assert mine["trigger_qualified_names"]["detail"] == "every table name is schema-qualified"
+    writers = next(f for f in data["findings"] if f["check"] == "one_profile_writer")
+    assert writers["detail"] == "1 trigger writes profiles"
+    assert scalar(conn, "SELECT count(*) FROM public.signup_events") == 1

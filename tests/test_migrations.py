@@ -10,13 +10,10 @@ from pathlib import Path
 import psycopg
 
 from conftest import Database, ghost_count, make_ghosts, run
-from ghostguard import apply as apply_mod
-from ghostguard import catalog, sqlparts
-from ghostguard.backfill import statements as backfill_sql
+from ghostguard import catalog
 from ghostguard.config import Config
 from ghostguard.supabase import migrations
 from ghostguard.supabase.authserver import AuthServer
-from ghostguard.sync import install as sync_install
 
 
 def _psql(database: Database, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -66,21 +63,6 @@ def test_new_versions_follow_existing_migrations(tmp_path: Path) -> None:
         "30000101000000_create_user_sync_trigger.sql",
         "30000101000001_backfill_ghost_users.sql",
     ]
-
-
-def test_install_file_holds_exactly_the_statements_apply_runs(
-    database: Database, conn: psycopg.Connection
-) -> None:
-    """Migration 1 is apply's install transaction verbatim; migration 2 is the one-statement
-    backfill (apply runs the batched engine instead: same mapping, same audit row)."""
-    config = Config()
-    shape = catalog.resolve(conn, config)
-    install, backfill = migrations.render(config, shape)
-    assert install.sql.endswith(sqlparts.render(sync_install.install_plan(config, shape)))
-    for step in apply_mod.plan(config, shape)[: len(sync_install.install_plan(config, shape))]:
-        assert step.render() + ";" in install.sql
-    assert backfill.sql.endswith(sqlparts.render(backfill_sql.backfill_plan(config, shape)))
-    assert backfill_sql.backfill_start(config).render() in backfill.sql
 
 
 def test_files_run_under_psql_twice_as_postgres(

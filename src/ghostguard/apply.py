@@ -9,13 +9,14 @@ import psycopg
 from psycopg import errors
 
 from ghostguard import audit as audit_log
-from ghostguard.backfill import statements as backfill_sql
+from ghostguard import catalog, locks
 from ghostguard.backfill.engine import (
     BackfillOptions,
     BackfillResult,
     ProgressCallback,
     run_backfill,
 )
+from ghostguard.backfill.statements import EngineStatements, Resumption, resumption
 from ghostguard.catalog import Shape
 from ghostguard.checks.verify import VerifyReport, verify
 from ghostguard.config import Config
@@ -61,9 +62,27 @@ class ApplyOptions:
     history: HistoryPlan | None = None  # Supabase migration history to keep in step
 
 
-def plan(config: Config, shape: Shape) -> list[Step]:
-    """What apply executes, in order (--dry-run): the install transaction, then the batch engine."""
-    return sync_install.install_plan(config, shape) + backfill_sql.backfill_engine(config, shape)
+def plan(
+    conn: psycopg.Connection, config: Config, shape: Shape, history: HistoryPlan | None = None
+) -> list[Step]:
+    """Every statement apply runs, in order (--dry-run), from the same constructors it executes:
+    the lock, the install transaction, the migration history, the batched engine's statement set
+    (with the resume steps when the newest run was interrupted), the lock's release. Read-only
+    verification (`ghostguard verify`) follows."""
+    earlier = Resumption(False, False)
+    if catalog.table_columns(conn, config.audit):
+        sql_set = EngineStatements.build(config, shape)
+        earlier = resumption(conn.execute(sql_set.last_run.statement).fetchone())
+    records = history or HistoryPlan([])
+    return [
+        locks.try_lock(config),
+        *sync_install.install_plan(config, shape),
+        *records.step(INSTALL_MIGRATION),
+        audit_log.recorded_ghost_count(config),
+        *EngineStatements.build(config, shape).plan(earlier),
+        *records.step(BACKFILL_MIGRATION),
+        locks.advisory_unlock(config),
+    ]
 
 
 def install(conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions) -> int:
@@ -102,7 +121,7 @@ def apply(
     options = options or ApplyOptions()
     with exclusive_run(conn, config, "apply"):
         attempts = install(conn, config, shape, options)
-        row = conn.execute(audit_log.latest_audit(config, audit_log.GHOST_COUNT_JOB)).fetchone()
+        row = conn.execute(audit_log.recorded_ghost_count(config).statement).fetchone()
         ghosts_before = int(row[1]) if row and row[1] is not None else 0
         result = run_backfill(conn, config, shape, options.backfill, options.progress)
         if options.history:

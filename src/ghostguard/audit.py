@@ -81,3 +81,11 @@ def latest_audit(config: Config, job: str) -> sql.Composed:
         "SELECT status, records_affected, started_at, completed_at, error_message, details\n"
         "FROM {audit} WHERE job_name = {job} ORDER BY started_at DESC LIMIT 1"
     ).format(audit=sql.Identifier(config.audit.schema, config.audit.table), job=sql.Literal(job))
+
+
+def recorded_ghost_count(config: Config) -> Step:
+    """apply reads back the count the install transaction recorded."""
+    return Step(
+        "read back the ghost count recorded before the install",
+        latest_audit(config, GHOST_COUNT_JOB),
+    )

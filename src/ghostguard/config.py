@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tomli_w
 
@@ -99,10 +99,11 @@ USER_WRITABLE_METADATA = "raw_user_meta_data"
 
 def _section(data: dict[str, Any], name: str, allowed: set[str] | None) -> dict[str, Any]:
     """One [section] of the file; `allowed=None` accepts any key (the mapping's column names)."""
-    raw = data.get(name, {})
-    if not isinstance(raw, dict):
+    found: object = data.get(name, {})
+    if not isinstance(found, dict):
         raise ConfigError(f"[{name}] must be a table")
-    unknown = set(raw) - allowed if allowed is not None else set()
+    raw = cast(dict[str, Any], found)
+    unknown: set[str] = set(raw) - allowed if allowed is not None else set()
     if unknown and allowed is not None:
         raise ConfigError(
             f"[{name}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
@@ -126,15 +127,16 @@ def _require_name(where: str, value: Any) -> str:
     return value
 
 
-def _column_source(target_column: str, raw: Any) -> ColumnSource:
+def _column_source(target_column: str, value: Any) -> ColumnSource:
     where = f"mapping.{target_column}"
-    if isinstance(raw, str):
-        return ColumnSource(column=_require_name(where, raw))
-    if not isinstance(raw, dict) or ("column" in raw) == ("metadata" in raw):
+    if isinstance(value, str):
+        return ColumnSource(column=_require_name(where, value))
+    if not isinstance(value, dict) or ("column" in value) == ("metadata" in value):
         raise ConfigError(
             f'{where} must be a column name or {{ column = "..." }} or '
             '{ metadata = ["key", ...] }, exactly one of them'
         )
+    raw = cast(dict[str, Any], value)
     unknown = set(raw) - {"column", "metadata", "from", "update"}
     if unknown:
         raise ConfigError(
@@ -145,10 +147,9 @@ def _column_source(target_column: str, raw: Any) -> ColumnSource:
         raise ConfigError(f"{where}.update must be true or false")
     if "column" in raw:
         return ColumnSource(column=_require_name(where, raw["column"]), follow_updates=follow)
-    keys = raw["metadata"]
-    if isinstance(keys, str):
-        keys = [keys]
-    if not isinstance(keys, list) or not keys:
+    given: object = raw["metadata"]
+    keys = cast(list[object], [given] if isinstance(given, str) else given)
+    if not isinstance(given, str | list) or not keys:
         raise ConfigError(f"{where}.metadata must be a non-empty list of metadata keys")
     source = ColumnSource(
         metadata=tuple(_require_name(where, k) for k in keys),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import psycopg
@@ -77,7 +77,7 @@ def open_connection(
 @contextmanager
 def connection(
     url: str, *, autocommit: bool = False, lock_timeout: str | None = None
-) -> Iterator[psycopg.Connection]:
+) -> Generator[psycopg.Connection, None, None]:
     """Open a connection for the length of a block and always close it."""
     conn = open_connection(url, autocommit=autocommit, lock_timeout=lock_timeout)
     try:

@@ -47,7 +47,7 @@ class DemoReport:
     applied: ApplyResult
     apply_seconds: float
     after: ScanReport
-    new_signups: dict[str, bool] = field(default_factory=dict)
+    new_signups: dict[str, bool] = field(default_factory=dict[str, bool])
 
     @property
     def passed(self) -> bool:

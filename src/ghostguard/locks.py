@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg import sql
 
 from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import Refused
+from ghostguard.sqlparts import Step
 
 _SQL = sqlfiles.statements(__name__, "locks.sql")
 LOCK_CLASS = 0x67676C6B  # "gglk": the first key, so our locks are recognisable in pg_locks
@@ -22,20 +24,46 @@ def lock_key(config: Config) -> int:
     return value - (1 << 32) if value >= (1 << 31) else value
 
 
+def _lock_call(function: str, config: Config) -> sql.Composed:
+    return sql.SQL("SELECT {}({}, {})").format(
+        sql.Identifier("pg_catalog", function),
+        sql.Literal(LOCK_CLASS),
+        sql.Literal(lock_key(config)),
+    )
+
+
+def try_lock(config: Config) -> Step:
+    return Step(
+        "one ghostguard run at a time on this profile table (refused, not queued, when taken)",
+        _lock_call("pg_try_advisory_lock", config),
+    )
+
+
+def advisory_lock(config: Config) -> Step:
+    return Step(
+        "one backfill at a time (ghostguard's own runs take the same advisory lock)",
+        _lock_call("pg_advisory_lock", config),
+    )
+
+
+def advisory_unlock(config: Config) -> Step:
+    return Step("release the advisory lock", _lock_call("pg_advisory_unlock", config))
+
+
 @contextmanager
-def exclusive_run(conn: psycopg.Connection, config: Config, action: str) -> Iterator[None]:
+def exclusive_run(
+    conn: psycopg.Connection, config: Config, action: str
+) -> Generator[None, None, None]:
     """Hold the session-level advisory lock for the block, or refuse naming who holds it."""
-    key = lock_key(config)
-    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()
+    row = conn.execute(try_lock(config).statement).fetchone()
     if not (row and row[0]):
-        raise Refused(
-            f"{action} refused: another ghostguard run holds the lock ({holder(conn, key)})"
-        )
+        holder_text = holder(conn, lock_key(config))
+        raise Refused(f"{action} refused: another ghostguard run holds the lock ({holder_text})")
     try:
         yield
     finally:
         if not conn.closed and not conn.broken:
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, key))
+            conn.execute(advisory_unlock(config).statement)
 
 
 def holder(conn: psycopg.Connection, key: int) -> str:

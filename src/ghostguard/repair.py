@@ -34,7 +34,7 @@ class StillFailing:
 class RepairResult:
     users_repaired: int
     failures_resolved: int
-    still_failing: list[StillFailing] = field(default_factory=list)
+    still_failing: list[StillFailing] = field(default_factory=list[StillFailing])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,8 +97,15 @@ def unresolved_users(config: Config) -> Step:
     )
 
 
+# Key types a failure row's text key is cast back to (so the lookup uses the key's index).
+_KEY_TYPES = {name: sql.SQL(name) for name in ("uuid", "text", "bigint", "integer")}
+
+
 def _key_param(shape: Shape) -> sql.Composable:
-    return sql.SQL("CAST(%(user)s AS {})").format(sql.SQL(shape.source_key_type))
+    key_type = _KEY_TYPES.get(shape.source_key_type)
+    if key_type is None:  # any other type: compare as text (no index, still correct)
+        return sql.SQL("%(user)s")
+    return sql.SQL("CAST(%(user)s AS {})").format(key_type)
 
 
 def auth_row_state(config: Config, shape: Shape) -> Step:
@@ -136,13 +143,13 @@ def repair_mark_deleted(config: Config, shape: Shape) -> Step:
     )
 
 
-def _count_attempt(config: Config, title: str, changes: str) -> Step:
+def _count_attempt(config: Config, title: str, changes: sql.SQL) -> Step:
     """One more attempt on every unresolved failure of a user (param: user), plus `changes`."""
     return Step(
         title,
         sql.SQL(
             "UPDATE {} SET attempts = attempts + 1, {} WHERE user_id = %(user)s AND resolved_at IS NULL"
-        ).format(failures(config), sql.SQL(changes)),
+        ).format(failures(config), changes),
     )
 
 
@@ -151,7 +158,7 @@ def resolve_failures(config: Config) -> Step:
     return _count_attempt(
         config,
         "repair: mark the user's failures resolved",
-        "resolved_at = now(), resolution = %(resolution)s",
+        sql.SQL("resolved_at = now(), resolution = %(resolution)s"),
     )
 
 
@@ -160,5 +167,5 @@ def failed_again(config: Config) -> Step:
     return _count_attempt(
         config,
         "repair: the retry failed too: count the attempt and keep the newest error",
-        "sqlstate = %(sqlstate)s, message = %(message)s",
+        sql.SQL("sqlstate = %(sqlstate)s, message = %(message)s"),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import psycopg
@@ -20,7 +20,7 @@ def primary_message(exc: psycopg.Error) -> str:
 
 
 @contextmanager
-def database_errors(action: str) -> Iterator[None]:
+def database_errors(action: str) -> Generator[None, None, None]:
     """Re-raise psycopg errors from the block as DatabaseError naming the action."""
     try:
         yield

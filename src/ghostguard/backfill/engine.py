@@ -11,7 +11,7 @@ backoff, adapt their size to a target duration, and can be rate-limited.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -21,8 +21,8 @@ import psycopg
 from psycopg import errors
 
 from ghostguard import catalog
-from ghostguard.backfill import statements as backfill_sql
 from ghostguard.backfill.pool import BatchFailed, Checkpoints, Done, Pool, Window, retried
+from ghostguard.backfill.statements import EngineStatements, resumption
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
@@ -120,53 +120,41 @@ def backfill(
         return run_backfill(conn, config, shape, options, progress)
 
 
-def _open_run(conn: psycopg.Connection, config: Config) -> _Run:
+def _open_run(conn: psycopg.Connection, sql_set: EngineStatements) -> _Run:
     """Open this run's audit row; continue from the newest unfinished run's checkpoint, if any.
 
     Callers hold the advisory lock, so a `running` row whose session is gone was interrupted.
     """
     with database_errors("backfill: opening the audit row"), conn.transaction():
-        last = conn.execute(backfill_sql.backfill_last_run(config).statement).fetchone()
-        row = conn.execute(backfill_sql.backfill_start(config).statement).fetchone()
+        earlier = resumption(conn.execute(sql_set.last_run.statement).fetchone())
+        row = conn.execute(sql_set.start.statement).fetchone()
         assert row is not None
         run_id = str(row[0])
-        if last is None:
-            return _Run(run_id, None, None)
-        old_id, status, checkpoint, alive = last
-        if status == "running" and not alive:
-            conn.execute(
-                backfill_sql.backfill_mark_interrupted(config).statement,
-                {"old": old_id, "run": run_id},
-            )
-        elif status != "failed":
-            return _Run(run_id, None, None)
-        if checkpoint is None:
+        if earlier.mark_interrupted:
+            conn.execute(sql_set.mark_interrupted.statement, {"old": earlier.old_id, "run": run_id})
+        if not earlier.resume:
             return _Run(run_id, None, None)
         conn.execute(
-            backfill_sql.backfill_resumes(config).statement,
-            {"run": run_id, "old": str(old_id), "checkpoint": checkpoint},
+            sql_set.resumes.statement,
+            {"run": run_id, "old": earlier.old_id, "checkpoint": earlier.checkpoint},
         )
-        return _Run(run_id, checkpoint, str(old_id))
+        return _Run(run_id, earlier.checkpoint, earlier.old_id)
 
 
 class _Statements:
     """The statements of one run: the next window (on the coordinating connection) and one
     batch over a window (on a pool connection), each in its own short transaction."""
 
-    def __init__(self, config: Config, shape: Shape, run_id: str, options: BackfillOptions):
+    def __init__(self, sql_set: EngineStatements, run_id: str, options: BackfillOptions):
         self.run_id = run_id
         self.timeouts = {
             "lock_timeout": options.lock_timeout,
             "statement_timeout": options.statement_timeout,
         }
-        self.settings = backfill_sql.batch_settings().statement
-        self.window = {
-            first: backfill_sql.backfill_window(config, first).statement for first in (True, False)
-        }
-        self.batch = {
-            first: backfill_sql.backfill_batch(config, shape, first).statement
-            for first in (True, False)
-        }
+        self.settings = sql_set.settings.statement
+        self.window = {first: sql_set.window(first).statement for first in (True, False)}
+        self.batch = {first: sql_set.batch(first).statement for first in (True, False)}
+        self.other_writers = sql_set.other_writers.statement
 
     def next_window(self, conn: psycopg.Connection, after: Any, size: int) -> Window | None:
         """The next `size` keys after `after`, or None when none is left."""
@@ -245,31 +233,32 @@ def run_backfill(
     """Run (or resume) the batched backfill; `conn` (autocommit) holds the run's advisory lock and
     hands out windows, `options.jobs` more connections run the batches."""
     options = options or BackfillOptions()
-    total = _estimate_rows(conn, config)
+    sql_set = EngineStatements.build(config, shape)
+    total = _estimate_rows(conn, sql_set)
     with _connections(conn, options.jobs) as workers:  # before the audit row: nothing to undo
-        run = _open_run(conn, config)
-        plan = _Statements(config, shape, run.run_id, options)
+        run = _open_run(conn, sql_set)
+        plan = _Statements(sql_set, run.run_id, options)
         checkpoints = Checkpoints(run.after)
         tally = _Tally(options, workers.size)
         try:
             _drive(conn, plan, workers, checkpoints, tally, options, total, progress)
         except BatchFailed as failed:
-            _give_up(conn, config, run.run_id, failed, checkpoints.value)
+            _give_up(conn, sql_set, config, run.run_id, failed, checkpoints.value)
         except psycopg.Error as exc:  # the coordinating connection itself
             message = primary_message(exc)
-            _fail(conn, config, run.run_id, message, checkpoints.value)
+            _fail(conn, sql_set, run.run_id, message, checkpoints.value)
             raise DatabaseError(
                 f"backfill failed (checkpoint kept: run again to resume): {message}", exc.sqlstate
             ) from None
     with database_errors("backfill: closing the audit row"), conn.transaction():
         conn.execute(
-            backfill_sql.backfill_finish(config).statement,
+            sql_set.finish.statement,
             {"run": run.run_id, "checkpoint": checkpoints.value},
         )
     seconds = time.monotonic() - tally.started
     analyzed = time.monotonic()
     if tally.inserted:
-        _analyze(conn, config)
+        _analyze(conn, sql_set)
     return BackfillResult(
         run.run_id,
         tally.inserted,
@@ -297,7 +286,7 @@ def _drive(
 ) -> None:
     """Hand out windows in key order while fewer than `tally.concurrency` batches run; account
     for each finished batch; stop at the first batch that gave up (after the others finish)."""
-    writers = backfill_sql.other_writers().statement
+    writers = plan.other_writers
     if options.yield_factor and _others_busy(conn, writers, workers.pids, 0.0):
         tally.busy = 1.0  # others are writing already: start on one connection, not on all
     in_flight: dict[Future[Done], Window] = {}
@@ -347,7 +336,7 @@ def _next_window(
 
 
 @contextmanager
-def _connections(conn: psycopg.Connection, jobs: int) -> Iterator[Pool]:
+def _connections(conn: psycopg.Connection, jobs: int) -> Generator[Pool, None, None]:
     try:
         workers = Pool(conn, jobs)
     except psycopg.OperationalError as exc:
@@ -363,6 +352,7 @@ def _connections(conn: psycopg.Connection, jobs: int) -> Iterator[Pool]:
 
 def _give_up(
     conn: psycopg.Connection,
+    sql_set: EngineStatements,
     config: Config,
     run_id: str,
     failed: BatchFailed,
@@ -382,23 +372,23 @@ def _give_up(
         message = (
             f"{where} gave up retrying ({failed.retries} retries): {primary_message(exc)}{who}"
         )
-        _fail(conn, config, run_id, message, checkpoint)
+        _fail(conn, sql_set, run_id, message, checkpoint)
         raise DatabaseError(
             f"backfill: {message}; progress is saved: run again to resume", exc.sqlstate
         ) from None
     message = f"{where}: {primary_message(exc)}"
-    _fail(conn, config, run_id, message, checkpoint)
+    _fail(conn, sql_set, run_id, message, checkpoint)
     raise DatabaseError(
         f"backfill failed (audit row marked failed, checkpoint kept: run again to resume): {message}",
         exc.sqlstate,
     ) from None
 
 
-def _estimate_rows(conn: psycopg.Connection, config: Config) -> int:
+def _estimate_rows(conn: psycopg.Connection, sql_set: EngineStatements) -> int:
     """Rows to scan, for progress; 0 (unknown) rather than waiting behind a lock to count them."""
     try:
         with conn.transaction():
-            row = conn.execute(backfill_sql.estimated_rows(config)).fetchone()
+            row = conn.execute(sql_set.estimate.statement).fetchone()
     except errors.LockNotAvailable:
         return 0
     return max(int(row[0]), 0) if row else 0
@@ -430,19 +420,19 @@ def _throttle(max_rate: float | None, scanned: int, started: float) -> None:
 
 
 def _fail(
-    conn: psycopg.Connection, config: Config, run_id: str, message: str, checkpoint: Any
+    conn: psycopg.Connection, sql_set: EngineStatements, run_id: str, message: str, checkpoint: Any
 ) -> None:
     """Close the run as failed, when the connection still works (else the next run finds it dead)."""
     if conn.broken or conn.closed:
         return
     with database_errors("backfill: recording the failure"), conn.transaction():
         conn.execute(
-            backfill_sql.backfill_failed(config).statement,
+            sql_set.failed.statement,
             {"run": run_id, "message": message, "checkpoint": checkpoint},
         )
 
 
-def _analyze(conn: psycopg.Connection, config: Config) -> None:
+def _analyze(conn: psycopg.Connection, sql_set: EngineStatements) -> None:
     """Fresh statistics, so the next anti-join is planned for the table's real size (owner only)."""
     with database_errors("backfill: analyzing the profile table"):
-        conn.execute(backfill_sql.analyze_target(config).statement)
+        conn.execute(sql_set.analyze.statement)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from psycopg import sql
 
 from ghostguard import locks
@@ -16,24 +19,6 @@ from ghostguard.sqlparts import (
     target,
 )
 from ghostguard.sync.mapping import profile_columns
-
-
-def advisory_lock(config: Config) -> Step:
-    return Step(
-        "one backfill at a time (ghostguard's own runs take the same advisory lock)",
-        sql.SQL("SELECT pg_advisory_lock({}, {})").format(
-            sql.Literal(locks.LOCK_CLASS), sql.Literal(locks.lock_key(config))
-        ),
-    )
-
-
-def advisory_unlock(config: Config) -> Step:
-    return Step(
-        "release the advisory lock",
-        sql.SQL("SELECT pg_advisory_unlock({}, {})").format(
-            sql.Literal(locks.LOCK_CLASS), sql.Literal(locks.lock_key(config))
-        ),
-    )
 
 
 def backfill_start(config: Config) -> Step:
@@ -89,10 +74,10 @@ def backfill_run(config: Config, shape: Shape) -> Step:
 def backfill_plan(config: Config, shape: Shape) -> list[Step]:
     """Migration 2: lock, open the audit row, fill and close it in one statement, unlock."""
     return [
-        advisory_lock(config),
+        locks.advisory_lock(config),
         backfill_start(config),
         backfill_run(config, shape),
-        advisory_unlock(config),
+        locks.advisory_unlock(config),
     ]
 
 
@@ -199,19 +184,6 @@ def other_writers() -> Step:
     )
 
 
-def backfill_engine(config: Config, shape: Shape) -> list[Step]:
-    """What apply and backfill run, for --dry-run: the statements of the batched engine."""
-    return [
-        backfill_start(config),
-        batch_settings(),
-        backfill_window(config, first=True),
-        backfill_batch(config, shape, first=True),
-        backfill_window(config, first=False),
-        backfill_batch(config, shape, first=False),
-        backfill_finish(config),
-    ]
-
-
 def backfill_finish(config: Config) -> Step:
     """Params: run, checkpoint (the last key, once every window has finished)."""
     return Step(
@@ -280,15 +252,110 @@ def analyze_target(config: Config) -> Step:
     )
 
 
-def estimated_rows(config: Config) -> sql.Composed:
+def estimated_rows(config: Config) -> Step:
     """The planner's row estimate for the source table (free, good enough for progress and ETA);
     an exact count only when the table was never analyzed (reltuples = -1)."""
-    return sql.SQL(
-        "SELECT CASE WHEN c.reltuples < 0 THEN (SELECT count(*) FROM {source}) "
-        "ELSE c.reltuples::bigint END FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {name}"
-    ).format(
-        source=sql.Identifier(config.source.schema, config.source.table),
-        schema=sql.Literal(config.source.schema),
-        name=sql.Literal(config.source.table),
+    return Step(
+        "backfill: how many auth rows to scan, for progress (the planner's estimate)",
+        sql.SQL(
+            "SELECT CASE WHEN c.reltuples < 0 THEN (SELECT count(*) FROM {source}) "
+            "ELSE c.reltuples::bigint END FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {schema} AND c.relname = {name}"
+        ).format(
+            source=sql.Identifier(config.source.schema, config.source.table),
+            schema=sql.Literal(config.source.schema),
+            name=sql.Literal(config.source.table),
+        ),
     )
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What the newest earlier run means for this one (see `resumption`)."""
+
+    mark_interrupted: bool  # it was `running` but its session is gone
+    resume: bool  # continue from its checkpoint
+    old_id: str | None = None
+    checkpoint: str | None = None
+
+
+def resumption(last: tuple[Any, ...] | None) -> Resumption:
+    """Decide from `backfill_last_run`'s row: a dead running run is marked interrupted; a dead or
+    failed run with a checkpoint is resumed from it; a finished one is not."""
+    if last is None:
+        return Resumption(False, False)
+    old_id, status, checkpoint, alive = last
+    dead = status == "running" and not alive
+    resume = (dead or status == "failed") and checkpoint is not None
+    return Resumption(dead, resume, str(old_id), checkpoint)
+
+
+@dataclass(frozen=True)
+class EngineStatements:
+    """Every statement the batched engine runs, built once per run: the engine executes these
+    very objects, and `plan` lists them for `apply --dry-run`."""
+
+    estimate: Step
+    last_run: Step
+    start: Step
+    mark_interrupted: Step
+    resumes: Step
+    other_writers: Step
+    settings: Step
+    window_first: Step
+    window_next: Step
+    batch_first: Step
+    batch_next: Step
+    finish: Step
+    failed: Step
+    analyze: Step
+
+    @classmethod
+    def build(cls, config: Config, shape: Shape) -> EngineStatements:
+        return cls(
+            estimate=estimated_rows(config),
+            last_run=backfill_last_run(config),
+            start=backfill_start(config),
+            mark_interrupted=backfill_mark_interrupted(config),
+            resumes=backfill_resumes(config),
+            other_writers=other_writers(),
+            settings=batch_settings(),
+            window_first=backfill_window(config, first=True),
+            window_next=backfill_window(config, first=False),
+            batch_first=backfill_batch(config, shape, first=True),
+            batch_next=backfill_batch(config, shape, first=False),
+            finish=backfill_finish(config),
+            failed=backfill_failed(config),
+            analyze=analyze_target(config),
+        )
+
+    def window(self, first: bool) -> Step:
+        return self.window_first if first else self.window_next
+
+    def batch(self, first: bool) -> Step:
+        return self.batch_first if first else self.batch_next
+
+    def plan(self, earlier: Resumption) -> list[Step]:
+        """What a run executes, in order, for a run that follows `earlier`. Two steps depend on
+        the data and say so in their titles: the failure record (only when a batch gives up) and
+        ANALYZE (only when profiles were created)."""
+        return [
+            self.estimate,
+            self.last_run,
+            self.start,
+            *([self.mark_interrupted] if earlier.mark_interrupted else []),
+            *([self.resumes] if earlier.resume else []),
+            self.other_writers,
+            self.settings,
+            self.window_first,
+            self.window_next,
+            self.batch_first,
+            self.batch_next,
+            self.finish,
+            _only_when(self.failed, "a batch gives up"),
+            _only_when(self.analyze, "profiles were created"),
+        ]
+
+
+def _only_when(step: Step, condition: str) -> Step:
+    return Step(f"{step.title} (only when {condition})", step.statement)

@@ -8,7 +8,7 @@ degrades to a nested loop on NULL-able keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -110,7 +110,7 @@ class Counts:
 
 
 @contextmanager
-def snapshot(conn: psycopg.Connection) -> Iterator[None]:
+def snapshot(conn: psycopg.Connection) -> Generator[None, None, None]:
     """A read-only repeatable-read transaction that never plans a nested-loop anti-join."""
     with conn.transaction():
         for setting in read_snapshot():
@@ -122,7 +122,7 @@ def read_census(
     conn: psycopg.Connection, config: Config, shape: Shape
 ) -> tuple[dict[str, int], Counts]:
     """Ghosts per kind (every kind present, 0 when none) and the table counts, in one pass."""
-    ghosts = dict.fromkeys(GHOST_KINDS, 0)
+    ghosts: dict[str, int] = dict.fromkeys(GHOST_KINDS, 0)
     totals = [0, 0, 0, 0]
     for kind, *counts in conn.execute(census_query(config, shape)).fetchall():
         totals = [t + int(c) for t, c in zip(totals, counts, strict=True)]

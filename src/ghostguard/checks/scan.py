@@ -35,12 +35,16 @@ class ScanReport:
     sample_ghost_ids: list[str]
     trigger: TriggerState | None
     trigger_calls_ours: bool
-    other_triggers: list[TriggerState] = field(default_factory=list)
+    other_triggers: list[TriggerState] = field(default_factory=list[TriggerState])
     function: FunctionState | None = None
-    lifecycle_triggers: list[TriggerState] = field(default_factory=list)  # ours: update, delete
+    lifecycle_triggers: list[TriggerState] = field(
+        default_factory=list[TriggerState]
+    )  # ours: update, delete
     sync_failures: int | None = None  # unresolved; None when the failures table does not exist
-    blocking_foreign_keys: list[BlockingKey] = field(default_factory=list)
-    drift: list[str] = field(default_factory=list)  # how the installed sync differs from apply's
+    blocking_foreign_keys: list[BlockingKey] = field(default_factory=list[BlockingKey])
+    drift: list[str] = field(
+        default_factory=list[str]
+    )  # how the installed sync differs from apply's
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""

@@ -131,7 +131,7 @@ def check_audit(conn: psycopg.Connection, config: Config) -> Finding:
             f"no {config.job_name} row yet",
             "run `ghostguard backfill --yes`",
         )
-    status, affected, started, completed, error, _details = row
+    status, affected, started, _completed, error, _details = row
     detail = f"latest {config.job_name}: {status}, {affected} records, started {started:%Y-%m-%d %H:%M:%S%z}"
     if error:
         detail += f", error: {error}"

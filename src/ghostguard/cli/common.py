@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +112,7 @@ def resolve_target(db_url: str | None, config_path: Path | None) -> Target:
 
 
 @contextmanager
-def connected(target: Target) -> Iterator[tuple[psycopg.Connection, Shape]]:
+def connected(target: Target) -> Generator[tuple[psycopg.Connection, Shape], None, None]:
     """An autocommit connection and the config validated against the live catalog."""
     with db.connection(
         target.url, autocommit=True, lock_timeout=target.config.lock_timeout

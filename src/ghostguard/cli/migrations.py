@@ -26,9 +26,12 @@ def migrations_dir_option(func: F) -> F:
 
 
 def history_for(
-    conn: psycopg.Connection, directory: Path, files: list[migrations.Migration]
+    conn: psycopg.Connection,
+    directory: Path,
+    files: list[migrations.Migration],
+    write: bool = True,
 ) -> HistoryPlan | None:
-    history = migration_history.plan(conn, directory, files)
+    history = migration_history.plan(conn, directory, files, write)
     if history is not None:
         for path in history.written:
             note(f"wrote {path} (to match the migration history)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import click
@@ -31,7 +31,7 @@ def describe(p: BackfillProgress) -> str:
 
 
 @contextmanager
-def backfill_progress() -> Iterator[ProgressCallback]:
+def backfill_progress() -> Generator[ProgressCallback, None, None]:
     if sys.stderr.isatty():
         columns = (
             TextColumn("backfill"),

@@ -37,6 +37,9 @@ from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import rollback
 
 FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks")
+VERIFY_FOLLOWS = (
+    "\n-- then `ghostguard verify`: read-only checks, and a registration probe that rolls back\n"
+)
 
 
 def _fail_on(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -210,15 +213,18 @@ def apply_cmd(
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
+        files = migrations.render(target.config, shape)
         if dry_run:
-            click.echo(sqlparts.render(apply_mod.plan(target.config, shape)), nl=False)
+            history = history_for(conn, migrations_dir, files, write=False)
+            steps = apply_mod.plan(conn, target.config, shape, history)
+            click.echo(sqlparts.render(steps) + VERIFY_FOLLOWS, nl=False)
             return
         confirm(
             yes,
             f"Install {target.config.trigger_name} on {target.config.source.display} and backfill "
             f"{target.config.target.display} in {target.where}",
         )
-        history = history_for(conn, migrations_dir, migrations.render(target.config, shape))
+        history = history_for(conn, migrations_dir, files)
         with backfill_progress() as progress:
             options = apply_mod.ApplyOptions(
                 backfill=_backfill_options(target.config, batch_size, max_rate, jobs, no_yield),
@@ -319,16 +325,20 @@ def rollback_cmd(
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, _shape):
+        files = [migrations.render_down(target.config)]
         if dry_run:
-            click.echo(sqlparts.render(rollback.plan(conn, target.config).steps), nl=False)
+            history = history_for(conn, migrations_dir, files, write=False)
+            record = history.step(migrations.ROLLBACK_MIGRATION) if history else None
+            todo = rollback.plan(conn, target.config)
+            click.echo(sqlparts.render(rollback.statements(todo, target.config, record)), nl=False)
             return
         confirm(
             yes,
             f"Remove {target.config.trigger_name} and {target.config.function_display} from {target.where}",
         )
-        history = history_for(conn, migrations_dir, [migrations.render_down(target.config)])
+        history = history_for(conn, migrations_dir, files)
         result = rollback.rollback(
-            conn, target.config, history.step("rollback_user_sync") if history else None
+            conn, target.config, history.step(migrations.ROLLBACK_MIGRATION) if history else None
         )
         if result.dropped_function:
             say_recorded(history)

@@ -39,7 +39,7 @@ class MonitorOptions:
     interval: float = 15.0
     full_every: float = 600.0
     ghost_threshold: int = 0
-    webhooks: list[str] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list[str])
     history_table: TableRef | None = None
 
 

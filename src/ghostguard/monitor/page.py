@@ -173,11 +173,13 @@ def _timing(timing: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any], refresh_seconds: int) -> str:
     """The /status page for people."""
-    ghosts = doc["ghosts"] or {}
-    failures = doc["sync_failures"] or {}
-    timing = doc["function_timing"] or {}
-    counts = doc["counts"] or {}
-    rows = [
+    ghosts: dict[str, Any] = doc["ghosts"] or {}
+    failures: dict[str, Any] = doc["sync_failures"] or {}
+    timing: dict[str, Any] = doc["function_timing"] or {}
+    counts: dict[str, Any] = doc["counts"] or {}
+    by_kind: dict[str, int] = ghosts.get("by_kind") or {}
+    last_full: dict[str, Any] = doc["last_full_reconciliation"] or {}
+    rows: list[tuple[str, str, Any]] = [
         (
             "database-state",
             "Database",
@@ -189,8 +191,7 @@ def render(doc: dict[str, Any], refresh_seconds: int) -> str:
         (
             "ghosts-by-kind",
             "By kind",
-            ", ".join(f"{k} {v:,}" for k, v in (ghosts.get("by_kind") or {}).items() if v)
-            or "none",
+            ", ".join(f"{k} {v:,}" for k, v in by_kind.items() if v) or "none",
         ),
         ("orphans", "Orphan profiles", counts.get("orphan_profiles")),
         ("auth-users", "Auth users", counts.get("auth_users")),
@@ -210,7 +211,7 @@ def render(doc: dict[str, Any], refresh_seconds: int) -> str:
         (
             "last-full",
             "Last full reconciliation",
-            (doc["last_full_reconciliation"] or {}).get("at"),
+            last_full.get("at"),
         ),
         (
             "backfill",

@@ -72,7 +72,7 @@ class Tick:
     profile_deletes: int
     timing: FunctionTiming
     backfill: Backfill | None = None
-    expected_triggers: list[str] = field(default_factory=list)  # what apply installs here
+    expected_triggers: list[str] = field(default_factory=list[str])  # what apply installs here
 
 
 @dataclass(frozen=True)

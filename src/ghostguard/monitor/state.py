@@ -81,7 +81,7 @@ class Reading:
     census: Census | None
     signups: int
     last_seen: float | None  # the last time the database answered
-    history: list[Sample] = field(default_factory=list)
+    history: list[Sample] = field(default_factory=list[Sample])
 
 
 class MonitorState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from ghostguard.errors import SandboxError
 from ghostguard.sandbox import supabase
@@ -58,7 +59,5 @@ class Sandbox:
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.url("template1", SUPERUSER), autocommit=True) as admin:
             admin.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

@@ -17,7 +17,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import platformdirs
 
@@ -69,8 +69,8 @@ class Server:
     # -- state -------------------------------------------------------------------------
     def _state(self) -> dict[str, object]:
         try:
-            loaded = json.loads(self.state_file.read_text())
-            return loaded if isinstance(loaded, dict) else {}
+            loaded: object = json.loads(self.state_file.read_text())
+            return cast(dict[str, object], loaded) if isinstance(loaded, dict) else {}
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 

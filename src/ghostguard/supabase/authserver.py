@@ -80,7 +80,7 @@ class NewUser:
     email: str | None = None
     phone: str | None = None
     provider: str = "email"
-    user_metadata: dict[str, Any] = field(default_factory=dict)
+    user_metadata: dict[str, Any] = field(default_factory=dict[str, Any])
     is_anonymous: bool = False
     is_sso_user: bool = False
     provider_id: str | None = None

@@ -28,8 +28,8 @@ RECORDED_COLUMNS = ("version", "name", "statements")
 @dataclass(frozen=True)
 class HistoryPlan:
     versioned: list[Versioned]
-    steps: dict[str, Step] = field(default_factory=dict)  # migration name -> its record
-    written: list[Path] = field(default_factory=list)
+    steps: dict[str, Step] = field(default_factory=dict[str, Step])  # migration name -> its record
+    written: list[Path] = field(default_factory=list[Path])
 
     def step(self, name: str) -> list[Step]:
         return [self.steps[name]] if name in self.steps else []
@@ -51,14 +51,21 @@ def _record(columns: list[str], v: Versioned) -> Step:
     )
 
 
-def plan(conn: psycopg.Connection, directory: Path, files: list[Migration]) -> HistoryPlan | None:
-    """None when the database keeps no Supabase migration history."""
+def plan(
+    conn: psycopg.Connection, directory: Path, files: list[Migration], write: bool = True
+) -> HistoryPlan | None:
+    """None when the database keeps no Supabase migration history. With `write`, local files that
+    are missing are written to `directory` when it exists (never for a dry run)."""
     present = catalog.table_columns(conn, TABLE)
     if not present or "version" not in present:
         return None
     columns = [c for c in RECORDED_COLUMNS if c in present]
     versioned = migrations.assign_versions(directory, files)
-    written = migrations.write_versioned(directory, versioned).written if directory.is_dir() else []
+    written = (
+        migrations.write_versioned(directory, versioned).written
+        if write and directory.is_dir()
+        else []
+    )
     return HistoryPlan(
         versioned, {v.migration.name: _record(columns, v) for v in versioned}, written
     )

@@ -15,6 +15,7 @@ from ghostguard.sync import install as sync_install
 from ghostguard.sync import rollback
 
 DEFAULT_DIR = Path("supabase/migrations")
+ROLLBACK_MIGRATION = "rollback_user_sync"
 _VERSION = re.compile(r"^(\d{14})_(.+)\.sql$")
 
 
@@ -77,7 +78,7 @@ def render_down(config: Config) -> Migration:
     """The rollback as a migration: Supabase migrations only go forward, so undoing the fix is a
     new migration, written when you decide to roll back."""
     return _migration(
-        "rollback_user_sync",
+        ROLLBACK_MIGRATION,
         _header(config, "Ghost users fix, rolled back: drop the sync function and its triggers.")
         + "-- Every profile row is kept. Refused when another trigger calls the function.\n\n",
         rollback.rollback_migration_plan(config),
@@ -107,7 +108,7 @@ def assign_versions(
     if all(m.name in newest and newest[m.name][1].read_text() == m.sql for m in migrations):
         return [Versioned(newest[m.name][0], m, newest[m.name][1], True) for m in migrations]
     stamp = _next_stamp(existing, now or datetime.now(UTC))
-    result = []
+    result: list[Versioned] = []
     for offset, migration in enumerate(migrations):
         version = (stamp + timedelta(seconds=offset)).strftime("%Y%m%d%H%M%S")
         result.append(
@@ -118,7 +119,7 @@ def assign_versions(
 
 def write_versioned(directory: Path, versioned: list[Versioned]) -> WriteResult:
     """Write the files that do not exist yet."""
-    written = []
+    written: list[Path] = []
     for v in versioned:
         if not v.exists:
             directory.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ INSTALL_JOB = "install_user_sync"
 @dataclass(frozen=True)
 class Fingerprint:
     function_md5: str | None
-    triggers: dict[str, str] = field(default_factory=dict)
+    triggers: dict[str, str] = field(default_factory=dict[str, str])
     config_md5: str | None = None
     recorded_at: str | None = None
 

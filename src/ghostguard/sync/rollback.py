@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
+from ghostguard import catalog, locks
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
@@ -21,7 +21,6 @@ from ghostguard.sqlparts import (
     source,
 )
 from ghostguard.sync import install as sync_install
-from ghostguard.sync.install import reset_lock_timeout, set_lock_timeout
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,39 @@ def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
     if function is None:
         return RollbackPlan([], False, False, left, audits=False)
     audits = bool(catalog.table_columns(conn, config.audit))
-    steps = [sync_install.set_lock_timeout(config), drop_function(config)]
-    if audits:
-        steps.append(record_rollback(config, True, bool(ours)))
-    steps.append(sync_install.reset_lock_timeout())
-    return RollbackPlan(steps, True, bool(ours), left, audits)
+    return RollbackPlan(drop_steps(config, bool(ours), audits), True, bool(ours), left, audits)
+
+
+def drop_steps(config: Config, drops_trigger: bool = True, audits: bool = True) -> list[Step]:
+    """The rollback transaction, the same for `ghostguard rollback` and the rollback migration:
+    the SQL guard repeats in the transaction what the command checked in the catalog."""
+    return [
+        sync_install.set_lock_timeout(config),
+        refuse_foreign_callers(config),
+        drop_function(config),
+        *([record_rollback(config, True, drops_trigger)] if audits else []),
+        sync_install.reset_lock_timeout(),
+    ]
+
+
+def count_profiles(config: Config) -> Step:
+    return Step(
+        "count the profiles kept",
+        sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(config.target.schema, config.target.table)
+        ),
+    )
+
+
+def statements(todo: RollbackPlan, config: Config, record: list[Step] | None = None) -> list[Step]:
+    """Every statement `rollback` runs for this plan, in order (--dry-run)."""
+    return [
+        locks.try_lock(config),
+        *todo.steps,
+        *((record or []) if todo.drops_function else []),
+        count_profiles(config),
+        locks.advisory_unlock(config),
+    ]
 
 
 def rollback(
@@ -85,11 +112,7 @@ def rollback(
         with database_errors("rollback"), conn.transaction():
             todo = plan(conn, config)
             run_steps(conn, todo.steps + ((record or []) if todo.drops_function else []))
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier(config.target.schema, config.target.table)
-            )
-        ).fetchone()
+        row = conn.execute(count_profiles(config).statement).fetchone()
     return RollbackResult(
         dropped_function=todo.drops_function,
         dropped_trigger=todo.drops_trigger,
@@ -150,12 +173,5 @@ def refuse_foreign_callers(config: Config) -> Step:
 
 
 def rollback_migration_plan(config: Config) -> list[Step]:
-    """The rollback as a migration file: the same DROP FUNCTION ... CASCADE and audit row as
-    `ghostguard rollback`, guarded in SQL where the command checks the catalog first."""
-    return [
-        set_lock_timeout(config),
-        refuse_foreign_callers(config),
-        drop_function(config),
-        record_rollback(config, True, True),
-        reset_lock_timeout(),
-    ]
+    """The rollback as a migration file: the very transaction `ghostguard rollback` runs."""
+    return drop_steps(config)

@@ -8,7 +8,6 @@ from dataclasses import replace
 from psycopg import sql
 
 from ghostguard.checks.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts
-from ghostguard.checks.doctor.plpgsql import swallowed_exceptions, unqualified_relations
 from ghostguard.checks.finding import APPLY, ERROR, WARN, Finding, ok, problem
 from ghostguard.checks.sync_state import PINNED_EMPTY, statement
 from ghostguard.sqlparts import ident, source
@@ -25,7 +24,7 @@ def _each_function(f: Facts, judge: Callable[[AuthTrigger, str], Finding | None]
     by_function: dict[str, list[AuthTrigger]] = {}
     for t in f.auth_triggers:
         by_function.setdefault(t.function, []).append(t)
-    findings = []
+    findings: list[Finding] = []
     for fn, triggers in by_function.items():
         first = triggers[0]
         merged = replace(
@@ -77,7 +76,16 @@ def trigger_qualified_names(f: Facts) -> list[Finding]:
     def judge(t: AuthTrigger, obj: str) -> Finding | None:
         if t.language not in ("plpgsql", "sql"):
             return None
-        names = unqualified_relations(t.body, t.transition_tables)
+        if isinstance(t.parsed, str):
+            return problem(
+                "trigger_qualified_names",
+                WARN,
+                obj,
+                f"could not read the body ({t.parsed}): check by hand that every table name is "
+                "schema-qualified",
+                "",
+            )
+        names = t.parsed.unqualified(t.transition_tables)
         if not names:
             return ok("trigger_qualified_names", ERROR, obj, "every table name is schema-qualified")
         resolves = t.search_path not in (None, *PINNED_EMPTY)
@@ -100,9 +108,9 @@ def trigger_qualified_names(f: Facts) -> list[Finding]:
 
 def trigger_records_exceptions(f: Facts) -> list[Finding]:
     def judge(t: AuthTrigger, obj: str) -> Finding | None:
-        if t.language != "plpgsql":
-            return None
-        swallowed = swallowed_exceptions(t.body)
+        if t.language != "plpgsql" or isinstance(t.parsed, str):
+            return None  # an unreadable body is reported by trigger_qualified_names
+        swallowed = t.parsed.swallowed()
         if not swallowed:
             return ok("trigger_records_exceptions", ERROR, obj, "no exception is swallowed")
         return problem(
@@ -148,11 +156,14 @@ def trigger_skips_sign_ins(f: Facts) -> list[Finding]:
 
 
 def one_profile_writer(f: Facts) -> list[Finding]:
-    needle = (f.config.target.schema.lower(), f.config.target.table.lower())
+    target = f.config.target
     writers = [
         t
         for t in f.auth_triggers
-        if t.fires_on(INSERT) and _mentions(t.body, *needle) and t.is_enabled
+        if t.fires_on(INSERT)
+        and t.is_enabled
+        and not isinstance(t.parsed, str)
+        and t.parsed.writes_to(target.schema, target.table, t.search_path)
     ]
     obj = f"INSERT triggers on {f.config.source.display}"
     if len(writers) <= 1:
@@ -168,8 +179,3 @@ def one_profile_writer(f: Facts) -> list[Finding]:
             "(as the table owner)",
         )
     ]
-
-
-def _mentions(body: str, schema: str, table: str) -> bool:
-    code = body.lower().replace('"', "")
-    return f"{schema}.{table}" in code.replace(" ", "")

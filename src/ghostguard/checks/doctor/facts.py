@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, sqlfiles
+from ghostguard import catalog, plpgsql, sqlfiles
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.config import Config, TableRef
 from ghostguard.sqlparts import source
@@ -39,6 +40,14 @@ class AuthTrigger:
     search_path: str | None
     body: str
     transition_tables: tuple[str, ...]
+
+    @cached_property
+    def parsed(self) -> plpgsql.Body | str:
+        """The body as PostgreSQL's parser reads it, or why it could not be read."""
+        try:
+            return plpgsql.read(self.body, self.language)
+        except plpgsql.BodyError as exc:
+            return str(exc)
 
     def fires_on(self, event: int) -> bool:
         return bool(self.tgtype & event)
@@ -95,7 +104,7 @@ class Facts:
     nulls: dict[str, int]  # NOT NULL profile column -> auth rows whose mapped value is NULL
     duplicate_sso_emails: int
     sso_users: int
-    roles: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set[str])
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:

@@ -17,7 +17,7 @@ SOMETIMES_NULL = ("email", "phone")
 
 
 def nullable_sources(f: Facts) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for column, nulls in f.nulls.items():
         obj = f"{f.config.target.display}.{column}"
         source = f.config.mapping[column]
@@ -47,7 +47,7 @@ def unique_email(f: Facts) -> list[Finding]:
     columns = [
         c for c, src in f.config.mapping.items() if src.column == "email" and c in f.unique_columns
     ]
-    findings = []
+    findings: list[Finding] = []
     for column in columns:
         obj = f"{f.config.target.display}.{column}"
         level = ERROR if f.duplicate_sso_emails else WARN
@@ -106,7 +106,7 @@ def profile_key_uuid(f: Facts) -> list[Finding]:
 
 
 def deletes_cascade(f: Facts) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for fk in f.foreign_keys:
         if fk.blocks_deletes:
             findings.append(
@@ -124,7 +124,7 @@ def deletes_cascade(f: Facts) -> list[Finding]:
 
 
 def no_exposed_auth_views(f: Facts) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for view in f.views:
         exposed = view.readable_by and not view.security_invoker
         if not exposed:

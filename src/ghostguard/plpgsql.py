@@ -1,0 +1,180 @@
+"""Reading trigger function bodies with PostgreSQL's own parser (libpg_query, through `pgparse`,
+BSD-licensed): which tables a body reads and writes, what it inserts, and which exception handlers
+swallow errors. Comments, string literals and nested blocks are the parser's business, not ours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pgparse
+
+Node = dict[str, Any]
+
+WARNING_LEVEL = 19  # elog level of RAISE WARNING; ERROR and a bare RAISE (re-raise) are higher
+_WRITES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+_ASSIGNMENT = re.compile(r"^\s*[\w.\"\[\]]+\s*:?=\s*", re.S)
+
+
+class BodyError(Exception):
+    """The body could not be parsed (its language, or syntax this parser does not know)."""
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema: str | None  # None: unqualified, resolved by search_path at run time
+    name: str
+    writes: bool
+
+
+@dataclass(frozen=True)
+class Insert:
+    """An INSERT in the body: the table and the columns it names."""
+
+    schema: str | None
+    table: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Body:
+    statements: list[tuple[str, Node]]  # (SQL text, its parse tree) for every SQL in the body
+    handlers: list[bool]  # per EXCEPTION handler: does it record or report what it caught?
+
+    def relations(self, local: tuple[str, ...] = ()) -> list[Relation]:
+        """Tables read or written, in order, without repeats; CTEs and `local` names left out."""
+        found: list[Relation] = []
+        for _, tree in self.statements:
+            ctes = {n["ctename"] for n in _nodes(tree, "CommonTableExpr")}
+            written = {id(n["relation"]) for key in _WRITES for n in _nodes(tree, key)}
+            for ref in _range_vars(tree):
+                name = ref["relname"]
+                schema = ref.get("schemaname")
+                if schema is None and (name in ctes or name in local):
+                    continue
+                relation = Relation(schema, name, id(ref) in written)
+                if relation not in found:
+                    found.append(relation)
+        return found
+
+    def unqualified(self, local: tuple[str, ...] = ()) -> list[str]:
+        names: list[str] = []
+        for r in self.relations(local):
+            if r.schema is None and r.name not in names:
+                names.append(r.name)
+        return names
+
+    def swallowed(self) -> int:
+        """Exception handlers that neither record (INSERT, PERFORM) nor report (RAISE WARNING or
+        worse) what they caught."""
+        return sum(1 for records in self.handlers if not records)
+
+    def inserts(self) -> list[Insert]:
+        found: list[Insert] = []
+        for _, tree in self.statements:
+            for ins in _nodes(tree, "InsertStmt"):
+                rel = ins["relation"]
+                columns = tuple(t["ResTarget"]["name"] for t in ins.get("cols", []))
+                found.append(Insert(rel.get("schemaname"), rel["relname"], columns))
+        return found
+
+    def writes_to(self, schema: str, table: str, search_path: str | None = None) -> bool:
+        """Whether the body writes the table: by its qualified name, or unqualified where the
+        function's pinned `search_path` names the schema (without one, an unqualified name in a
+        trigger on auth.users resolves in the Auth server's search_path: auth)."""
+        pinned = [s.strip().strip('"') for s in (search_path or "").split(",")]
+        return any(
+            r.writes
+            and r.name == table
+            and (r.schema == schema or (r.schema is None and schema in pinned))
+            for r in self.relations()
+        )
+
+
+def read(source: str, language: str) -> Body:
+    """Parse a function body (`pg_proc.prosrc`) in `language` ('plpgsql' or 'sql')."""
+    if language == "sql":
+        return Body([(source, tree) for tree in _parse_sql(source)], [])
+    if language != "plpgsql":
+        raise BodyError(f"cannot read a {language} function")
+    tag = "$ghostguard_body$"
+    while tag in source:
+        tag = tag[:-1] + "_$"
+    wrapped = (
+        f"CREATE FUNCTION ghostguard_read() RETURNS trigger LANGUAGE plpgsql AS {tag}{source}{tag}"
+    )
+    try:
+        tree = pgparse.parse_pgsql(wrapped)
+    except pgparse.PGQueryError as exc:
+        raise BodyError(str(exc.message)) from None
+    statements: list[tuple[str, Node]] = []
+    for expr in _nodes(tree, "PLpgSQL_expr"):
+        statements += _expression(expr)
+    handlers = [_records(h.get("action", [])) for h in _nodes(tree, "PLpgSQL_exception")]
+    return Body(statements, handlers)
+
+
+def _parse_sql(text: str) -> list[Node]:
+    try:
+        parsed = pgparse.parse(text)
+    except pgparse.PGQueryError as exc:
+        raise BodyError(str(exc.message)) from None
+    return [item["stmt"] for item in parsed if "stmt" in item]
+
+
+def _expression(expr: Node) -> list[tuple[str, Node]]:
+    """The SQL of one PL/pgSQL expression: a statement, or an expression read as SELECT <expr>."""
+    query = str(expr.get("query", ""))
+    candidates = [query] if expr.get("parseMode", 0) == 0 else []
+    candidates += [f"SELECT {query}", f"SELECT {_ASSIGNMENT.sub('', query, count=1)}"]
+    for text in candidates:
+        try:
+            return [(text, tree) for tree in _parse_sql(text)]
+        except BodyError:
+            continue
+    return []  # e.g. a dynamic EXECUTE's string: not SQL we can read
+
+
+def _records(actions: list[Node]) -> bool:
+    """Whether a handler's statements (nested blocks included) record or report the error."""
+    for key, node in _walk(actions):
+        if key == "PLpgSQL_stmt_perform":
+            return True
+        if key == "PLpgSQL_stmt_raise" and node.get("elog_level", 0) >= WARNING_LEVEL:
+            return True
+        if key == "PLpgSQL_stmt_execsql" and any(
+            "InsertStmt" in tree for _, tree in _expression(node["sqlstmt"]["PLpgSQL_expr"])
+        ):
+            return True
+    return False
+
+
+def _walk(node: object) -> Iterator[tuple[str, Node]]:
+    """Every (node type, node) pair below `node`, depth first."""
+    if isinstance(node, dict):
+        for key, value in cast(Node, node).items():
+            if isinstance(value, dict):
+                child = cast(Node, value)
+                yield key, child
+                yield from _walk(child)
+            else:
+                yield from _walk(value)
+    elif isinstance(node, list):
+        for item in cast(list[object], node):
+            yield from _walk(item)
+
+
+def _range_vars(tree: object) -> Iterator[Node]:
+    """Table references: `RangeVar` nodes, and the bare ones a statement names as its `relation`."""
+    return (
+        node
+        for key, node in _walk(tree)
+        if key == "RangeVar" or (key == "relation" and "relname" in node)
+    )
+
+
+def _nodes(tree: object, kind: str) -> Iterator[Node]:
+    return (node for key, node in _walk(tree) if key == kind)
