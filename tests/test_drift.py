@@ -36,6 +36,11 @@ DRIFTS = {
         "",
         "trigger copy_of_sync also calls public.handle_new_user(): each row is synced twice",
     ),
+    "search_path not empty": (  # scan's structural check once passed this: one judgment now
+        "ALTER FUNCTION public.handle_new_user() SET search_path = public",
+        "",
+        "search_path is public: a SECURITY DEFINER function must pin it to ''",
+    ),
     "disabled": (
         "",
         "ALTER TABLE auth.users DISABLE TRIGGER on_auth_user_updated",

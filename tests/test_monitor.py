@@ -61,7 +61,7 @@ def test_metrics_follow_trigger_removal_new_ghosts_and_a_deleted_profile(
         for i in range(3):
             _signup(database, f"ghost{i}@example.com")
         wait_for(lambda: mon.metric("ghostguard_ghost_users", kind="email"), lambda v: v == 3)
-        assert mon.metric("ghostguard_signups_total") == 4
+        wait_for(lambda: mon.metric("ghostguard_signups_total"), lambda v: v == 4)
 
         conn.execute("DELETE FROM public.users WHERE email = 'first@example.com'")
         wait_for(lambda: mon.metric("ghostguard_ghost_users_total"), lambda v: v == 4)

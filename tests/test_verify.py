@@ -117,5 +117,15 @@ def test_a_function_opened_to_api_roles_fails_the_security_check(
 ) -> None:
     assert run("apply", "--yes", db=database).exit_code == 0
     conn.execute("GRANT EXECUTE ON FUNCTION public.handle_new_user() TO anon")
-    checks = _checks(run("verify", "--json", db=database).stdout)
+    out = run("verify", "--json", db=database).stdout
+    checks = _checks(out)
     assert checks["function_secure"] == (False, "EXECUTE granted to anon")
+    # verify's checks are findings like doctor's: each has a level and a fix
+    secure = next(c for c in json.loads(out)["checks"] if c["name"] == "function_secure")
+    assert (secure["level"], secure["fix"]) == (
+        "error",
+        "run `ghostguard apply --yes` to reinstall it",
+    )
+    assert secure["remediation"] == secure["fix"]  # the name earlier versions used
+    ghosts = next(c for c in json.loads(out)["checks"] if c["name"] == "no_ghosts")
+    assert (ghosts["level"], ghosts["passed"], ghosts["fix"]) == ("error", True, "")

@@ -10,12 +10,8 @@ from psycopg import errors
 
 from ghostguard import audit as audit_log
 from ghostguard import catalog, locks
-from ghostguard.backfill.engine import (
-    BackfillOptions,
-    BackfillResult,
-    ProgressCallback,
-    run_backfill,
-)
+from ghostguard.backfill.engine import run_backfill
+from ghostguard.backfill.options import BackfillOptions, BackfillResult, ProgressCallback
 from ghostguard.backfill.statements import EngineStatements, Resumption, resumption
 from ghostguard.catalog import Shape
 from ghostguard.checks.verify import VerifyReport, verify

@@ -11,87 +11,26 @@ backoff, adapt their size to a target duration, and can be rate-limited.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors
 
 from ghostguard import catalog
+from ghostguard.backfill.options import BackfillOptions, BackfillResult, Progress, ProgressCallback
 from ghostguard.backfill.pool import BatchFailed, Checkpoints, Done, Pool, Window, retried
 from ghostguard.backfill.statements import EngineStatements, resumption
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused
 from ghostguard.locks import exclusive_run, in_the_way
-from ghostguard.retry import RetryPolicy
 from ghostguard.runner import database_errors, primary_message
 from ghostguard.secrets import mask
 from ghostguard.sqlparts import Query
-
-
-@dataclass(frozen=True)
-class BackfillOptions:
-    batch_size: int | None = None  # a fixed size; None adapts the size to target_seconds
-    start_size: int = 5_000
-    min_size: int = 500
-    max_size: int = 50_000  # bounds the worst batch when the machine stalls mid-batch
-    target_seconds: float = 0.075  # keeps the slowest batches well under 250 ms on a busy machine
-    max_rate: float | None = None  # source rows scanned per second
-    # While other sessions are writing, pause yield_factor x the batch's time after it (0: never):
-    # signups and sign-ins get the CPU first. A running batch holds a core, and a signup that
-    # becomes runnable meanwhile can wait a scheduler timeslice; only fewer batches per second
-    # shorten that tail (signup p99 during/before: ~2.0-2.5x at 3, 1.3-1.9x at 8; benchmarks.md).
-    yield_factor: float = 8.0
-    # Connections running batches at once on an otherwise idle server (one while others write).
-    jobs: int = 2
-    lock_timeout: str = "1s"
-    statement_timeout: str = "10s"
-    retry: RetryPolicy = RetryPolicy()
-
-
-@dataclass(frozen=True)
-class Progress:
-    scanned: int
-    total: int  # estimate; 0 when unknown
-    inserted: int
-    batches: int
-    batch_size: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        return self.scanned / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        if not self.total or not self.rate:
-            return None
-        return max(self.total - self.scanned, 0) / self.rate
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass(frozen=True)
-class BackfillResult:
-    run_id: str
-    inserted: int
-    scanned: int
-    batches: int
-    seconds: float
-    worst_batch_seconds: float
-    retries: int
-    resumed_from: str | None
-    analyze_seconds: float = 0.0  # ANALYZE of the profile table afterwards, not part of `seconds`
-    yielded_seconds: float = 0.0  # paused for other writers (part of `seconds`)
-    jobs: int = 1  # connections that ran batches
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

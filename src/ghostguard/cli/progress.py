@@ -15,8 +15,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ghostguard.backfill.engine import Progress as BackfillProgress
-from ghostguard.backfill.engine import ProgressCallback
+from ghostguard.backfill.options import Progress as BackfillProgress
+from ghostguard.backfill.options import ProgressCallback
 
 INTERVAL_ENV = "GHOSTGUARD_PROGRESS_SECONDS"  # how often plain lines are printed (default 5)
 

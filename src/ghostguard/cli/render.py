@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ghostguard.apply import ApplyResult
-from ghostguard.backfill.engine import BackfillResult
+from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
 from ghostguard.checks.scan import ScanReport
 from ghostguard.checks.verify import VerifyReport

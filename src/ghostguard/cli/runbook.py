@@ -11,7 +11,7 @@ from ghostguard import config as config_mod
 from ghostguard import db, initconfig, repair, sqlparts
 from ghostguard import orphans as orphans_mod
 from ghostguard.backfill import engine as backfill
-from ghostguard.backfill.engine import BackfillOptions
+from ghostguard.backfill.options import BackfillOptions
 from ghostguard.checks import scan as scan_mod
 from ghostguard.checks import verify
 from ghostguard.cli import render
