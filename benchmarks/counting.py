@@ -19,10 +19,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import arguments, create_users, fresh_database, sandbox  # noqa: E402
-from ghostguard.checks.scan import scan  # noqa: E402
 
 from ghostguard import catalog  # noqa: E402
 from ghostguard.apply import ApplyOptions, install  # noqa: E402
+from ghostguard.checks.scan import scan  # noqa: E402
 from ghostguard.checks.verify import verify  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
 

@@ -167,24 +167,35 @@ def test_apply_twice_is_a_no_op_the_second_time(
     ]
 
 
-def test_failed_backfill_is_audited_and_leaves_no_partial_profiles(
+def test_rows_breaking_a_constraint_do_not_stop_apply_and_are_named(
     database: Database, auth: AuthServer, conn: psycopg.Connection
 ) -> None:
+    """One bad row once aborted the whole backfill (zero profiles); now the others get theirs."""
     make_ghosts(auth, conn)
     conn.execute("ALTER TABLE public.users ADD CONSTRAINT needs_email CHECK (email IS NOT NULL)")
     result = run("apply", "--yes", db=database)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "error: backfill failed (audit row marked failed, checkpoint kept: run again to resume): "
-        'the first batch: new row for relation "users" violates check constraint "needs_email"\n'
+    assert result.exit_code == 1  # verify fails: those users are still ghosts
+    assert "error" not in result.stderr  # stderr has only the progress line
+    # phone, anonymous and Apple-without-email users have no email; a soft-deleted one's is hidden
+    assert (
+        "4 users could not get a profile; each is recorded once in public.profile_sync_failures:"
+        in (result.stdout)
     )
+    assert "needs_email: 4 users (e.g. " in result.stdout
     rows = _audit(conn)
-    assert rows[-1][:3] == ("backfill_ghost_users", "failed", None)
-    assert 'violates check constraint "needs_email"' in str(rows[-1][3])
-    assert scalar(conn, "SELECT count(*) FROM public.users") == 0
+    assert rows[-1][:3] == ("backfill_ghost_users", "partial", 4)
+    assert scalar(conn, "SELECT count(*) FROM public.users") == 4
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM public.profile_sync_failures "
+            "WHERE operation = 'backfill' AND constraint_name = 'needs_email'",
+        )
+        == 4
+    )
     conn.execute("ALTER TABLE public.users DROP CONSTRAINT needs_email")
     assert run("backfill", "--yes", db=database).exit_code == 0
-    assert _audit(conn)[-1][:3] == ("backfill_ghost_users", "success", 8)
+    assert _audit(conn)[-1][:3] == ("backfill_ghost_users", "success", 4)
 
 
 def test_a_lock_on_auth_users_times_out_retries_and_changes_nothing(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -354,3 +355,27 @@ def test_the_backfill_yields_while_other_sessions_write(
     unyielding = run("backfill", "--yes", "--json", "--no-yield", db=database)
     assert unyielding.exit_code == 0 and json.loads(unyielding.stdout)["yielded_seconds"] == 0
     assert ghost_count(conn) == 0
+
+
+def test_progress_never_reads_over_100_percent_when_the_estimate_is_low(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, admin: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 300)
+    admin.execute("ANALYZE auth.users")  # the planner now expects 300 rows
+    authserver.import_users(auth.conn, 700)
+    conn.execute("DELETE FROM public.users")
+    result = run(
+        "backfill",
+        "--yes",
+        "--json",
+        "--batch-size",
+        "250",
+        db=database,
+        env={"GHOSTGUARD_PROGRESS_SECONDS": "0"},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    shares = [int(s) for line in lines for s in re.findall(r"\((\d+)%\)", line)]
+    assert shares and max(shares) == 100
+    assert lines[-1].startswith("backfill: 1,000/1,000 auth rows scanned (100%), 1,000 profiles")
+    assert "ETA" not in lines[-1]  # past the estimate the remainder is unknown, not zero

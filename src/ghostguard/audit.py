@@ -28,6 +28,7 @@ def audit_table(config: Config, shape: Shape) -> list[Step]:
                 "  job_name text NOT NULL,\n"
                 "  status text NOT NULL,\n"
                 "  records_affected bigint,\n"
+                "  records_failed bigint,\n"
                 "  started_at timestamptz NOT NULL DEFAULT now(),\n"
                 "  completed_at timestamptz,\n"
                 "  error_message text,\n"
@@ -42,6 +43,7 @@ def audit_table(config: Config, shape: Shape) -> list[Step]:
             sql.SQL(
                 "ALTER TABLE {audit}\n"
                 "  ADD COLUMN IF NOT EXISTS records_affected bigint,\n"
+                "  ADD COLUMN IF NOT EXISTS records_failed bigint,\n"
                 "  ADD COLUMN IF NOT EXISTS completed_at timestamptz,\n"
                 "  ADD COLUMN IF NOT EXISTS error_message text,\n"
                 "  ADD COLUMN IF NOT EXISTS details jsonb NOT NULL DEFAULT '{{}}'::jsonb,\n"

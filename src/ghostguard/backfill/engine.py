@@ -21,7 +21,14 @@ import psycopg
 from psycopg import errors
 
 from ghostguard import catalog
-from ghostguard.backfill.options import BackfillOptions, BackfillResult, Progress, ProgressCallback
+from ghostguard.backfill import salvage
+from ghostguard.backfill.options import (
+    BackfillOptions,
+    BackfillResult,
+    FailureGroup,
+    Progress,
+    ProgressCallback,
+)
 from ghostguard.backfill.pool import BatchFailed, Checkpoints, Done, Pool, Window, retried
 from ghostguard.backfill.statements import EngineStatements, resumption
 from ghostguard.catalog import Shape
@@ -86,6 +93,7 @@ class _Statements:
 
     def __init__(self, sql_set: EngineStatements, run_id: str, options: BackfillOptions):
         self.run_id = run_id
+        self.sql_set = sql_set
         self.timeouts = {
             "lock_timeout": options.lock_timeout,
             "statement_timeout": options.statement_timeout,
@@ -104,9 +112,12 @@ class _Statements:
             ).fetchone()
         return None if row is None else Window(after, row[0], int(row[1]))
 
-    def run_batch(self, conn: psycopg.Connection, window: Window, checkpoint: Any) -> int:
-        """Profiles inserted for the window; planned per batch (never a cached generic plan made
-        when the profile table's statistics were different)."""
+    def run_batch(
+        self, conn: psycopg.Connection, window: Window, checkpoint: Any
+    ) -> tuple[int, int]:
+        """(profiles created, users that could not get one) for the window; planned per batch
+        (never a cached generic plan made when the profile table's statistics were different).
+        A row whose data breaks the insert does not stop the run: the window is salvaged."""
         params = {
             "after": window.after,
             "last": window.last,
@@ -114,11 +125,37 @@ class _Statements:
             "run": self.run_id,
             "checkpoint": checkpoint,
         }
+        first = window.after is None
+        try:
+            with conn.transaction():
+                conn.execute(self.settings, self.timeouts)
+                row = conn.execute(self.batch[first], params, prepare=False).fetchone()
+        except salvage.DATA_ERRORS:
+            return self.salvage(conn, window, params)
+        assert row is not None, "the run's audit row disappeared"
+        return int(row[0]), 0
+
+    def salvage(
+        self, conn: psycopg.Connection, window: Window, params: dict[str, Any]
+    ) -> tuple[int, int]:
+        """The window again in one transaction: rows that break a rule recorded, the rest
+        inserted set-based, else in chunks and row by row (salvage.py)."""
+        first = window.after is None
+        bounds = {"after": "" if first else str(window.after), "last": str(window.last)}
         with conn.transaction():
             conn.execute(self.settings, self.timeouts)
-            row = conn.execute(self.batch[window.after is None], params, prepare=False).fetchone()
+            conn.execute(self.sql_set.salvage_bounds.statement, bounds)
+            count = self.sql_set.salvage_count_first if first else self.sql_set.salvage_count_next
+            before = conn.execute(count.statement, params, prepare=False).fetchone()
+            conn.execute(self.sql_set.salvage.statement)
+            record = (
+                self.sql_set.salvage_record_first if first else self.sql_set.salvage_record_next
+            )
+            row = conn.execute(
+                record.statement, {**params, "before": before[0] if before else 0}, prepare=False
+            ).fetchone()
         assert row is not None, "the run's audit row disappeared"
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
 
 def _next_size(size: int, count: int, seconds: float, options: BackfillOptions) -> int:
@@ -136,7 +173,7 @@ class _Tally:
         self.options = options
         self.jobs = jobs
         self.size = options.batch_size or options.start_size
-        self.scanned = self.inserted = self.retries = self.batches = 0
+        self.scanned = self.inserted = self.failed = self.retries = self.batches = 0
         self.worst = self.yielded = 0.0
         self.busy = 0.0  # smoothed share of recent checks that saw other writers
         self.started = time.monotonic()
@@ -144,6 +181,7 @@ class _Tally:
     def add(self, done: Done) -> None:
         self.scanned += done.window.count
         self.inserted += done.inserted
+        self.failed += done.failed
         self.retries += done.retries
         self.batches += 1
         self.worst = max(self.worst, done.seconds)
@@ -198,6 +236,7 @@ def run_backfill(
     analyzed = time.monotonic()
     if tally.inserted:
         _analyze(conn, sql_set)
+    groups = _failure_groups(conn, sql_set) if tally.failed else []
     return BackfillResult(
         run.run_id,
         tally.inserted,
@@ -210,7 +249,17 @@ def run_backfill(
         time.monotonic() - analyzed,
         tally.yielded,
         workers.size,
+        tally.failed,
+        groups,
+        config.failures.display,
     )
+
+
+def _failure_groups(conn: psycopg.Connection, sql_set: EngineStatements) -> list[FailureGroup]:
+    """What the users left without a profile broke, for the summary."""
+    with database_errors("backfill: reading the recorded failures"):
+        rows = conn.execute(sql_set.failure_summary.statement).fetchall()
+    return [FailureGroup(name, int(count), list(users)) for name, count, users in rows]
 
 
 def _drive(

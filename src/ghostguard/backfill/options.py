@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ghostguard.retry import RetryPolicy
@@ -43,13 +43,34 @@ class Progress:
         return self.scanned / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
+    def expected(self) -> int:
+        """Rows this run will scan as far as is known: the estimate, or more once it is passed."""
+        return max(self.total, self.scanned)
+
+    @property
+    def share(self) -> float | None:
+        """Done so far, never over 1 (the planner's estimate can be low); None when unknown."""
+        return min(self.scanned / self.total, 1.0) if self.total else None
+
+    @property
     def eta(self) -> float | None:
-        if not self.total or not self.rate:
+        """Seconds left at the run's rate so far; None when unknown, and once the estimate is
+        passed (the true remainder is then unknown, not zero)."""
+        if not self.total or not self.rate or self.scanned >= self.total:
             return None
-        return max(self.total - self.scanned, 0) / self.rate
+        return (self.total - self.scanned) / self.rate
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Unresolved backfill failures that broke one constraint: how many, and the first users."""
+
+    constraint: str
+    users: int
+    examples: list[str]
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,9 @@ class BackfillResult:
     analyze_seconds: float = 0.0  # ANALYZE of the profile table afterwards, not part of `seconds`
     yielded_seconds: float = 0.0  # paused for other writers (part of `seconds`)
     jobs: int = 1  # connections that ran batches
+    failed: int = 0  # users that could not get a profile this run (recorded in the failures table)
+    failures: list[FailureGroup] = field(default_factory=list[FailureGroup])
+    failures_table: str = ""  # where they are recorded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,6 +42,7 @@ class Done:
     seconds: float  # the successful attempt only: backoff sleeps are not batch time
     retries: int
     timed_out: bool  # a statement timeout was retried: the coordinator shrinks later windows
+    failed: int = 0  # users of the window that could not get a profile (recorded)
 
 
 class BatchFailed(Exception):
@@ -72,7 +73,7 @@ class Checkpoints:
             self.value = self._open.popleft()[0].last
 
 
-BatchStatement = Callable[[psycopg.Connection, Window, Any], int]
+BatchStatement = Callable[[psycopg.Connection, Window, Any], tuple[int, int]]
 T = TypeVar("T")
 
 
@@ -135,16 +136,16 @@ class Pool:
     ) -> Done:
         conn = self._idle.get()
 
-        def attempt() -> tuple[int, float]:
+        def attempt() -> tuple[tuple[int, int], float]:
             started = time.monotonic()
-            inserted = batch(conn, window, checkpoint)
-            return inserted, time.monotonic() - started
+            counts = batch(conn, window, checkpoint)
+            return counts, time.monotonic() - started
 
         try:
-            (inserted, seconds), attempts = retried(attempt, policy, window)
+            ((inserted, failed), seconds), attempts = retried(attempt, policy, window)
         finally:
             self._idle.put(conn)
-        return Done(window, inserted, seconds, attempts.retries, attempts.timed_out)
+        return Done(window, inserted, seconds, attempts.retries, attempts.timed_out, failed)
 
     def close(self) -> None:
         """Wait for batches in flight (each is short), then close every connection."""

@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import sql
 
 from ghostguard import locks
+from ghostguard.backfill import salvage
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import (
@@ -18,6 +19,7 @@ from ghostguard.sqlparts import (
     source,
     target,
 )
+from ghostguard.sync import failures as sync_failures
 from ghostguard.sync.mapping import profile_columns
 
 
@@ -187,12 +189,15 @@ def other_writers() -> Step:
 def backfill_finish(config: Config) -> Step:
     """Params: run, checkpoint (the last key, once every window has finished)."""
     return Step(
-        "backfill: close the audit row as success",
+        "backfill: close the audit row: success, or partial when some users could not get a profile",
         sql.SQL(
-            "UPDATE {} SET status = 'success', completed_at = clock_timestamp(), "
-            "details = details || jsonb_build_object('checkpoint', %(checkpoint)s::text) "
+            "UPDATE {audit} SET completed_at = clock_timestamp(),\n"
+            "  status = CASE WHEN coalesce(records_failed, 0) > 0 THEN 'partial' ELSE 'success' END,\n"
+            "  error_message = CASE WHEN coalesce(records_failed, 0) > 0 THEN records_failed\n"
+            "    || ' users could not get a profile (recorded in ' || {failures} || ')' END,\n"
+            "  details = details || jsonb_build_object('checkpoint', %(checkpoint)s::text)\n"
             "WHERE id = %(run)s RETURNING records_affected"
-        ).format(audit(config)),
+        ).format(audit=audit(config), failures=sql.Literal(config.failures.display)),
     )
 
 
@@ -309,6 +314,13 @@ class EngineStatements:
     finish: Step
     failed: Step
     analyze: Step
+    salvage_bounds: Step
+    salvage_count_first: Step
+    salvage_count_next: Step
+    salvage: Step
+    salvage_record_first: Step
+    salvage_record_next: Step
+    failure_summary: Step
 
     @classmethod
     def build(cls, config: Config, shape: Shape) -> EngineStatements:
@@ -327,6 +339,13 @@ class EngineStatements:
             finish=backfill_finish(config),
             failed=backfill_failed(config),
             analyze=analyze_target(config),
+            salvage_bounds=salvage.bounds(),
+            salvage_count_first=salvage.ghosts_in_window(config, first=True),
+            salvage_count_next=salvage.ghosts_in_window(config, first=False),
+            salvage=salvage.salvage(config, shape),
+            salvage_record_first=salvage.record(config, first=True),
+            salvage_record_next=salvage.record(config, first=False),
+            failure_summary=sync_failures.summary(config, salvage.OPERATION),
         )
 
     def window(self, first: bool) -> Step:
@@ -336,9 +355,10 @@ class EngineStatements:
         return self.batch_first if first else self.batch_next
 
     def plan(self, earlier: Resumption) -> list[Step]:
-        """What a run executes, in order, for a run that follows `earlier`. Two steps depend on
-        the data and say so in their titles: the failure record (only when a batch gives up) and
-        ANALYZE (only when profiles were created)."""
+        """What a run executes, in order, for a run that follows `earlier`. The steps that depend
+        on the data say so in their titles: the salvage of a window (only when a batch fails on a
+        row's data), the failure record (only when a batch gives up) and ANALYZE (only when
+        profiles were created)."""
         return [
             self.estimate,
             self.last_run,
@@ -351,9 +371,21 @@ class EngineStatements:
             self.window_next,
             self.batch_first,
             self.batch_next,
+            *(
+                _only_when(step, "a batch fails on a row's data")
+                for step in (
+                    self.salvage_bounds,
+                    self.salvage_count_first,
+                    self.salvage_count_next,
+                    self.salvage,
+                    self.salvage_record_first,
+                    self.salvage_record_next,
+                )
+            ),
             self.finish,
             _only_when(self.failed, "a batch gives up"),
             _only_when(self.analyze, "profiles were created"),
+            _only_when(self.failure_summary, "some users could not get a profile"),
         ]
 
 

@@ -22,10 +22,10 @@ INTERVAL_ENV = "GHOSTGUARD_PROGRESS_SECONDS"  # how often plain lines are printe
 
 
 def describe(p: BackfillProgress) -> str:
-    share = f" ({p.scanned / p.total:.0%})" if p.total else ""
+    share = f" ({p.share:.0%})" if p.share is not None else ""
     eta = f", ETA {p.eta:.0f}s" if p.eta is not None else ""
     return (
-        f"backfill: {p.scanned:,}/{max(p.total, p.scanned):,} auth rows scanned{share}, "
+        f"backfill: {p.scanned:,}/{p.expected:,} auth rows scanned{share}, "
         f"{p.inserted:,} profiles created, {p.rate:,.0f} rows/s, batch {p.batch_size:,}{eta}"
     )
 
@@ -47,7 +47,7 @@ def backfill_progress() -> Generator[ProgressCallback, None, None]:
                 bar.update(
                     task,
                     completed=p.scanned,
-                    total=max(p.total, p.scanned) or None,
+                    total=p.expected or None,
                     rate=f"{p.rate:,.0f}",
                     inserted=f"{p.inserted:,}",
                 )

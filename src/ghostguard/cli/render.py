@@ -123,6 +123,25 @@ def backfill(console: Console, result: BackfillResult) -> None:
         f"  {result.scanned:,} auth rows scanned in {result.batches:,} batches, {result.seconds:.2f}s, "
         f"worst batch {result.worst_batch_seconds * 1000:.0f} ms, {result.retries} retries{resumed}"
     )
+    if result.failed:
+        console.print(
+            Text(
+                f"{result.failed:,} users could not get a profile; each is recorded once in "
+                f"{result.failures_table}:",
+                style="bold red",
+            )
+        )
+        for group in result.failures:
+            examples = ", ".join(group.examples)
+            console.print(
+                f"  {group.constraint}: {group.users:,} users (e.g. {examples})", markup=False
+            )
+        console.print(
+            "Fix: map those columns from values that satisfy the constraint in ghostguard.toml "
+            "(`ghostguard init` proposes a mapping), or relax the constraint; then run "
+            "`ghostguard repair --yes`.",
+            markup=False,
+        )
 
 
 def apply(console: Console, result: ApplyResult) -> None:

@@ -266,6 +266,9 @@ def backfill_cmd(
 
     Each batch is its own transaction with a lock_timeout and statement_timeout, retried with
     backoff; progress is checkpointed in the audit log, so a killed run is resumed by the next one.
+    A row whose data breaks a constraint never stops the run: the others get their profiles, and
+    each user who cannot is recorded once in the failures table; then the run exits 1 naming the
+    constraints and the first users (fix the mapping or the constraint, then `ghostguard repair`).
     Progress goes to stderr. Needs the audit table, so run `apply` once first.
     """
     target = resolve_target(db_url, config_path)
@@ -284,6 +287,7 @@ def backfill_cmd(
         print_json(result.to_dict())
     else:
         render.backfill(stdout_console(), result)
+    finish(result.failed == 0)
 
 
 @click.command("verify")

@@ -28,6 +28,7 @@ def failures_table(config: Config, shape: Shape) -> list[Step]:
                 "  user_id text NOT NULL,\n"
                 "  operation text NOT NULL,\n"
                 "  sqlstate text,\n"
+                "  constraint_name text,\n"
                 "  message text,\n"
                 "  detail text,\n"
                 "  occurred_at timestamptz NOT NULL DEFAULT now(),\n"
@@ -36,6 +37,10 @@ def failures_table(config: Config, shape: Shape) -> list[Step]:
                 "  resolution text\n"
                 ")"
             ).format(table),
+        ),
+        Step(
+            "the constraint a write broke, added to a failures table that predates it",
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS constraint_name text").format(table),
         ),
         Step(
             "unresolved failures are looked up by user",
@@ -47,6 +52,33 @@ def failures_table(config: Config, shape: Shape) -> list[Step]:
             table, shape, "failure rows hold user ids and error texts: not for API roles"
         ),
     ]
+
+
+def record_failure(
+    config: Config, key: sql.Composable, operation: str, once: bool = False
+) -> sql.Composed:
+    """PL/pgSQL for an EXCEPTION handler: record what failed (or at least log it). `once`: not
+    again while the user has an unresolved failure of this operation (a backfill run again meets
+    the same bad row). The block declares v_state, v_message, v_detail and v_constraint text."""
+    guard = (
+        sql.SQL(
+            "\n  WHERE NOT EXISTS (SELECT 1 FROM {failures} f WHERE f.user_id = {key}::text\n"
+            "                    AND f.operation = {op} AND f.resolved_at IS NULL)"
+        ).format(failures=failures(config), key=key, op=sql.Literal(operation))
+        if once
+        else sql.SQL("")
+    )
+    return sql.SQL(
+        "GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,\n"
+        "                       v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;\n"
+        "BEGIN\n"
+        "  INSERT INTO {failures} (user_id, operation, sqlstate, constraint_name, message, detail)\n"
+        "  SELECT {key}::text, {op}, v_state, NULLIF(v_constraint, ''), v_message, NULLIF(v_detail, ''){guard};\n"
+        "EXCEPTION WHEN OTHERS THEN\n"
+        "  RAISE WARNING 'ghostguard: % profile sync for % failed (%: %) and could not be recorded: %',\n"
+        "    {op}, {key}, v_state, v_message, SQLERRM;\n"
+        "END;"
+    ).format(failures=failures(config), key=key, op=sql.Literal(operation), guard=guard)
 
 
 def failure_of_user(config: Config) -> Step:
@@ -88,3 +120,17 @@ def unresolved(conn: psycopg.Connection, config: Config) -> int | None:
         return None
     row = conn.execute(unresolved_count(config).statement).fetchone()
     return int(row[0]) if row else 0
+
+
+def summary(config: Config, operation: str) -> Step:
+    """Unresolved failures of an operation by constraint (else SQLSTATE), most first, with the
+    first three users of each."""
+    return Step(
+        f"unresolved {operation} failures by constraint",
+        sql.SQL(
+            "SELECT coalesce(constraint_name, 'SQLSTATE ' || sqlstate, 'unknown'), count(*),\n"
+            "       (array_agg(user_id ORDER BY id))[1:3]\n"
+            "FROM {} WHERE operation = {} AND resolved_at IS NULL\n"
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).format(failures(config), sql.Literal(operation)),
+    )

@@ -15,7 +15,7 @@ removes everything, and there is one function to secure):
   already cascades: the profile is marked deleted, never removed.
 
 Every write runs in its own exception block. A failure is written to the failures table (user,
-operation, SQLSTATE, message, detail, time) for `ghostguard repair`; if even that write fails, a
+operation, SQLSTATE, constraint, message, detail, time) for `ghostguard repair`; if even that write fails, a
 WARNING goes to the server log. `EXCEPTION WHEN OTHERS THEN RETURN NEW` alone would hide the
 new ghost; this records it.
 """
@@ -29,30 +29,15 @@ from ghostguard.config import Config
 from ghostguard.sqlparts import (
     DOLLAR_TAG,
     Step,
-    failures,
     function,
     ident,
     source,
     target,
 )
+from ghostguard.sync.failures import record_failure
 from ghostguard.sync.mapping import mark_deleted, profile_columns, upsert_profile
 
 TRANSITION = "ghostguard_new_rows"
-
-
-def _record_failure(config: Config, key: sql.Composable, operation: str) -> sql.Composed:
-    """Statements for an EXCEPTION handler: record what failed, or at least log it."""
-    return sql.SQL(
-        "GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,\n"
-        "                       v_detail = PG_EXCEPTION_DETAIL;\n"
-        "BEGIN\n"
-        "  INSERT INTO {failures} (user_id, operation, sqlstate, message, detail)\n"
-        "  VALUES ({key}::text, {op}, v_state, v_message, NULLIF(v_detail, ''));\n"
-        "EXCEPTION WHEN OTHERS THEN\n"
-        "  RAISE WARNING 'ghostguard: % profile sync for % failed (%: %) and could not be recorded: %',\n"
-        "    {op}, {key}, v_state, v_message, SQLERRM;\n"
-        "END;"
-    ).format(failures=failures(config), key=key, op=sql.Literal(operation))
 
 
 def _on_update(config: Config, shape: Shape) -> sql.Composable:
@@ -100,8 +85,9 @@ FALLBACK_CHUNK = (
 )
 
 
-def _insert_chunk(config: Config, shape: Shape) -> sql.Composed:
-    """Flush v_chunk (an array of auth rows): one set-based INSERT, or row by row if it fails."""
+def insert_chunk(config: Config, shape: Shape, operation: str, once: bool = False) -> sql.Composed:
+    """Flush v_chunk (an array of auth rows): one set-based INSERT, or row by row if it fails,
+    recording each row that fails (`once`: see `record_failure`). Needs r and v_chunk declared."""
     columns, chunk_values = profile_columns(config, shape, ident("n"))
     _, row_values = profile_columns(config, shape, sql.SQL("r"))
     return sql.SQL(
@@ -126,7 +112,9 @@ def _insert_chunk(config: Config, shape: Shape) -> sql.Composed:
         chunk_values=chunk_values,
         row_values=row_values,
         key=ident(config.target.key),
-        record=_record_failure(config, sql.SQL("r.{}").format(ident(config.source.key)), "INSERT"),
+        record=record_failure(
+            config, sql.SQL("r.{}").format(ident(config.source.key)), operation, once
+        ),
     )
 
 
@@ -134,7 +122,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
     """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
     columns, set_values = profile_columns(config, shape, ident("n"))
     skey = ident(config.source.key)
-    chunk = _insert_chunk(config, shape)
+    chunk = insert_chunk(config, shape, "INSERT")
     body = sql.SQL(
         "\nDECLARE\n"
         "  r {source}%ROWTYPE;\n"
@@ -142,6 +130,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "  v_state text;\n"
         "  v_message text;\n"
         "  v_detail text;\n"
+        "  v_constraint text;\n"
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
         "    BEGIN\n"
@@ -186,9 +175,9 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         chunk_size=sql.Literal(FALLBACK_CHUNK),
         chunk=chunk,
         on_update=_on_update(config, shape),
-        record_update=_record_failure(config, sql.SQL("NEW.{}").format(skey), "UPDATE"),
+        record_update=record_failure(config, sql.SQL("NEW.{}").format(skey), "UPDATE"),
         on_delete=_on_delete(config, shape),
-        record_delete=_record_failure(config, sql.SQL("OLD.{}").format(skey), "DELETE"),
+        record_delete=record_failure(config, sql.SQL("OLD.{}").format(skey), "DELETE"),
     )
     return Step(
         f"sync function: keeps {config.target.display} in step with {config.source.display}; "

@@ -32,20 +32,29 @@ def value(src: ColumnSource, row: sql.Composable, shape: Shape) -> sql.Composabl
     )
 
 
+def profile_values(
+    config: Config, shape: Shape, row: sql.Composable
+) -> list[tuple[str, sql.Composable]]:
+    """Each profile column a new profile gets, with its expression over an auth row."""
+    pairs: list[tuple[str, sql.Composable]] = [
+        (config.target.key, sql.SQL("{}.{}").format(row, ident(config.source.key)))
+    ]
+    pairs += [(column, value(src, row, shape)) for column, src in config.mapping.items()]
+    soft = shape.target_soft_delete
+    if soft and shape.source_soft_delete and soft not in config.mapping:
+        pairs.append((soft, sql.SQL("{}.{}").format(row, ident("deleted_at"))))
+    return pairs
+
+
 def profile_columns(
     config: Config, shape: Shape, row: sql.Composable
 ) -> tuple[sql.Composable, sql.Composable]:
     """(column list, value list) for a profile INSERT built from an auth row."""
-    names = [config.target.key]
-    values: list[sql.Composable] = [sql.SQL("{}.{}").format(row, ident(config.source.key))]
-    for column, src in config.mapping.items():
-        names.append(column)
-        values.append(value(src, row, shape))
-    soft = shape.target_soft_delete
-    if soft and shape.source_soft_delete and soft not in config.mapping:
-        names.append(soft)
-        values.append(sql.SQL("{}.{}").format(row, ident("deleted_at")))
-    return sql.SQL(", ").join(map(ident, names)), sql.SQL(", ").join(values)
+    pairs = profile_values(config, shape, row)
+    return (
+        sql.SQL(", ").join(ident(name) for name, _ in pairs),
+        sql.SQL(", ").join(expr for _, expr in pairs),
+    )
 
 
 def touch_updated_at(shape: Shape) -> sql.Composable:
