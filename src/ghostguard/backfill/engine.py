@@ -94,6 +94,7 @@ class _Statements:
     def __init__(self, sql_set: EngineStatements, run_id: str, options: BackfillOptions):
         self.run_id = run_id
         self.sql_set = sql_set
+        self.salvaging = False  # the last salvaged window had bad rows
         self.timeouts = {
             "lock_timeout": options.lock_timeout,
             "statement_timeout": options.statement_timeout,
@@ -126,14 +127,19 @@ class _Statements:
             "checkpoint": checkpoint,
         }
         first = window.after is None
-        try:
-            with conn.transaction():
-                conn.execute(self.settings, self.timeouts)
-                row = conn.execute(self.batch[first], params, prepare=False).fetchone()
-        except salvage.DATA_ERRORS:
-            return self.salvage(conn, window, params)
-        assert row is not None, "the run's audit row disappeared"
-        return int(row[0]), 0
+        if not self.salvaging:
+            try:
+                with conn.transaction():
+                    conn.execute(self.settings, self.timeouts)
+                    row = conn.execute(self.batch[first], params, prepare=False).fetchone()
+                assert row is not None, "the run's audit row disappeared"
+                return int(row[0]), 0
+            except salvage.DATA_ERRORS:
+                pass
+        inserted, failed = self.salvage(conn, window, params)
+        # Bad rows are seldom alone: while windows keep having them, skip the doomed attempt.
+        self.salvaging = failed > 0
+        return inserted, failed
 
     def salvage(
         self, conn: psycopg.Connection, window: Window, params: dict[str, Any]

@@ -23,7 +23,7 @@ from psycopg import errors, sql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import DOLLAR_TAG, Step, audit, failures, ident, source, target
-from ghostguard.sync.function import insert_chunk
+from ghostguard.sync.function import insert_rows
 from ghostguard.sync.mapping import profile_values
 
 OPERATION = "backfill"
@@ -50,32 +50,37 @@ _RECORD_RULE_BREAKERS = (
 
 def window_ghosts(
     config: Config,
-    lower: sql.Composable,
+    lower: sql.Composable | None,
     upper: sql.Composable,
     select: sql.Composable | None = None,
+    inclusive: bool = False,
 ) -> sql.Composed:
-    """The window's auth rows with no profile (the batch's anti-join), alias `a`: their keys, or
-    `select`."""
+    """The window's auth rows with no profile, alias `a` (their keys, or `select`): the batch's
+    anti-join, confined to the key range on both sides so it reads the window, not the tables.
+    `lower` None: from the first key; else keys `>` it (`>=` when `inclusive`)."""
     skey, tkey = ident(config.source.key), ident(config.target.key)
+    op = sql.SQL(">=" if inclusive else ">")
+    a_lower = sql.SQL("") if lower is None else sql.SQL("a.{} {} {} AND ").format(skey, op, lower)
+    pu_lower = sql.SQL("") if lower is None else sql.SQL("pu.{} {} {} AND ").format(tkey, op, lower)
     return sql.SQL(
         "SELECT {select} FROM {source} a\n"
-        "WHERE {lower}a.{skey} <= {upper}\n"
-        "  AND NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{tkey} = a.{skey})"
+        "WHERE {a_lower}a.{skey} <= {upper}\n"
+        "  AND NOT EXISTS (SELECT 1 FROM {target} pu\n"
+        "                  WHERE pu.{tkey} = a.{skey} AND {pu_lower}pu.{tkey} <= {upper})"
     ).format(
         select=select or sql.SQL("a.{}").format(skey),
         source=source(config),
-        lower=lower,
+        a_lower=a_lower,
         skey=skey,
         upper=upper,
         target=target(config),
         tkey=tkey,
+        pu_lower=pu_lower,
     )
 
 
-def _params_lower(config: Config, first: bool) -> sql.Composable:
-    return (
-        sql.SQL("") if first else sql.SQL("a.{} > %(after)s AND ").format(ident(config.source.key))
-    )
+def _after(first: bool) -> sql.Composable | None:
+    return None if first else sql.SQL("%(after)s")
 
 
 def bounds() -> Step:
@@ -94,7 +99,7 @@ def ghosts_in_window(config: Config, first: bool) -> Step:
     return Step(
         "backfill salvage: the window's ghosts before",
         sql.SQL("SELECT count(*) FROM ({}) g").format(
-            window_ghosts(config, _params_lower(config, first), sql.SQL("%(last)s"))
+            window_ghosts(config, _after(first), sql.SQL("%(last)s"))
         ),
     )
 
@@ -122,8 +127,8 @@ def _rules(config: Config, shape: Shape) -> sql.Composed:
 
 
 def _candidates(config: Config, shape: Shape) -> sql.Composed:
-    """The window's ghosts with their mapped values under the profile's column names ($1 after,
-    $2 last), for the rules to read."""
+    """The window's ghosts with their mapped values under the profile's column names ($1 the
+    window's first key, $2 its last), for the rules to read."""
     key = ident(config.source.key)
     mapped = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(expr, ident(name))
@@ -131,9 +136,10 @@ def _candidates(config: Config, shape: Shape) -> sql.Composed:
     )
     return window_ghosts(
         config,
-        sql.SQL("($1 IS NULL OR a.{} > $1) AND ").format(key),
+        sql.SQL("$1"),
         sql.SQL("$2"),
         sql.SQL("a.{}::text AS ghostguard_key, {}").format(key, mapped),
+        inclusive=True,
     )
 
 
@@ -142,15 +148,15 @@ def salvage(config: Config, shape: Shape) -> Step:
     the rest set-based, else in chunks and row by row. Static text: the bounds come as settings."""
     skey = ident(config.source.key)
     key_type = sql.SQL("{}.{}%TYPE").format(source(config), skey)
+    # an anti-join, not `<> ALL (v_bad)`: that compares every row with every bad key
     remaining = sql.SQL(
-        "SELECT a.* FROM {source} a\n"
-        "    WHERE (v_after IS NULL OR a.{skey} > v_after) AND a.{skey} <= v_last\n"
-        "      AND NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{tkey} = a.{skey})\n"
-        "      AND a.{skey}::text <> ALL (v_bad)\n"
-        "    ORDER BY a.{skey}"
-    ).format(source=source(config), skey=skey, target=target(config), tkey=ident(config.target.key))
-    columns = sql.SQL(", ").join(ident(n) for n, _ in profile_values(config, shape, ident("a")))
-    values = sql.SQL(", ").join(e for _, e in profile_values(config, shape, ident("n")))
+        "{} AND NOT EXISTS (SELECT 1 FROM unnest(v_bad) b(k) WHERE b.k = a.{}::text)\n"
+        "    ORDER BY a.{}"
+    ).format(
+        window_ghosts(config, sql.SQL("v_lo"), sql.SQL("v_last"), sql.SQL("a.*"), inclusive=True),
+        skey,
+        skey,
+    )
     record_rule = sql.SQL(
         "pg_catalog.format({fmt}, v_rules, {candidates}, {failures}, {op}, '% NOT NULL', '23502',\n"
         "        '23514', 'the mapped value breaks ', ' (found before inserting)', {failures}, {op}, '{{}}')"
@@ -168,6 +174,7 @@ def salvage(config: Config, shape: Shape) -> Step:
             "DECLARE\n"
             "  v_after {key_type} := nullif(current_setting('ghostguard.after'), '');\n"
             "  v_last {key_type} := current_setting('ghostguard.last');\n"
+            "  v_lo {key_type};\n"
             "  v_rules text;\n"
             "  v_bad text[] := '{{}}';\n"
             "  r {source}%ROWTYPE;\n"
@@ -177,44 +184,40 @@ def salvage(config: Config, shape: Shape) -> Step:
             "  v_detail text;\n"
             "  v_constraint text;\n"
             "BEGIN\n"
+            "  -- the window's first key, so every read below is an index range on both tables\n"
+            "  IF v_after IS NULL THEN\n"
+            "    SELECT a.{skey} INTO v_lo FROM {source} a ORDER BY a.{skey} LIMIT 1;\n"
+            "  ELSE\n"
+            "    SELECT a.{skey} INTO v_lo FROM {source} a WHERE a.{skey} > v_after\n"
+            "      ORDER BY a.{skey} LIMIT 1;\n"
+            "  END IF;\n"
             "  {rules}\n"
             "  IF v_rules IS NOT NULL THEN\n"
             "    BEGIN\n"
-            "      EXECUTE {record_rule} INTO v_bad USING v_after, v_last;\n"
+            "      EXECUTE {record_rule} INTO v_bad USING v_lo, v_last;\n"
             "    EXCEPTION WHEN OTHERS THEN\n"
             "      v_bad := '{{}}';  -- a rule this cannot evaluate: the row-by-row path finds its rows\n"
             "    END;\n"
             "  END IF;\n"
-            "  BEGIN\n"
-            "    INSERT INTO {target} ({columns})\n"
-            "    SELECT {values} FROM ({remaining}) n\n"
-            "    ON CONFLICT ({tkey}) DO NOTHING;\n"
-            "  EXCEPTION WHEN OTHERS THEN\n"
-            "    FOR r IN {remaining} LOOP\n"
-            "      v_chunk := v_chunk || r;\n"
-            "      IF cardinality(v_chunk) >= {chunk_size} THEN\n"
-            "        {chunk}\n"
-            "      END IF;\n"
-            "    END LOOP;\n"
-            "    IF cardinality(v_chunk) > 0 THEN\n"
-            "      {chunk}\n"
-            "    END IF;\n"
-            "  END;\n"
+            "  {insert_rows}\n"
             "END\n"
             "{tag}"
         ).format(
             tag=DOLLAR_TAG,
             key_type=key_type,
+            skey=skey,
             source=source(config),
             rules=_rules(config, shape),
             record_rule=record_rule,
-            target=target(config),
-            columns=columns,
-            values=values,
-            remaining=remaining,
-            tkey=ident(config.target.key),
-            chunk_size=sql.Literal(FALLBACK_CHUNK),
-            chunk=insert_chunk(config, shape, OPERATION, once=True),
+            insert_rows=insert_rows(
+                config,
+                shape,
+                sql.SQL("({}) n").format(remaining),
+                remaining,
+                OPERATION,
+                once=True,
+                chunk_size=FALLBACK_CHUNK,
+            ),
         ),
     )
 
@@ -236,7 +239,7 @@ def record(config: Config, first: bool) -> Step:
             "WHERE id = %(run)s\n"
             "RETURNING %(before)s::bigint - (SELECT n FROM left_over), (SELECT n FROM left_over)"
         ).format(
-            ghosts=window_ghosts(config, _params_lower(config, first), sql.SQL("%(last)s")),
+            ghosts=window_ghosts(config, _after(first), sql.SQL("%(last)s")),
             audit=audit(config),
         ),
     )

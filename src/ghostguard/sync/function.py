@@ -118,11 +118,54 @@ def insert_chunk(config: Config, shape: Shape, operation: str, once: bool = Fals
     )
 
 
+def insert_rows(
+    config: Config,
+    shape: Shape,
+    set_from: sql.Composable,
+    rows: sql.Composable,
+    operation: str,
+    once: bool = False,
+    chunk_size: int = FALLBACK_CHUNK,
+) -> sql.Composed:
+    """PL/pgSQL: the profiles of auth rows `n` in `set_from` in one set-based INSERT; if a row
+    breaks it, `rows` (the same auth rows, in key order) again in chunks, row by row only inside
+    a chunk that fails, each failing row recorded (`once`: see `record_failure`). Needs r, v_chunk
+    and the v_ diagnostics variables declared."""
+    columns, set_values = profile_columns(config, shape, ident("n"))
+    chunk = insert_chunk(config, shape, operation, once)
+    return sql.SQL(
+        "BEGIN\n"
+        "  INSERT INTO {target} ({columns})\n"
+        "  SELECT {set_values} FROM {set_from}\n"
+        "  ON CONFLICT ({key}) DO NOTHING;\n"
+        "EXCEPTION WHEN OTHERS THEN\n"
+        "  -- a row broke the set: again in chunks, row by row only inside a chunk that fails\n"
+        "  FOR r IN {rows} LOOP\n"
+        "    v_chunk := v_chunk || r;\n"
+        "    IF cardinality(v_chunk) >= {chunk_size} THEN\n"
+        "      {chunk}\n"
+        "    END IF;\n"
+        "  END LOOP;\n"
+        "  IF cardinality(v_chunk) > 0 THEN\n"
+        "    {chunk}\n"
+        "  END IF;\n"
+        "END;"
+    ).format(
+        target=target(config),
+        columns=columns,
+        set_values=set_values,
+        set_from=set_from,
+        key=ident(config.target.key),
+        rows=rows,
+        chunk_size=sql.Literal(chunk_size),
+        chunk=chunk,
+    )
+
+
 def trigger_function(config: Config, shape: Shape) -> Step:
     """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
-    columns, set_values = profile_columns(config, shape, ident("n"))
     skey = ident(config.source.key)
-    chunk = insert_chunk(config, shape, "INSERT")
+    new_rows = sql.SQL("{} n ORDER BY n.{}").format(ident(TRANSITION), skey)
     body = sql.SQL(
         "\nDECLARE\n"
         "  r {source}%ROWTYPE;\n"
@@ -133,22 +176,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "  v_constraint text;\n"
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
-        "    BEGIN\n"
-        "      INSERT INTO {target} ({columns})\n"
-        "      SELECT {set_values} FROM {transition} n ORDER BY n.{skey}\n"
-        "      ON CONFLICT ({key}) DO NOTHING;\n"
-        "    EXCEPTION WHEN OTHERS THEN\n"
-        "      -- a row broke the set: again in chunks, row by row only inside a chunk that fails\n"
-        "      FOR r IN SELECT * FROM {transition} n ORDER BY n.{skey} LOOP\n"
-        "        v_chunk := v_chunk || r;\n"
-        "        IF cardinality(v_chunk) >= {chunk_size} THEN\n"
-        "          {chunk}\n"
-        "        END IF;\n"
-        "      END LOOP;\n"
-        "      IF cardinality(v_chunk) > 0 THEN\n"
-        "        {chunk}\n"
-        "      END IF;\n"
-        "    END;\n"
+        "    {insert_rows}\n"
         "  ELSIF TG_OP = 'UPDATE' THEN\n"
         "    BEGIN\n"
         "      {on_update}\n"
@@ -166,14 +194,9 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "END;\n"
     ).format(
         source=source(config),
-        target=target(config),
-        columns=columns,
-        set_values=set_values,
-        transition=ident(TRANSITION),
-        key=ident(config.target.key),
-        skey=skey,
-        chunk_size=sql.Literal(FALLBACK_CHUNK),
-        chunk=chunk,
+        insert_rows=insert_rows(
+            config, shape, new_rows, sql.SQL("SELECT * FROM {}").format(new_rows), "INSERT"
+        ),
         on_update=_on_update(config, shape),
         record_update=record_failure(config, sql.SQL("NEW.{}").format(skey), "UPDATE"),
         on_delete=_on_delete(config, shape),
