@@ -169,11 +169,17 @@ def test_sigkill_mid_run_then_the_next_run_resumes(
     done_before = scalar(conn, "SELECT count(*) FROM public.users")
     assert killed[1] == "running" and killed[2] == done_before and 1000 <= int(done_before) < 6000  # type: ignore[call-overload]
 
-    result = run("backfill", "--yes", "--json", db=database)
+    left = scalar(conn, "SELECT count(*) FROM auth.users WHERE id > %s::uuid", killed[4])
+    result = run(
+        "backfill", "--yes", "--json", db=database, env={"GHOSTGUARD_PROGRESS_SECONDS": "0"}
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["resumed_from"] == killed[0]
     assert data["inserted"] == 6000 - int(done_before)  # type: ignore[call-overload]
+    # Progress counts what is left after the checkpoint, not the whole table.
+    first_line = result.stderr.splitlines()[0]
+    assert f"/{left:,} auth rows scanned" in first_line, first_line
     # Nothing before the checkpoint is scanned again. One connection checkpoints exactly; with
     # two, windows finish out of order and at most the two in flight at the kill are redone.
     redone = data["scanned"] - (6000 - int(done_before))  # type: ignore[call-overload]

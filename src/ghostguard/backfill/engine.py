@@ -220,6 +220,8 @@ def run_backfill(
     total = _estimate_rows(conn, sql_set)
     with _connections(conn, options.jobs) as workers:  # before the audit row: nothing to undo
         run = _open_run(conn, sql_set)
+        if run.after is not None:
+            total = _rows_after(conn, sql_set, run.after, total)
         plan = _Statements(sql_set, run.run_id, options)
         checkpoints = Checkpoints(run.after)
         tally = _Tally(options, workers.size)
@@ -376,6 +378,18 @@ def _give_up(
         f"backfill failed (audit row marked failed, checkpoint kept: run again to resume): {message}",
         exc.sqlstate,
     ) from None
+
+
+def _rows_after(
+    conn: psycopg.Connection, sql_set: EngineStatements, after: Any, estimate: int
+) -> int:
+    """What a resumed run has left to scan; the estimate when counting would wait behind a lock."""
+    try:
+        with conn.transaction():
+            row = conn.execute(sql_set.rows_after.statement, {"after": after}).fetchone()
+    except errors.LockNotAvailable:
+        return estimate
+    return int(row[0]) if row else estimate
 
 
 def _estimate_rows(conn: psycopg.Connection, sql_set: EngineStatements) -> int:

@@ -274,6 +274,18 @@ def estimated_rows(config: Config) -> Step:
     )
 
 
+def rows_after(config: Config) -> Step:
+    """Param: after. A resumed run scans only the keys after its checkpoint: counted exactly (an
+    index-only scan of what is left), since the estimate's share of them is a guess when keys are
+    not spread evenly."""
+    return Step(
+        "backfill: how many auth rows are left after the checkpoint, for progress",
+        sql.SQL("SELECT count(*) FROM {} a WHERE a.{} > %(after)s").format(
+            source(config), ident(config.source.key)
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Resumption:
     """What the newest earlier run means for this one (see `resumption`)."""
@@ -301,6 +313,7 @@ class EngineStatements:
     very objects, and `plan` lists them for `apply --dry-run`."""
 
     estimate: Step
+    rows_after: Step
     last_run: Step
     start: Step
     mark_interrupted: Step
@@ -326,6 +339,7 @@ class EngineStatements:
     def build(cls, config: Config, shape: Shape) -> EngineStatements:
         return cls(
             estimate=estimated_rows(config),
+            rows_after=rows_after(config),
             last_run=backfill_last_run(config),
             start=backfill_start(config),
             mark_interrupted=backfill_mark_interrupted(config),
@@ -364,7 +378,7 @@ class EngineStatements:
             self.last_run,
             self.start,
             *([self.mark_interrupted] if earlier.mark_interrupted else []),
-            *([self.resumes] if earlier.resume else []),
+            *([self.resumes, self.rows_after] if earlier.resume else []),
             self.other_writers,
             self.settings,
             self.window_first,
