@@ -3,7 +3,7 @@
 One backend inserts at the speed of one core; the single `INSERT … SELECT` it is measured against
 uses one core too, so a batched run on one connection can only lose to it. Batches over disjoint
 key windows on a few connections do not conflict, and the backfill drops back to one connection
-while other sessions are writing (see backfill.py), so signups keep the CPU they need.
+while other sessions are writing (see engine.py), so signups keep the CPU they need.
 
 Windows are handed out in key order but may finish out of order. The checkpoint a batch writes
 is the end of the contiguous run of finished windows (its own end when everything before it had

@@ -110,7 +110,7 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
     the ghosts only, and advance the audit row's checkpoint in the same statement.
 
     Params: after (omitted when first), last, count, run, checkpoint (the end of the contiguous
-    run of finished windows, see batchpool.py). Run with enable_nestloop off so the anti-join is a
+    run of finished windows, see pool.py). Run with enable_nestloop off so the anti-join is a
     merge or hash join confined to the range, whatever the statistics say.
     """
     skey, tkey = ident(config.source.key), ident(config.target.key)
