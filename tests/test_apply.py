@@ -173,7 +173,24 @@ def test_rows_breaking_a_constraint_do_not_stop_apply_and_are_named(
     """One bad row once aborted the whole backfill (zero profiles); now the others get theirs."""
     make_ghosts(auth, conn)
     conn.execute("ALTER TABLE public.users ADD CONSTRAINT needs_email CHECK (email IS NOT NULL)")
-    result = run("apply", "--yes", db=database)
+    # The preflight sees that this project's phone, anonymous and Apple users would get no profile.
+    refused = run("apply", "--yes", db=database)
+    assert refused.exit_code == 3
+    assert refused.stderr.startswith(
+        "refused: apply refused: signups this project has would get no profile (phone: needs_email: "
+    )
+    assert refused.stderr.rstrip().endswith(
+        "--accept-failing phone,anonymous,apple,anonymous_conversion"
+    )
+    assert scalar(conn, "SELECT to_regprocedure('public.handle_new_user()') IS NULL") is True
+    assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log') IS NULL") is True
+    result = run(
+        "apply",
+        "--yes",
+        "--accept-failing",
+        "phone,anonymous,apple,anonymous_conversion",
+        db=database,
+    )
     assert result.exit_code == 1  # verify fails: those users are still ghosts
     assert "error" not in result.stderr  # stderr has only the progress line
     # phone, anonymous and Apple-without-email users have no email; a soft-deleted one's is hidden

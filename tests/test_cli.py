@@ -131,7 +131,7 @@ def test_no_traceback_for_a_server_side_permission_error(
     result = run("apply", "--yes", db=database)
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: apply: installing the sync trigger: permission denied: "
+        "error: apply: the preflight of every signup kind: permission denied: "
         "permission denied for table users\n"
     )
     assert "Traceback" not in result.output

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
@@ -14,9 +15,11 @@ from ghostguard.backfill.engine import run_backfill
 from ghostguard.backfill.options import BackfillOptions, BackfillResult, ProgressCallback
 from ghostguard.backfill.statements import EngineStatements, Resumption, resumption
 from ghostguard.catalog import Shape
+from ghostguard.checks import signup_kinds
+from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.verify import VerifyReport, verify
 from ghostguard.config import Config
-from ghostguard.errors import DatabaseError
+from ghostguard.errors import DatabaseError, Refused
 from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.retry import OnRetry, RetryPolicy, with_retries
 from ghostguard.runner import database_errors, run_steps
@@ -25,6 +28,7 @@ from ghostguard.supabase.history import HistoryPlan
 from ghostguard.sync import install as sync_install
 
 INSTALL_MIGRATION, BACKFILL_MIGRATION = "create_user_sync_trigger", "backfill_ghost_users"
+T = TypeVar("T")
 DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)
 
 
@@ -34,6 +38,7 @@ class ApplyResult:
     backfill: BackfillResult
     report: VerifyReport
     install_attempts: int = 1
+    preflight: CheckReport | None = None
 
     @property
     def backfilled(self) -> int:
@@ -46,6 +51,7 @@ class ApplyResult:
             "install_attempts": self.install_attempts,
             "backfill": self.backfill.to_dict(),
             "verify": self.report.to_dict(),
+            "preflight": self.preflight.to_dict() if self.preflight else None,
         }
 
 
@@ -56,6 +62,7 @@ class ApplyOptions:
     on_retry: OnRetry | None = None
     progress: ProgressCallback | None = None
     history: HistoryPlan | None = None  # Supabase migration history to keep in step
+    accept_failing: tuple[str, ...] = ()  # signup kinds the preflight may find failing
 
 
 def plan(
@@ -81,24 +88,26 @@ def plan(
     ]
 
 
-def install(conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions) -> int:
-    """The install transaction under lock_timeout, retried a bounded number of times; returns attempts.
-
-    When a long transaction keeps the tables locked, gives up naming it; nothing is half-applied.
-    """
+def _under_locks(
+    conn: psycopg.Connection,
+    config: Config,
+    options: ApplyOptions,
+    what: str,
+    action: Callable[[], T],
+) -> tuple[T, int]:
+    """Run `action` (its own transaction, under lock_timeout) retried a bounded number of times;
+    returns its result and the attempts. When a long transaction keeps the tables locked, gives up
+    naming it; nothing is half-applied."""
     attempts = 0
 
-    def attempt() -> None:
+    def attempt() -> T:
         nonlocal attempts
         attempts += 1
-        with conn.transaction():
-            run_steps(conn, sync_install.install_plan(config, shape))
-            if options.history:
-                run_steps(conn, options.history.step(INSTALL_MIGRATION))
+        return action()
 
-    with database_errors("apply: installing the sync trigger"):
+    with database_errors(f"apply: {what}"):
         try:
-            with_retries(attempt, options.ddl_retry, options.on_retry)
+            return with_retries(attempt, options.ddl_retry, options.on_retry), attempts
         except errors.LockNotAvailable as exc:
             who = in_the_way(conn, [config.source, config.target, config.audit])
             raise DatabaseError(
@@ -107,7 +116,18 @@ def install(conn: psycopg.Connection, config: Config, shape: Shape, options: App
                 "run again when that transaction ends",
                 exc.sqlstate,
             ) from None
-    return attempts
+
+
+def install(conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions) -> int:
+    """The install transaction, retried under lock_timeout (see `_under_locks`); returns attempts."""
+
+    def transaction() -> None:
+        with conn.transaction():
+            run_steps(conn, sync_install.install_plan(config, shape))
+            if options.history:
+                run_steps(conn, options.history.step(INSTALL_MIGRATION))
+
+    return _under_locks(conn, config, options, "installing the sync trigger", transaction)[1]
 
 
 def apply(
@@ -116,6 +136,7 @@ def apply(
     """Install, then the audited batched backfill, then verify. `conn` must be in autocommit mode."""
     options = options or ApplyOptions()
     with exclusive_run(conn, config, "apply"):
+        preflight = preflight_or_refuse(conn, config, shape, options)
         attempts = install(conn, config, shape, options)
         row = conn.execute(audit_log.recorded_ghost_count(config).statement).fetchone()
         ghosts_before = int(row[1]) if row and row[1] is not None else 0
@@ -123,4 +144,27 @@ def apply(
         if options.history:
             with database_errors("apply: recording the migration history"), conn.transaction():
                 run_steps(conn, options.history.step(BACKFILL_MIGRATION))
-    return ApplyResult(ghosts_before, result, verify(conn, config, shape), attempts)
+    return ApplyResult(ghosts_before, result, verify(conn, config, shape), attempts, preflight)
+
+
+def preflight_or_refuse(
+    conn: psycopg.Connection, config: Config, shape: Shape, options: ApplyOptions
+) -> CheckReport:
+    """`ghostguard check` first: refuse, with nothing changed, when a kind of signup the project
+    has would end without a profile and that kind was not accepted."""
+    report, _ = _under_locks(
+        conn,
+        config,
+        options,
+        "the preflight of every signup kind",
+        lambda: signup_kinds.check(conn, config, shape),
+    )
+    failing = report.failing(options.accept_failing)
+    if failing:
+        kinds = "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in failing)
+        raise Refused(
+            f"apply refused: signups this project has would get no profile ({kinds}); nothing "
+            "was changed. Fix the mapping (`ghostguard init`) or the constraint, or accept them: "
+            f"--accept-failing {','.join(k.kind for k in failing)}"
+        )
+    return report

@@ -14,7 +14,14 @@ from ghostguard.supabase import authserver
 from ghostguard.sync import failures as sync_failures
 
 # The columns the Auth server writes; a source table without them is not Supabase's auth.users.
-_REQUIRED = {"instance_id", "aud", "role", "raw_app_meta_data", "raw_user_meta_data", "is_sso_user"}
+AUTH_COLUMNS = {
+    "instance_id",
+    "aud",
+    "role",
+    "raw_app_meta_data",
+    "raw_user_meta_data",
+    "is_sso_user",
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class ProbeResult:
     detail: str
 
 
-def _can_become_auth_server(conn: psycopg.Connection) -> bool:
+def can_become_auth_server(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) "
         "AND pg_has_role(current_user, %s, 'MEMBER')",
@@ -47,11 +54,11 @@ def registration_probe(
     """Sign a throwaway user up the Auth server's way, look for its profile, roll everything back."""
     me = conn.execute("SELECT current_user").fetchone()
     role = str(me[0]) if me else "?"
-    if config.source.display != "auth.users" or not _REQUIRED <= source_columns:
+    if config.source.display != "auth.users" or not AUTH_COLUMNS <= source_columns:
         return ProbeResult(
             True, False, role, "not applicable: the source is not Supabase's auth.users"
         )
-    as_auth = _can_become_auth_server(conn)
+    as_auth = can_become_auth_server(conn)
     ran_as = authserver.AUTH_ROLE if as_auth else f"{role} with search_path auth"
     user = authserver.email_user(
         f"ghostguard-probe-{uuid.uuid4().hex[:12]}@probe.invalid", full_name="ghostguard probe"

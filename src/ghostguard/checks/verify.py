@@ -10,10 +10,11 @@ import psycopg
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard.catalog import Shape
-from ghostguard.checks import sync_state
+from ghostguard.checks import signup_kinds, sync_state
 from ghostguard.checks.census import Counts, read_census, snapshot
 from ghostguard.checks.finding import ERROR, Finding, combine
 from ghostguard.checks.probe import registration_probe
+from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.sync_state import SyncState
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
@@ -165,6 +166,31 @@ def check_failures(conn: psycopg.Connection, config: Config) -> Finding:
     )
 
 
+def check_signup_kinds(report: CheckReport, config: Config) -> Finding:
+    """Beyond the guide: every kind of signup the project has gets a profile (the preflight)."""
+    failing = report.failing()
+    if not report.applicable:
+        detail = "not applicable: the source is not Supabase's auth.users"
+    elif failing:
+        detail = "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in failing)
+    else:
+        detail = (
+            f"{len(report.kinds)} kinds checked, each ends with a profile or is not in the project"
+        )
+    return Finding(
+        "signup_kinds",
+        ERROR,
+        not failing,
+        config.target.display,
+        detail,
+        "see `ghostguard check`; map those columns from values every kind has, or relax the "
+        "constraint"
+        if failing
+        else "",
+        "Every kind of signup this project has gets a profile",
+    )
+
+
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
     with snapshot(conn):
@@ -189,6 +215,7 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
         check_function(state, config, shape),
         check_drift(state, config, shape),
         check_failures(conn, config),
+        check_signup_kinds(signup_kinds.check(conn, config, shape), config),
     ]
     by_name = {c.name: c.passed for c in checks}
     criteria = [

@@ -6,6 +6,7 @@ import click
 
 from ghostguard import __version__
 from ghostguard.cli import runbook
+from ghostguard.cli.check import check_cmd
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
 from ghostguard.cli.doctor import doctor
@@ -33,6 +34,7 @@ def cli() -> None:
 
 cli.add_command(runbook.scan)
 cli.add_command(migrations_cmd)
+cli.add_command(check_cmd)
 cli.add_command(runbook.apply_cmd)
 cli.add_command(runbook.backfill_cmd)
 cli.add_command(runbook.verify_cmd)

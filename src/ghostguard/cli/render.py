@@ -10,6 +10,7 @@ from ghostguard.apply import ApplyResult
 from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
 from ghostguard.checks.scan import ScanReport
+from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.verify import VerifyReport
 from ghostguard.orphans import OrphanReport
 from ghostguard.repair import RepairResult
@@ -214,3 +215,31 @@ def doctor(console: Console, report: DoctorReport, where: str) -> None:
     console.print(
         f"{len(report.findings)} checked: {errors} errors, {len(failing) - errors} warnings"
     )
+
+
+def check(console: Console, report: CheckReport, accepted: tuple[str, ...] = ()) -> None:
+    if not report.applicable:
+        console.print("check: not applicable: the source is not Supabase's auth.users")
+        return
+    table = Table(title=f"Signup kinds (ran as {report.ran_as}, rolled back)", title_justify="left")
+    for column in ("kind", "in this project", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for k in report.kinds:
+        mark = PASS if k.ok else (FAIL if k.present and k.kind not in accepted else Text(k.outcome))
+        table.add_row(k.kind, "yes" if k.present else "no", mark, Text(k.detail))
+    console.print(table)
+    failing = report.failing(accepted)
+    if failing:
+        console.print(
+            Text(
+                f"{len(failing)} kind(s) this project has would end without a profile: "
+                f"{', '.join(k.kind for k in failing)}",
+                style="bold red",
+            )
+        )
+        console.print(
+            "Fix: map those columns from values every kind has (`ghostguard init` proposes a "
+            "mapping), or relax the constraint; or accept them with --accept-failing "
+            + ",".join(k.kind for k in failing),
+            markup=False,
+        )

@@ -15,6 +15,7 @@ from ghostguard.backfill.options import BackfillOptions
 from ghostguard.checks import scan as scan_mod
 from ghostguard.checks import verify
 from ghostguard.cli import render
+from ghostguard.cli.check import accept_failing_option
 from ghostguard.cli.common import (
     F,
     confirm,
@@ -37,6 +38,9 @@ from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import rollback
 
 FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks")
+PREFLIGHT_FIRST = (
+    "-- first `ghostguard check`: one user of every signup kind, in a transaction rolled back\n\n"
+)
 VERIFY_FOLLOWS = (
     "\n-- then `ghostguard verify`: read-only checks, and a registration probe that rolls back\n"
 )
@@ -191,6 +195,7 @@ def _backfill_options(
     "--dry-run", is_flag=True, help="Print the exact SQL apply would run; change nothing."
 )
 @batch_options
+@accept_failing_option
 @yes_option
 @json_option
 def apply_cmd(
@@ -202,11 +207,14 @@ def apply_cmd(
     max_rate: float | None,
     jobs: int,
     no_yield: bool,
+    accept_failing: tuple[str, ...],
     yes: bool,
     as_json: bool,
 ) -> None:
     """Record the ghost count, install function and trigger, backfill, then verify.
 
+    First the preflight (`ghostguard check`): apply refuses (exit 3, nothing changed) when a kind
+    of signup the project has would end without a profile, unless --accept-failing names it.
     DDL runs in one transaction under a short lock_timeout, retried a few times; if a long
     transaction holds the tables it gives up naming it, with nothing applied. The backfill runs in
     short audited batches and resumes an interrupted run. Exits 1 if verification fails afterwards.
@@ -217,7 +225,7 @@ def apply_cmd(
         if dry_run:
             history = history_for(conn, migrations_dir, files, write=False)
             steps = apply_mod.plan(conn, target.config, shape, history)
-            click.echo(sqlparts.render(steps) + VERIFY_FOLLOWS, nl=False)
+            click.echo(PREFLIGHT_FIRST + sqlparts.render(steps) + VERIFY_FOLLOWS, nl=False)
             return
         confirm(
             yes,
@@ -231,6 +239,7 @@ def apply_cmd(
                 on_retry=_say_retry,
                 progress=progress,
                 history=history,
+                accept_failing=accept_failing,
             )
             result = apply_mod.apply(conn, target.config, shape, options)
         say_recorded(history)

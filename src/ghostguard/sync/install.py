@@ -54,17 +54,25 @@ def revoke_execute(config: Config, shape: Shape) -> Step:
     )
 
 
+def sync_objects(config: Config, shape: Shape) -> list[Step]:
+    """The failures table, the function and its triggers: what keeps profiles in step (also what
+    the preflight installs inside its rolled-back transaction)."""
+    return [
+        *sync_failures.failures_table(config, shape),
+        sync_function.trigger_function(config, shape),
+        comment_function(config),
+        revoke_execute(config, shape),
+        *sync_triggers.triggers(config, shape),
+    ]
+
+
 def install_plan(config: Config, shape: Shape) -> list[Step]:
     """Migration 1 and apply's install transaction: audit table, ghost count, function, trigger."""
     return [
         set_lock_timeout(config),
         *audit_table(config, shape),
         record_ghost_count(config),
-        *sync_failures.failures_table(config, shape),
-        sync_function.trigger_function(config, shape),
-        comment_function(config),
-        revoke_execute(config, shape),
-        *sync_triggers.triggers(config, shape),
+        *sync_objects(config, shape),
         sync_drift.record(config, sync_triggers.expected_triggers(config, shape)),
         reset_lock_timeout(),
     ]

@@ -1,0 +1,221 @@
+"""The preflight (`ghostguard check`, run by apply first and by verify): every kind of signup and
+lifecycle change, written the Auth server's way in one transaction that is rolled back, with the
+sync installed as apply would install it. For each kind: did a profile appear, or what failure
+would be recorded (SQLSTATE, constraint), or did the signup itself fail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+
+from ghostguard import catalog
+from ghostguard.catalog import Shape
+from ghostguard.checks import sync_state
+from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
+from ghostguard.config import Config
+from ghostguard.runner import primary_message, run_steps
+from ghostguard.sqlparts import failures, ident, source, target
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer, NewUser
+from ghostguard.sync import install as sync_install
+
+PROFILE, RECORDED, SIGNUP_FAILED, NO_PROFILE = "profile", "recorded", "signup failed", "no profile"
+_KIND_COLUMNS = {"email", "phone", "is_anonymous", "deleted_at"}  # read to tell the kinds apart
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def _address(kind: str) -> str:
+    return f"ghostguard-check-{kind}-{_tag()}@check.invalid"
+
+
+def _signup(make: Callable[[], NewUser]) -> Callable[[AuthServer], uuid.UUID]:
+    return lambda writer: writer.signup(make())
+
+
+def _sso_sharing_an_email(writer: AuthServer) -> uuid.UUID:
+    shared = _address("sso")
+    writer.signup(authserver.email_user(shared, full_name="Shared Address"))
+    return writer.signup(authserver.sso_user(shared))
+
+
+def _admin_create(writer: AuthServer) -> uuid.UUID:
+    user = authserver.email_user(_address("admin"), full_name="Invited User")
+    return writer.admin_create(user, {"role_hint": "invited"})
+
+
+def _email_change(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("before"), full_name="Changing Email"))
+    writer.confirm_email_change(user_id, _address("after"))
+    return user_id
+
+
+def _anonymous_conversion(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.anonymous_user())
+    writer.convert_anonymous(user_id, _address("converted"))
+    return user_id
+
+
+def _soft_delete(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("deleted"), full_name="Soon Gone"))
+    writer.soft_delete(user_id)
+    return user_id
+
+
+def _azure_user() -> NewUser:
+    email = _address("azure")
+    meta = {"iss": "https://login.microsoftonline.com", "email": email, "full_name": "Azure User"}
+    return NewUser(email=email, provider="azure", user_metadata=meta, provider_id=_tag())
+
+
+# kind -> (what it does, SQL over auth.users `au` telling whether the project has such users)
+KINDS: dict[str, tuple[Callable[[AuthServer], uuid.UUID], LiteralString]] = {
+    "email": (
+        _signup(lambda: authserver.email_user(_address("email"), full_name="Email User")),
+        "au.email IS NOT NULL AND NOT au.is_sso_user AND NOT au.is_anonymous",
+    ),
+    "phone": (
+        _signup(lambda: authserver.phone_user("1555" + str(uuid.uuid4().int)[:7])),
+        "au.phone IS NOT NULL",
+    ),
+    "anonymous": (_signup(authserver.anonymous_user), "au.is_anonymous"),
+    "google": (
+        _signup(lambda: authserver.google_user(_address("google"), "Google User", "https://g/p")),
+        "au.raw_app_meta_data ->> 'provider' = 'google'",
+    ),
+    "github": (
+        _signup(lambda: authserver.github_user(_address("github"), "octo" + _tag(), "https://a/o")),
+        "au.raw_app_meta_data ->> 'provider' = 'github'",
+    ),
+    "apple": (
+        _signup(lambda: authserver.apple_user(None)),
+        "au.raw_app_meta_data ->> 'provider' = 'apple'",
+    ),
+    "azure": (_signup(_azure_user), "au.raw_app_meta_data ->> 'provider' = 'azure'"),
+    "sso_shared_email": (_sso_sharing_an_email, "au.is_sso_user"),
+    "admin_create": (_admin_create, "au.email IS NOT NULL AND NOT au.is_sso_user"),
+    "email_change": (_email_change, "au.email IS NOT NULL AND NOT au.is_sso_user"),
+    "anonymous_conversion": (_anonymous_conversion, "au.is_anonymous"),
+    "soft_delete": (_soft_delete, "au.deleted_at IS NOT NULL"),
+}
+
+
+@dataclass(frozen=True)
+class KindResult:
+    kind: str
+    present: bool  # the project has users of this kind (a failure here is a real user's)
+    outcome: str  # PROFILE, RECORDED, SIGNUP_FAILED or NO_PROFILE
+    detail: str = ""  # the constraint and error when it did not end with a profile
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == PROFILE
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    kinds: list[KindResult]
+    ran_as: str
+    installed_for_check: bool  # the sync was installed inside the rolled-back transaction
+    applicable: bool = True  # False: the source is not Supabase's auth.users
+
+    def failing(self, accepted: tuple[str, ...] = ()) -> list[KindResult]:
+        """Kinds the project has that would not end with a profile, less those accepted."""
+        return [k for k in self.kinds if k.present and not k.ok and k.kind not in accepted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kinds": [{**asdict(k), "ok": k.ok} for k in self.kinds],
+            "ran_as": self.ran_as,
+            "installed_for_check": self.installed_for_check,
+            "applicable": self.applicable,
+            "failing": [k.kind for k in self.failing()],
+        }
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """`--accept-failing phone,anonymous`: known kind names only (ValueError names the others)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
+    return names
+
+
+def _present(conn: psycopg.Connection, config: Config) -> dict[str, bool]:
+    checks = sql.SQL(", ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM {} au WHERE {})").format(source(config), sql.SQL(condition))
+        for _, condition in KINDS.values()
+    )
+    row = conn.execute(sql.SQL("SELECT {}").format(checks)).fetchone()
+    return dict(zip(KINDS, (bool(v) for v in row or ()), strict=True))
+
+
+def _outcome(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> tuple[str, str]:
+    failure = conn.execute(
+        sql.SQL(
+            "SELECT sqlstate, coalesce(constraint_name, ''), message FROM {} "
+            "WHERE user_id = %s ORDER BY id DESC LIMIT 1"
+        ).format(failures(config)),
+        (str(user_id),),
+    ).fetchone()
+    if failure is not None:
+        state, constraint, message = failure
+        named = f"{constraint}: " if constraint else ""
+        return RECORDED, f"{named}{message} (SQLSTATE {state})"
+    found = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
+            target(config), ident(config.target.key)
+        ),
+        (user_id,),
+    ).fetchone()
+    return (PROFILE, "") if found and found[0] else (NO_PROFILE, "")
+
+
+def check(conn: psycopg.Connection, config: Config, shape: Shape) -> CheckReport:
+    """Run every kind in one transaction that is always rolled back (autocommit connection)."""
+    as_auth = can_become_auth_server(conn)
+    me = conn.execute("SELECT current_user").fetchone()
+    ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
+    columns = set(catalog.table_columns(conn, config.source) or {})
+    if config.source.display != "auth.users" or not AUTH_COLUMNS | _KIND_COLUMNS <= columns:
+        return CheckReport([], ran_as, False, applicable=False)
+    present = _present(conn, config)
+    state = sync_state.read_state(conn, config)
+    results: list[KindResult] = []
+    with conn.transaction(force_rollback=True):
+        install = bool(sync_state.drift(state, config, shape))
+        if install:  # as apply would install it, gone again with the rollback
+            run_steps(conn, sync_install.sync_objects(config, shape))
+        for kind, (act, _) in KINDS.items():
+            results.append(_run_kind(conn, config, kind, act, present[kind], as_auth))
+    return CheckReport(results, ran_as, install)
+
+
+def _run_kind(
+    conn: psycopg.Connection,
+    config: Config,
+    kind: str,
+    act: Callable[[AuthServer], uuid.UUID],
+    present: bool,
+    as_auth: bool,
+) -> KindResult:
+    try:
+        with conn.transaction():
+            if as_auth:
+                conn.execute(
+                    sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
+                )
+            user_id = act(AuthServer(conn))
+            conn.execute("RESET ROLE")
+            outcome, detail = _outcome(conn, config, user_id)
+    except psycopg.Error as exc:
+        return KindResult(kind, present, SIGNUP_FAILED, primary_message(exc))
+    return KindResult(kind, present, outcome, detail)

@@ -1,0 +1,65 @@
+"""`ghostguard check`: the preflight of every signup kind, and the option apply shares with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ghostguard.checks import signup_kinds
+from ghostguard.cli import render
+from ghostguard.cli.common import (
+    F,
+    connected,
+    db_options,
+    finish,
+    json_option,
+    print_json,
+    resolve_target,
+    stdout_console,
+)
+
+
+def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    try:
+        return signup_kinds.parse_kinds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def accept_failing_option(func: F) -> F:
+    return click.option(
+        "--accept-failing",
+        "accept_failing",
+        default="",
+        callback=_kinds,
+        metavar="KIND,...",
+        help="Signup kinds the project has that may end without a profile (recorded as sync "
+        f"failures) without failing: {', '.join(signup_kinds.KINDS)}.",
+    )(func)
+
+
+@click.command("check")
+@db_options
+@accept_failing_option
+@json_option
+def check_cmd(
+    db_url: str | None, config_path: Path | None, accept_failing: tuple[str, ...], as_json: bool
+) -> None:
+    """Preflight: every kind of signup, the Auth server's way, in one transaction that is rolled back.
+
+    With the sync installed as apply would install it (inside the same transaction), signs up one
+    user of each kind (email, phone, anonymous, Google, GitHub, Apple, Azure, SSO sharing an email,
+    admin create with app metadata, email change, anonymous conversion, soft delete) and reports for
+    each whether a profile appeared or which failure would be recorded. Changes nothing; holds a
+    lock on auth.users for the moment it takes when the sync is not installed yet. Exits 1 when a
+    kind the project has (it has users of it) would end without a profile, unless accepted.
+    """
+    target = resolve_target(db_url, config_path)
+    with connected(target) as (conn, shape):
+        report = signup_kinds.check(conn, target.config, shape)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render.check(stdout_console(), report, accept_failing)
+    finish(not report.failing(accept_failing))
