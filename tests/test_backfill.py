@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -44,6 +45,33 @@ def _installed_with_ghosts(
     assert scalar(conn, "SELECT count(*) FROM public.users") == n  # the trigger made them
     conn.execute("DELETE FROM public.users")
     return [r[0] for r in conn.execute("SELECT id FROM auth.users ORDER BY id").fetchall()]
+
+
+def kill_mid_run(
+    database: Database, conn: psycopg.Connection, far_enough: Callable[[], bool], *args: str
+) -> None:
+    """`ghostguard backfill` in a process of its own, slowed down, SIGKILLed once `far_enough`;
+    returns when its backends are gone (an in-flight batch rolled back)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ghostguard", "backfill", "--yes", "--batch-size", "200"]
+        + ["--max-rate", "2000", *args, "--db-url", database.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not far_enough():
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while scalar(
+        conn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'ghostguard'",
+    ):
+        assert time.monotonic() < deadline, "the killed client's backend is still there after 30s"
+        time.sleep(0.05)
 
 
 def _audit(conn: psycopg.Connection) -> list[tuple[object, ...]]:
@@ -128,43 +156,12 @@ def test_sigkill_mid_run_then_the_next_run_resumes(
     database: Database, auth: AuthServer, conn: psycopg.Connection, jobs: int
 ) -> None:
     _installed_with_ghosts(database, auth, conn, 6000)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ghostguard",
-            "backfill",
-            "--yes",
-            "--batch-size",
-            "200",
-            "--max-rate",
-            "2000",
-            "--jobs",
-            str(jobs),
-            "--db-url",
-            database.url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DATABASE_URL": ""},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def far_enough() -> bool:
         rows = _audit(conn)
-        if rows and rows[-1][1] == "running" and int(rows[-1][2] or 0) >= 1000:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Its backend ends (and an in-flight batch rolls back) once it notices the client is gone.
-    deadline = time.monotonic() + 30
-    while scalar(
-        conn,
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND application_name = 'ghostguard'",
-    ):
-        assert time.monotonic() < deadline, "the killed client's backend is still there after 30s"
-        time.sleep(0.05)
+        return bool(rows) and rows[-1][1] == "running" and int(rows[-1][2] or 0) >= 1000  # type: ignore[call-overload]
+
+    kill_mid_run(database, conn, far_enough, "--jobs", str(jobs))
     killed = _audit(conn)[-1]
     done_before = scalar(conn, "SELECT count(*) FROM public.users")
     assert killed[1] == "running" and killed[2] == done_before and 1000 <= int(done_before) < 6000  # type: ignore[call-overload]

@@ -4,17 +4,12 @@ every other user gets a profile, and a killed run still resumes without skipping
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import psycopg
 
 from conftest import Database, ghost_count, run, scalar
 from ghostguard.supabase.authserver import AuthServer
-from test_backfill import LOAD_USERS
+from test_backfill import LOAD_USERS, kill_mid_run
 
 SEVENS = "email LIKE '%7@load.example'"  # 1 in 10 of the loaded users
 
@@ -125,35 +120,7 @@ def test_a_killed_run_over_bad_rows_resumes_without_skipping_or_doubling(
     conn.execute(
         f"ALTER TABLE public.users ADD CONSTRAINT no_sevens CHECK (email IS NULL OR NOT ({SEVENS}))"
     )
-    argv = [
-        "backfill",
-        "--yes",
-        "--batch-size",
-        "200",
-        "--max-rate",
-        "2000",
-        "--db-url",
-        database.url,
-    ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ghostguard", *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DATABASE_URL": ""},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and int(_last_run(conn)[1] or 0) < 900:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while scalar(
-        conn,
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND application_name = 'ghostguard'",
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    kill_mid_run(database, conn, lambda: int(_last_run(conn)[1] or 0) >= 900)  # type: ignore[call-overload]
     killed_at = int(_last_run(conn)[1] or 0)
     assert 0 < killed_at < 3600
 
