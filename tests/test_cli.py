@@ -109,8 +109,9 @@ def test_missing_tables_are_a_config_error(database: Database, conn: psycopg.Con
     result = run("scan", db=database)
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: target (profile) table public.users not found (or not visible to this role); "
-        "set [target] in ghostguard.toml\n"
+        "error: no ghostguard.toml here and the defaults do not fit this database (target "
+        "(profile) table public.users not found (or not visible to this role); set [target] in "
+        "ghostguard.toml): run `ghostguard init` to write one that does\n"
     )
 
 
@@ -154,3 +155,24 @@ def test_demo_reports_zero_ghosts_and_every_check_passing(sandbox: Sandbox) -> N
     assert re.search(r"ghost users\s+[1-9]\d*", result.stdout)  # there were ghosts before
     again = run("demo", "--users", "400", "--data-dir", str(sandbox.server.home))
     assert again.exit_code == 0 and again.stdout.count("backfilled profiles:") == 1
+
+
+def test_without_a_config_defaults_that_do_not_fit_say_run_init(
+    database: Database, conn: psycopg.Connection
+) -> None:
+    """Every command names `ghostguard init`, never only an unrelated column; a config file the
+    user wrote keeps its own message."""
+    conn.execute("ALTER TABLE public.users DROP COLUMN email")
+    expected = (
+        "error: no ghostguard.toml here and the defaults do not fit this database (mapping: column "
+        "'email' not found in public.users): run `ghostguard init` to write one that does\n"
+    )
+    for command in (("scan",), ("verify",), ("apply", "--yes"), ("check",), ("doctor",)):
+        result = run(*command, db=database)
+        assert (result.exit_code, result.stderr) == (2, expected), command
+    assert run("init", db=database).exit_code == 0
+    assert run("scan", db=database).exit_code == 0  # the written ghostguard.toml fits
+    written = Path("ghostguard.toml").read_text()
+    Path("mine.toml").write_text(written + '\n[mapping.email]\ncolumn = "email"\n')
+    mine = run("scan", "--config", "mine.toml", db=database)
+    assert mine.stderr == "error: mapping: column 'email' not found in public.users\n"

@@ -18,7 +18,7 @@ from ghostguard import catalog, db
 from ghostguard import config as config_mod
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.errors import ExitCode, GhostguardError, Refused
+from ghostguard.errors import ConfigError, ExitCode, GhostguardError, Refused
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 from ghostguard.secrets import mask
@@ -85,30 +85,37 @@ def yes_option(func: F) -> F:
 class Target:
     url: str
     config: Config
+    from_file: bool = True  # False: no ghostguard.toml, the defaults (the guide's public.users)
 
     @property
     def where(self) -> str:
         return db.describe(self.url)
 
 
-def load_config(config_path: Path | None) -> Config:
+def _config_file(config_path: Path | None) -> Path | None:
     if config_path is not None:
-        return config_mod.load(config_path)
+        return config_path
     default = Path(config_mod.DEFAULT_CONFIG_FILE)
-    return config_mod.load(default) if default.exists() else Config()
+    return default if default.exists() else None
+
+
+def load_config(config_path: Path | None) -> Config:
+    found = _config_file(config_path)
+    return config_mod.load(found) if found is not None else Config()
 
 
 def resolve_target(db_url: str | None, config_path: Path | None) -> Target:
     """The database to use: --db-url, DATABASE_URL, or else the embedded sandbox (started if needed)."""
     config = load_config(config_path)
+    from_file = _config_file(config_path) is not None
     if db_url and db_url.strip():
         db.parse(db_url)
-        return Target(db_url, config)
+        return Target(db_url, config, from_file)
     sandbox = Sandbox()
     sandbox.start()
     url = sandbox.url()
     note(f"no --db-url or {db.URL_ENV}: using the embedded sandbox ({db.describe(url)})")
-    return Target(url, config)
+    return Target(url, config, from_file)
 
 
 @contextmanager
@@ -117,7 +124,16 @@ def connected(target: Target) -> Generator[tuple[psycopg.Connection, Shape], Non
     with db.connection(
         target.url, autocommit=True, lock_timeout=target.config.lock_timeout
     ) as conn:
-        yield conn, catalog.resolve(conn, target.config)
+        try:
+            shape = catalog.resolve(conn, target.config)
+        except ConfigError as exc:
+            if target.from_file:
+                raise
+            raise ConfigError(
+                f"no {config_mod.DEFAULT_CONFIG_FILE} here and the defaults do not fit this "
+                f"database ({exc.message}): run `ghostguard init` to write one that does"
+            ) from None
+        yield conn, shape
 
 
 def confirm(yes: bool, question: str) -> None:
