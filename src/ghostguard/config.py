@@ -27,20 +27,57 @@ class TableRef:
         return f"{self.schema}.{self.table}"
 
 
+# Values a fallback can derive from the auth row, for columns every kind of user must fill.
+# Placeholders are obviously placeholders (an .invalid address, an id handle), so an app can find
+# and ask the user to complete them; `scan` counts them.
+DERIVED = {
+    "email_local": "the email's local part (before @)",
+    "id_handle": "a handle from the user id, user_1a2b3c4d (a placeholder)",
+    "placeholder_email": "<user id>@placeholder.invalid (a placeholder)",
+}
+PLACEHOLDERS = frozenset({"id_handle", "placeholder_email"})
+ON_COLLISION = ("suffix", "null")  # a UNIQUE column's value already taken by another profile
+
+
 @dataclass(frozen=True)
 class ColumnSource:
-    """Where one profile column's value comes from: an auth column, or metadata keys tried in order."""
+    """Where one profile column's value comes from: an auth column, or metadata keys tried in order,
+    then `fallbacks` in order (first non-empty wins): auth columns, `meta:key` (user metadata),
+    `app:key` (app metadata), a derived value (DERIVED) or `literal:text`."""
 
     column: str | None = None
     metadata: tuple[str, ...] = ()
     metadata_column: str = "raw_user_meta_data"
     follow_updates: bool = True  # the profile column follows later changes of the auth row
+    fallbacks: tuple[str, ...] = ()
+    on_collision: str | None = None  # "suffix": value_1a2b3c; "null": leave it empty
 
     def describe(self) -> str:
         if self.column is not None:
-            return self.column
-        keys = ", then ".join(f"{self.metadata_column}->>'{k}'" for k in self.metadata)
-        return keys
+            first = self.column
+        else:
+            first = ", then ".join(f"{self.metadata_column}->>'{k}'" for k in self.metadata)
+        return ", then ".join([first, *self.fallbacks])
+
+    @property
+    def never_null(self) -> bool:
+        """A fallback always gives a value (a placeholder or a literal)."""
+        return any(f in PLACEHOLDERS or f.startswith("literal:") for f in self.fallbacks)
+
+    def auth_columns(self) -> set[str]:
+        """The auth columns the value is read from (an UPDATE of one may change it)."""
+        read = {self.column if self.column is not None else self.metadata_column}
+        for f in self.fallbacks:
+            kind, _, _ = f.partition(":")
+            if f in ("email_local", "placeholder_email", "id_handle"):
+                read.add("email" if f == "email_local" else "id")
+            elif kind == "meta":
+                read.add(USER_WRITABLE_METADATA)
+            elif kind == "app":
+                read.add("raw_app_meta_data")
+            elif kind != "literal":
+                read.add(f)
+        return read
 
 
 @dataclass(frozen=True)
@@ -137,16 +174,24 @@ def _column_source(target_column: str, value: Any) -> ColumnSource:
             '{ metadata = ["key", ...] }, exactly one of them'
         )
     raw = cast(dict[str, Any], value)
-    unknown = set(raw) - {"column", "metadata", "from", "update"}
+    allowed = {"column", "metadata", "from", "update", "fallback", "on_collision"}
+    unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
-            f"{where} has unknown key(s) {sorted(unknown)}; allowed: column, metadata, from, update"
+            f"{where} has unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
     follow = raw.get("update", True)
     if not isinstance(follow, bool):
         raise ConfigError(f"{where}.update must be true or false")
+    fallbacks = _fallbacks(target_column, where, raw.get("fallback", []))
+    collision: object = raw.get("on_collision")
+    if collision is not None and collision not in ON_COLLISION:
+        raise ConfigError(f"{where}.on_collision must be one of {', '.join(ON_COLLISION)}")
+    extra: dict[str, Any] = {"fallbacks": fallbacks, "on_collision": collision}
     if "column" in raw:
-        return ColumnSource(column=_require_name(where, raw["column"]), follow_updates=follow)
+        return ColumnSource(
+            column=_require_name(where, raw["column"]), follow_updates=follow, **extra
+        )
     given: object = raw["metadata"]
     keys = cast(list[object], [given] if isinstance(given, str) else given)
     if not isinstance(given, str | list) or not keys:
@@ -155,9 +200,33 @@ def _column_source(target_column: str, value: Any) -> ColumnSource:
         metadata=tuple(_require_name(where, k) for k in keys),
         metadata_column=_require_name(where, raw.get("from", USER_WRITABLE_METADATA)),
         follow_updates=follow,
+        **extra,
     )
     _refuse_privilege_from_user_metadata(target_column, source)
     return source
+
+
+def _fallbacks(target_column: str, where: str, given: object) -> tuple[str, ...]:
+    """`fallback = ["email_local", "meta:nickname", "literal:member"]`, checked here; auth column
+    names are checked against the catalog."""
+    items = cast(list[object], [given] if isinstance(given, str) else given)
+    if not isinstance(given, str | list):
+        raise ConfigError(f"{where}.fallback must be a list of sources")
+    found: list[str] = []
+    for item in items:
+        text = _require_name(f"{where}.fallback", item)
+        kind, sep, rest = text.partition(":")
+        if sep and kind not in ("meta", "app", "literal"):
+            raise ConfigError(
+                f"{where}.fallback: {text!r}: use meta:<key>, app:<key>, literal:<text>, an auth "
+                f"column or one of {', '.join(DERIVED)}"
+            )
+        if sep and kind != "literal" and not rest:
+            raise ConfigError(f"{where}.fallback: {text!r} names no key")
+        if sep and kind == "meta":  # user metadata: never for privilege-like columns or keys
+            _refuse_privilege_from_user_metadata(target_column, ColumnSource(metadata=(rest,)))
+        found.append(text)
+    return tuple(found)
 
 
 def _refuse_privilege_from_user_metadata(target_column: str, source: ColumnSource) -> None:
@@ -239,6 +308,10 @@ def to_dict(config: Config) -> dict[str, Any]:
             entry["from"] = src.metadata_column
         if not src.follow_updates:
             entry["update"] = False
+        if src.fallbacks:
+            entry["fallback"] = list(src.fallbacks)
+        if src.on_collision:
+            entry["on_collision"] = src.on_collision
         mapping[column] = entry
     target: dict[str, Any] = {
         "schema": config.target.schema,

@@ -26,6 +26,7 @@ class Column:
     not_null: bool
     has_default: bool
     generated: bool
+    enum_type: tuple[str, str] | None = None  # (schema, name) when the column is an enum
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ class Shape:
     source_key_type: str = (
         "uuid"  # to cast a key kept as text (failure rows) back for an index lookup
     )
+    # Mapped profile columns of an enum type: (column, type schema, type name). A value that is
+    # not one of the labels falls through to the next source instead of failing the write.
+    enum_columns: tuple[tuple[str, str, str], ...] = ()
+
+    def enum_of(self, column: str) -> tuple[str, str] | None:
+        return next(((s, n) for c, s, n in self.enum_columns if c == column), None)
 
     @property
     def fk_handles_deletes(self) -> bool:
@@ -161,7 +168,10 @@ def table_columns(conn: psycopg.Connection, table: TableRef) -> dict[str, Column
     if not rows:
         exists = conn.execute(_SQL["table_exists"], (table.schema, table.table)).fetchone()
         return {} if exists and exists[0] else None
-    return {r[0]: Column(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    return {
+        r[0]: Column(r[0], r[1], r[2], r[3], r[4], (r[5][0], r[5][1]) if r[5] else None)
+        for r in rows
+    }
 
 
 def is_unique_key(conn: psycopg.Connection, table: TableRef, column: str) -> bool:
@@ -252,6 +262,16 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
             raise ConfigError(
                 f"mapping.{column}: {config.source.display}.{wanted} is not json/jsonb"
             )
+        for read in sorted(src.auth_columns() - {wanted}):
+            if read not in source_cols:
+                raise ConfigError(
+                    f"mapping.{column}.fallback: column {read!r} not found in {config.source.display}"
+                )
+        if src.on_collision == "null" and target_cols[column].not_null:
+            raise ConfigError(
+                f'mapping.{column}: on_collision = "null" but {config.target.display}.{column} '
+                'is NOT NULL: use on_collision = "suffix"'
+            )
     target_soft_delete = (
         config.soft_delete_column if config.soft_delete_column in target_cols else None
     )
@@ -273,6 +293,9 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
         kind_columns=tuple(c for c in KIND_COLUMNS if c in source_cols),
         api_roles=existing_roles(conn, API_ROLES),
         target_fk_delete=profile_fk.on_delete if profile_fk else None,
+        enum_columns=tuple(
+            (c, *enum) for c in config.mapping if (enum := target_cols[c].enum_type) is not None
+        ),
         source_key_type=source_cols[config.source.key].type,
         target_updated_at=(
             "updated_at"

@@ -21,10 +21,13 @@ ORDER BY n.nspname, c.relname, con.conname
 
 -- name: table_columns
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull, a.atthasdef, a.attgenerated <> '' OR a.attidentity <> '' AS generated
+       a.attnotnull, a.atthasdef, a.attgenerated <> '' OR a.attidentity <> '' AS generated,
+       CASE WHEN ty.typtype = 'e' THEN ARRAY[tn.nspname::text, ty.typname::text] END AS enum_type
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum

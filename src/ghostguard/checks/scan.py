@@ -13,6 +13,7 @@ from ghostguard.checks import blocking_keys, census, sync_state
 from ghostguard.checks.census import Counts, snapshot
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
+from ghostguard.sync import mapping
 
 SAMPLE_SIZE = 10
 
@@ -45,6 +46,8 @@ class ScanReport:
     drift: list[str] = field(
         default_factory=list[str]
     )  # how the installed sync differs from apply's
+    # Profiles holding a placeholder from a fallback (None: no mapping falls back to one).
+    placeholder_profiles: int | None = None
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""
@@ -83,6 +86,8 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
             for fk in catalog.foreign_keys_to(conn, config.source)
             if fk.blocks_deletes
         ]
+        placeholders = mapping.placeholder_count(config)
+        placeholder_row = conn.execute(placeholders).fetchone() if placeholders else None
     triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
@@ -100,4 +105,5 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         sync_failures=failures,
         blocking_foreign_keys=blocking,
         drift=sync_state.drift(state, config, shape),
+        placeholder_profiles=int(placeholder_row[0]) if placeholder_row else None,
     )

@@ -46,6 +46,12 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
     if report.sample_ghost_ids:
         table.add_row("  e.g.", ", ".join(report.sample_ghost_ids[:3]))
     table.add_row("orphan profiles", f"{c.orphan_profiles:,} (profile rows with no auth user)")
+    if report.placeholder_profiles is not None:
+        table.add_row(
+            "placeholders",
+            f"{report.placeholder_profiles:,} profiles hold a placeholder from a fallback "
+            "(an @placeholder.invalid email, a user_… handle): ask those users to complete them",
+        )
     trig = report.trigger
     if trig is None:
         table.add_row("trigger", Text("missing", style="red"))

@@ -5,31 +5,96 @@ from __future__ import annotations
 from psycopg import sql
 
 from ghostguard.catalog import Shape
-from ghostguard.config import ColumnSource, Config
+from ghostguard.config import USER_WRITABLE_METADATA, ColumnSource, Config
 from ghostguard.sqlparts import ident, source, target
 
 # Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
 SCRUBBED_ON_SOFT_DELETE = frozenset({"email", "phone"})
 
 
-def value(src: ColumnSource, row: sql.Composable, shape: Shape) -> sql.Composable:
-    """The expression for one mapped profile column, read from an auth row (NEW or an alias)."""
-    if src.column is not None:
-        expr: sql.Composable = sql.SQL("{}.{}").format(row, ident(src.column))
-        if src.column in SCRUBBED_ON_SOFT_DELETE and shape.source_soft_delete:
-            expr = sql.SQL("CASE WHEN {row}.{deleted} IS NULL THEN {expr} END").format(
-                row=row, deleted=ident("deleted_at"), expr=expr
-            )
-        return expr
-    tries = [
-        sql.SQL("NULLIF({}.{} ->> {}, '')").format(
-            row, ident(src.metadata_column), sql.Literal(key)
+def _column(row: sql.Composable, name: str, shape: Shape) -> sql.Composable:
+    """An auth column; email and phone hidden once the user is soft-deleted (they hold a hash)."""
+    expr: sql.Composable = sql.SQL("{}.{}").format(row, ident(name))
+    if name in SCRUBBED_ON_SOFT_DELETE and shape.source_soft_delete:
+        expr = sql.SQL("CASE WHEN {row}.{deleted} IS NULL THEN {expr} END").format(
+            row=row, deleted=ident("deleted_at"), expr=expr
         )
-        for key in src.metadata
-    ]
+    return expr
+
+
+def _key(row: sql.Composable, metadata: str, key: str) -> sql.Composable:
+    return sql.SQL("NULLIF({}.{} ->> {}, '')").format(row, ident(metadata), sql.Literal(key))
+
+
+def _fallback(name: str, row: sql.Composable, shape: Shape) -> sql.Composable:
+    """One fallback source (config.DERIVED, meta:, app:, literal:, or an auth column)."""
+    kind, sep, rest = name.partition(":")
+    hex_id = sql.SQL("replace({}.{}::text, '-', '')").format(row, ident("id"))
+    if name == "email_local":
+        return sql.SQL("NULLIF(split_part({}, '@', 1), '')").format(_column(row, "email", shape))
+    if name == "id_handle":
+        return sql.SQL("'user_' || left({}, 8)").format(hex_id)
+    if name == "placeholder_email":
+        return sql.SQL("{}.{}::text || '@placeholder.invalid'").format(row, ident("id"))
+    if sep and kind == "literal":
+        return sql.Literal(rest)
+    if sep and kind in ("meta", "app"):
+        return _key(row, USER_WRITABLE_METADATA if kind == "meta" else "raw_app_meta_data", rest)
+    return _column(row, name, shape)
+
+
+def value(
+    src: ColumnSource, row: sql.Composable, shape: Shape, column: str | None = None
+) -> sql.Composable:
+    """The expression for one mapped profile column, read from an auth row (NEW or an alias):
+    the first non-empty source, each cast to the column's enum type when it is one (a value that
+    is not a label falls through to the next source instead of failing the write)."""
+    if src.column is not None:
+        tries = [_column(row, src.column, shape)]
+    else:
+        tries = [_key(row, src.metadata_column, key) for key in src.metadata]
+    tries += [_fallback(f, row, shape) for f in src.fallbacks]
+    enum = shape.enum_of(column) if column is not None else None
+    if enum is not None:
+        type_name = ident(*enum)
+        tries = [
+            sql.SQL(
+                "CASE WHEN ({v})::text = ANY (enum_range(NULL::{t})::text[]) THEN ({v})::{t} END"
+            ).format(v=v, t=type_name)
+            for v in tries
+        ]
     return (
         tries[0] if len(tries) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(tries))
     )
+
+
+def collision_safe(
+    config: Config, column: str, expr: sql.Composable, row: sql.Composable
+) -> sql.Composable:
+    """A UNIQUE column's value when another profile already holds it: suffixed with the user id's
+    first hex digits (`on_collision = "suffix"`) or left empty (`"null"`)."""
+    rule = config.mapping[column].on_collision
+    if rule is None:
+        return expr
+    taken = sql.SQL(
+        "EXISTS (SELECT 1 FROM {target} taken WHERE taken.{col} = {expr} "
+        "AND taken.{tkey} IS DISTINCT FROM {row}.{skey})"
+    ).format(
+        target=target(config),
+        col=ident(column),
+        expr=expr,
+        tkey=ident(config.target.key),
+        row=row,
+        skey=ident(config.source.key),
+    )
+    instead = (
+        sql.SQL("{} || '_' || left(replace({}.{}::text, '-', ''), 6)").format(
+            expr, row, ident(config.source.key)
+        )
+        if rule == "suffix"
+        else sql.SQL("NULL")
+    )
+    return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(taken, instead, expr)
 
 
 def profile_values(
@@ -39,7 +104,10 @@ def profile_values(
     pairs: list[tuple[str, sql.Composable]] = [
         (config.target.key, sql.SQL("{}.{}").format(row, ident(config.source.key)))
     ]
-    pairs += [(column, value(src, row, shape)) for column, src in config.mapping.items()]
+    pairs += [
+        (column, collision_safe(config, column, value(src, row, shape, column), row))
+        for column, src in config.mapping.items()
+    ]
     soft = shape.target_soft_delete
     if soft and shape.source_soft_delete and soft not in config.mapping:
         pairs.append((soft, sql.SQL("{}.{}").format(row, ident("deleted_at"))))
@@ -129,4 +197,27 @@ def mark_deleted(
         touch=touch_updated_at(shape),
         key=ident(config.target.key),
         value=key,
+    )
+
+
+# What each placeholder fallback writes, as a pattern over the column's text.
+PLACEHOLDER_PATTERNS = {
+    "placeholder_email": r"^[0-9a-f-]{36}@placeholder\.invalid$",
+    "id_handle": r"^user_[0-9a-f]{8}(_[0-9a-f]{6})?$",
+}
+
+
+def placeholder_count(config: Config) -> sql.Composed | None:
+    """Profiles holding a placeholder in a column whose mapping falls back to one (None: no
+    mapping does). The app can ask those users to complete their profile."""
+    tests = [
+        sql.SQL("{}::text ~ {}").format(ident(column), sql.Literal(PLACEHOLDER_PATTERNS[f]))
+        for column, src in config.mapping.items()
+        for f in src.fallbacks
+        if f in PLACEHOLDER_PATTERNS
+    ]
+    if not tests:
+        return None
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+        target(config), sql.SQL(" OR ").join(tests)
     )

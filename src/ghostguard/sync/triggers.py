@@ -38,9 +38,10 @@ def watched_columns(config: Config, shape: Shape) -> list[str]:
     """Auth columns whose change can change a profile: what the UPDATE trigger listens to."""
     columns: list[str] = []
     for src in following(config).values():
-        name = src.column if src.column is not None else src.metadata_column
-        if name not in columns:
-            columns.append(name)
+        primary = src.column if src.column is not None else src.metadata_column
+        for name in [primary, *sorted(src.auth_columns() - {primary, config.source.key})]:
+            if name not in columns:
+                columns.append(name)
     if shape.source_soft_delete and "deleted_at" not in columns:
         columns.append("deleted_at")
     return columns
@@ -50,9 +51,9 @@ def _changed(config: Config, shape: Shape) -> sql.Composable:
     """True when a value the profile takes from the row differs between OLD and NEW."""
     tests: list[sql.Composable] = [
         sql.SQL("({}) IS DISTINCT FROM ({})").format(
-            value(src, sql.SQL("OLD"), shape), value(src, sql.SQL("NEW"), shape)
+            value(src, sql.SQL("OLD"), shape, column), value(src, sql.SQL("NEW"), shape, column)
         )
-        for src in following(config).values()
+        for column, src in following(config).items()
     ]
     if shape.source_soft_delete:
         tests.append(sql.SQL("OLD.deleted_at IS DISTINCT FROM NEW.deleted_at"))

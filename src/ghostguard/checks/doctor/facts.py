@@ -121,7 +121,7 @@ def _auth_profile(
     column, duplicate emails among SSO users, and SSO users."""
     counts: list[sql.Composable] = [
         sql.SQL("count(*) FILTER (WHERE ({}) IS NULL)").format(
-            value(config.mapping[c], sql.SQL("au"), shape)
+            value(config.mapping[c], sql.SQL("au"), shape, c)
         )
         for c in not_null
     ]

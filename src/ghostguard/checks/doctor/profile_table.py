@@ -30,10 +30,15 @@ def nullable_sources(f: Facts) -> list[Finding]:
         if nulls:
             detail = f"NOT NULL, but {described} is NULL for {nulls:,} auth users: their profile writes fail"
             findings.append(problem("nullable_sources", ERROR, obj, detail, alter))
+        elif source.never_null:
+            findings.append(
+                ok("nullable_sources", ERROR, obj, f"NOT NULL, {described} always gives a value")
+            )
         elif source.column is None or source.column in SOMETIMES_NULL:
             detail = (
                 f"NOT NULL, but {described} can be NULL (phone, anonymous, some OAuth users "
-                "or empty metadata): those signups will have no profile"
+                "or empty metadata): those signups will have no profile; add a fallback that "
+                'always gives a value (e.g. fallback = ["placeholder_email"] or ["id_handle"])'
             )
             findings.append(problem("nullable_sources", WARN, obj, detail, alter))
         else:

@@ -1,0 +1,161 @@
+"""Profile tables as public Supabase projects write them: a UNIQUE NOT NULL username with a CHECK,
+email NOT NULL while phone and anonymous users have none, an enum role with a default. With
+fallbacks, enum-safe values and a collision rule, every kind of user gets a profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from conftest import Database, ghost_count, run, scalar
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
+
+PROFILES = """
+CREATE TYPE public.user_role AS ENUM ('member', 'admin');
+CREATE TABLE public.profiles (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  username text UNIQUE NOT NULL CHECK (char_length(username) >= 3),
+  email text NOT NULL,
+  full_name text,
+  role public.user_role NOT NULL DEFAULT 'member',
+  created_at timestamptz DEFAULT now()
+);
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+"""
+
+CONFIG = """
+[target]
+table = "profiles"
+soft_delete_column = ""
+
+[mapping.username]
+metadata = ["user_name", "preferred_username"]
+fallback = ["email_local", "id_handle"]
+on_collision = "suffix"
+
+[mapping.email]
+column = "email"
+fallback = ["placeholder_email"]
+
+[mapping.full_name]
+metadata = ["full_name", "name"]
+
+[mapping.role]
+metadata = ["role"]
+from = "raw_app_meta_data"
+fallback = ["literal:member"]
+"""
+
+
+def _github(email: str, user_name: str, provider_id: str) -> authserver.NewUser:
+    meta = {"iss": "https://api.github.com", "user_name": user_name, "email": email}
+    return authserver.NewUser(
+        email=email, provider="github", user_metadata=meta, provider_id=provider_id
+    )
+
+
+def _profile(conn: psycopg.Connection, user_id: object) -> tuple[object, ...]:
+    row = conn.execute(
+        "SELECT username, email, full_name, role::text FROM public.profiles WHERE id = %s",
+        (user_id,),
+    ).fetchone()
+    assert row is not None, f"no profile for {user_id}"
+    return tuple(row)
+
+
+def test_fallbacks_enums_and_collisions_give_every_kind_a_profile(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(PROFILES)
+    (tmp_path / "ghostguard.toml").write_text(CONFIG)
+    ids = {
+        "sam_a": auth.signup(authserver.email_user("sam@one.example", full_name="Sam One")),
+        "sam_b": auth.signup(authserver.email_user("sam@two.example")),
+        "octo_a": auth.signup(_github("a@octo.example", "octo", "101")),
+        "octo_b": auth.signup(_github("b@octo.example", "octo", "202")),  # a second "octo"
+        "phone": auth.signup(authserver.phone_user("15550009999")),
+        "anonymous": auth.signup(authserver.anonymous_user()),
+        "admin": auth.admin_create(authserver.email_user("boss@corp.example"), {"role": "admin"}),
+        "bogus_role": auth.admin_create(
+            authserver.email_user("mallory@corp.example"), {"role": "superuser"}
+        ),
+    }
+    assert ghost_count_profiles(conn) == 8  # the app had no trigger: every one a ghost
+
+    result = run("apply", "--yes", "--json", db=database)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["preflight"]["failing"] == []
+    assert ghost_count_profiles(conn) == 0
+    assert _profile(conn, ids["sam_a"])[1:] == ("sam@one.example", "Sam One", "member")
+    # Two users wanting one UNIQUE name: one gets it, the other the name and its id's first hex
+    # digits (which one depends on key order, like the Auth server's random ids).
+    for first, second in (("sam_a", "sam_b"), ("octo_a", "octo_b")):
+        wanted = first.split("_")[0]
+        names = {_profile(conn, ids[first])[0], _profile(conn, ids[second])[0]}
+        assert names in (
+            {wanted, f"{wanted}_{_hex(ids[second])[:6]}"},
+            {wanted, f"{wanted}_{_hex(ids[first])[:6]}"},
+        ), names
+    assert _profile(conn, ids["phone"]) == (
+        f"user_{_hex(ids['phone'])[:8]}",
+        f"{ids['phone']}@placeholder.invalid",
+        None,
+        "member",
+    )
+    assert _profile(conn, ids["anonymous"])[1].endswith("@placeholder.invalid")  # type: ignore[union-attr]
+    assert _profile(conn, ids["admin"])[3] == "admin"  # app metadata, an enum label
+    assert _profile(conn, ids["bogus_role"])[3] == "member"  # not a label: the next source
+
+    # New signups of every kind get profiles too (the preflight matrix, then real ones).
+    check = run("check", "--json", db=database)
+    assert check.exit_code == 0, check.output
+    assert {k["outcome"] for k in json.loads(check.stdout)["kinds"]} == {"profile"}
+    later = auth.signup(authserver.email_user("sam@three.example"))
+    assert _profile(conn, later)[0] == f"sam_{_hex(later)[:6]}"
+    renamed = auth.signup(authserver.phone_user("15550008888"))
+    auth.convert_anonymous(renamed, "renamed@corp.example")  # an UPDATE follows into the profile
+    assert _profile(conn, renamed)[1] == "renamed@corp.example"
+    assert scalar(conn, "SELECT count(*) FROM public.profile_sync_failures") == 0
+    assert run("verify", db=database).exit_code == 0
+    # Once it has an email, the converted user's placeholders follow it away.
+    assert _profile(conn, renamed)[0] == "renamed"
+    # The phone and anonymous users hold placeholders (a user_ handle, a .invalid email); scan
+    # counts them for the app to follow up.
+    scan = run("scan", "--json", db=database)
+    assert scan.exit_code == 0
+    assert json.loads(scan.stdout)["placeholder_profiles"] == 2
+    assert "2 profiles hold a placeholder" in run("scan", db=database).stdout
+
+
+def _hex(user_id: object) -> str:
+    return str(user_id).replace("-", "")
+
+
+def ghost_count_profiles(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM auth.users au WHERE NOT EXISTS "
+        "(SELECT 1 FROM public.profiles p WHERE p.id = au.id)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_fallback_that_names_a_missing_column_or_a_privilege_is_refused(
+    database: Database, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(PROFILES)
+    config = tmp_path / "ghostguard.toml"
+    config.write_text(CONFIG.replace('"placeholder_email"', '"no_such_column"'))
+    result = run("scan", db=database)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: mapping.email.fallback: column 'no_such_column' not found in auth.users\n",
+    )
+    config.write_text(CONFIG.replace('"literal:member"', '"meta:role"'))
+    result = run("scan", db=database)
+    assert result.exit_code == 2
+    assert "reads raw_user_meta_data, which every user can change" in result.stderr
+    assert ghost_count(conn) == 0  # nothing was written anywhere
