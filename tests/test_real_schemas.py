@@ -159,3 +159,52 @@ def test_a_fallback_that_names_a_missing_column_or_a_privilege_is_refused(
     assert result.exit_code == 2
     assert "reads raw_user_meta_data, which every user can change" in result.stderr
     assert ghost_count(conn) == 0  # nothing was written anywhere
+
+
+def test_init_proposes_a_config_that_works_for_every_kind_with_no_edits(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    conn.execute(PROFILES)
+    ids = [
+        auth.signup(authserver.email_user("kim@one.example", full_name="Kim")),
+        auth.signup(authserver.email_user("kim@two.example")),
+        auth.signup(authserver.phone_user("15550007777")),
+        auth.signup(authserver.anonymous_user()),
+        auth.signup(authserver.sso_user("kim@one.example")),
+    ]
+    init = run("init", db=database)
+    assert init.exit_code == 0, init.output
+    assert "profiles.username: UNIQUE: a value another profile already has gets a suffix" in (
+        init.stderr
+    )
+    assert "profiles.email: NOT NULL, and some signups leave email empty" in init.stderr
+    written = Path("ghostguard.toml").read_text()
+    assert 'fallback = [\n    "placeholder_email",\n]' in written
+    result = run("apply", "--yes", db=database)
+    assert result.exit_code == 0, result.output
+    assert ghost_count_profiles(conn) == 0
+    assert all(_profile(conn, user_id)[0] for user_id in ids)
+    assert run("check", db=database).exit_code == 0
+
+
+def test_init_marks_what_it_cannot_choose_and_exits_1(
+    database: Database, conn: psycopg.Connection
+) -> None:
+    conn.execute(PROFILES)
+    conn.execute(
+        "CREATE TABLE public.orgs (id uuid PRIMARY KEY); "
+        "ALTER TABLE public.profiles ADD COLUMN org_id uuid NOT NULL REFERENCES public.orgs (id), "
+        "ADD COLUMN invite_code uuid NOT NULL"
+    )
+    init = run("init", db=database)
+    assert init.exit_code == 1
+    assert "2 choice(s) left to you, marked at the end of ghostguard.toml" in init.stdout
+    written = Path("ghostguard.toml").read_text()
+    assert "# TO DECIDE before `ghostguard apply` (init could not choose):" in written
+    assert (
+        "# - public.profiles.org_id is NOT NULL with no default and looks like a privilege"
+        in written
+    )
+    scan = run("scan", db=database)  # the file is there; the undecided column is named
+    assert scan.exit_code == 2
+    assert "public.profiles.org_id is NOT NULL with no default and no mapping" in scan.stderr

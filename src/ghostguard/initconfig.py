@@ -3,7 +3,7 @@ map to what, and why each choice was made."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import sql
@@ -41,10 +41,69 @@ KNOWN_COLUMNS: dict[str, ColumnSource] = {
 }
 
 
+# Fallbacks by what a column holds, so that every kind of signup can fill a required column:
+# phone and anonymous users have no email, magic-link and Apple users often no metadata at all.
+EMAIL_LIKE = ("email", "email_address", "contact_email", "mail")
+HANDLE_LIKE = ("username", "user_name", "handle", "slug", "nickname", "screen_name", "login")
+NAME_LIKE = (
+    "full_name", "name", "display_name", "first_name", "firstname", "given_name",
+    "last_name", "lastname", "family_name", "surname",
+)  # fmt: skip
+TEXT_TYPES = ("text", "citext", "character varying", "varchar")
+
+
 @dataclass(frozen=True)
 class Proposal:
     config: Config
     notes: list[str]
+    decisions: list[str] = field(default_factory=list[str])  # what init could not choose
+
+
+def _fallbacks_for(name: str) -> tuple[str, ...]:
+    low = name.lower()
+    if low in EMAIL_LIKE:
+        return ("placeholder_email",)
+    if low in HANDLE_LIKE or low in NAME_LIKE:
+        return ("email_local", "id_handle")
+    return ()
+
+
+def _is_text(column: catalog.Column) -> bool:
+    return column.type.split("(")[0] in TEXT_TYPES
+
+
+def _fit_constraints(
+    name: str,
+    src: ColumnSource | None,
+    column: catalog.Column,
+    unique: bool,
+    table: str,
+) -> tuple[ColumnSource | None, list[str]]:
+    """Add what a required or UNIQUE column needs so that every kind of signup can fill it."""
+    notes: list[str] = []
+    required = column.not_null and not column.has_default
+    if src is None and required and _is_text(column) and _fallbacks_for(name):
+        src = ColumnSource(metadata=(name,), fallbacks=_fallbacks_for(name))
+        notes.append(f"{table}.{name}: NOT NULL with no default: filled from its fallbacks")
+    if src is None:
+        return None, notes
+    if required and not src.never_null and _is_text(column):
+        extra = tuple(f for f in _fallbacks_for(name) if f not in src.fallbacks) or ("id_handle",)
+        src = replace(src, fallbacks=(*src.fallbacks, *extra))
+        notes.append(
+            f"{table}.{name}: NOT NULL, and some signups leave {src.describe().split(', then ')[0]} "
+            f"empty (phone, anonymous, some OAuth): falls back to {', '.join(extra)}"
+        )
+    if unique and _is_text(column) and src.on_collision is None:
+        rule = "suffix" if column.not_null else "null"
+        handle = name.lower() in HANDLE_LIKE
+        src = replace(src, on_collision=rule, follow_updates=src.follow_updates and not handle)
+        notes.append(
+            f"{table}.{name}: UNIQUE: a value another profile already has "
+            + ("gets a suffix from the user id" if rule == "suffix" else "is left empty")
+            + ("; set once (update = false), so the app may let users change it" if handle else "")
+        )
+    return src, notes
 
 
 def find_profile_table(conn: psycopg.Connection, source: TableRef) -> tuple[TableRef, str]:
@@ -117,7 +176,9 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
     target, why = find_profile_table(conn, base.source)
     columns = catalog.table_columns(conn, target) or {}
     seen, sampled = metadata_keys(conn, base.source)
+    unique_columns = {c for c in columns if catalog.is_unique_key(conn, target, c)}
     notes = [f"profile table: {target.display} (key {target.key}): {why}"]
+    decisions: list[str] = []
     mapping: dict[str, ColumnSource] = {}
     soft = "deleted_at" if "deleted_at" in columns else None
     for name in columns:
@@ -125,6 +186,13 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             continue
         known = KNOWN_COLUMNS.get(name)
         if name.lower() in PRIVILEGED_NAMES:
+            column = columns[name]
+            if column.not_null and not column.has_default and not column.generated:
+                decisions.append(
+                    f"{target.display}.{name} is NOT NULL with no default and looks like a "
+                    f'privilege: map it from raw_app_meta_data (from = "raw_app_meta_data", '
+                    'with a fallback = ["literal:…"]) or give it a default'
+                )
             if name in seen:
                 notes.append(
                     f"{target.table}.{name}: not mapped: {USER_WRITABLE_METADATA} has a {name!r} key, "
@@ -141,15 +209,29 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             and name not in known.metadata
         ):
             known = replace(known, metadata=(*known.metadata, name))
+        known, fitted = _fit_constraints(
+            name, known, columns[name], name in unique_columns, target.table
+        )
+        notes += fitted
         if known is None:
-            notes.append(
-                f"{target.table}.{name}: nothing in {base.source.display} maps to it; left to the app"
-            )
+            column = columns[name]
+            if column.not_null and not column.has_default and not column.generated:
+                decisions.append(
+                    f"{target.display}.{name} ({column.type}) is NOT NULL with no default and "
+                    f"nothing in {base.source.display} fills it: map it under [mapping.{name}] "
+                    "(an auth column, meta:/app: keys, a literal) or give it a default"
+                )
+            else:
+                notes.append(
+                    f"{target.table}.{name}: nothing in {base.source.display} maps to it; left to "
+                    "the app"
+                )
             continue
         mapping[name] = known
         notes.append(f"{target.table}.{name} <- {known.describe()}{_seen(known, seen, sampled)}")
     if soft:
         notes.append(f"{target.table}.deleted_at <- set when the auth user is soft-deleted")
     config = replace(base, target=target, mapping=mapping, soft_delete_column=soft)
-    catalog.resolve(conn, config)
-    return Proposal(config, notes)
+    if not decisions:
+        catalog.resolve(conn, config)
+    return Proposal(config, notes, decisions)
