@@ -208,3 +208,45 @@ def test_init_marks_what_it_cannot_choose_and_exits_1(
     scan = run("scan", db=database)  # the file is there; the undecided column is named
     assert scan.exit_code == 2
     assert "public.profiles.org_id is NOT NULL with no default and no mapping" in scan.stderr
+
+
+ACCOUNTS = """
+CREATE SCHEMA app;
+CREATE TABLE app.accounts (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  user_id uuid NOT NULL UNIQUE REFERENCES auth.users (id) ON DELETE CASCADE,
+  email_address text NOT NULL,
+  firstname text,
+  lastname text,
+  settings jsonb NOT NULL DEFAULT '{}'
+);
+"""
+
+
+def test_a_user_id_link_in_another_schema_with_other_names(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    """The link is not the primary key, the table is app.accounts, the names are the app's own."""
+    conn.execute(ACCOUNTS)
+    alice = auth.signup(
+        authserver.email_user("alice@corp.example", firstName="Alice", lastName="Liddell")
+    )
+    phone = auth.signup(authserver.phone_user("15550006666"))
+    init = run("init", db=database)
+    assert init.exit_code == 0, init.output
+    assert (
+        "profile table: app.accounts (key user_id): its key user_id references auth.users(id)"
+        in (init.stderr)
+    )
+    assert run("apply", "--yes", db=database).exit_code == 0
+    rows = dict(
+        (r[0], r[1:])
+        for r in conn.execute(
+            "SELECT user_id, email_address, firstname, lastname FROM app.accounts"
+        ).fetchall()
+    )
+    assert rows[alice] == ("alice@corp.example", "Alice", "Liddell")
+    assert rows[phone] == (f"{phone}@placeholder.invalid", None, None)
+    later = auth.signup(authserver.email_user("bob@corp.example", firstName="Bob"))
+    assert scalar(conn, "SELECT firstname FROM app.accounts WHERE user_id = %s", later) == "Bob"
+    assert run("check", db=database).exit_code == 0

@@ -38,6 +38,15 @@ KNOWN_COLUMNS: dict[str, ColumnSource] = {
     "username": ColumnSource(metadata=("user_name", "preferred_username", "nickname")),
     "user_name": ColumnSource(metadata=("user_name", "preferred_username", "nickname")),
     "picture": DEFAULT_MAPPING["avatar_url"],
+    **dict.fromkeys(("email_address", "contact_email", "mail"), ColumnSource(column="email")),
+    **dict.fromkeys(
+        ("first_name", "firstname", "given_name"),
+        ColumnSource(metadata=("first_name", "given_name", "firstName")),
+    ),
+    **dict.fromkeys(
+        ("last_name", "lastname", "family_name", "surname"),
+        ColumnSource(metadata=("last_name", "family_name", "lastName")),
+    ),
 }
 
 
