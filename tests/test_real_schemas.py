@@ -250,3 +250,74 @@ def test_a_user_id_link_in_another_schema_with_other_names(
     later = auth.signup(authserver.email_user("bob@corp.example", firstName="Bob"))
     assert scalar(conn, "SELECT firstname FROM app.accounts WHERE user_id = %s", later) == "Bob"
     assert run("check", db=database).exit_code == 0
+
+
+MEMBERS = """
+CREATE TABLE public.members (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  newsletter boolean NOT NULL,
+  age integer,
+  birthday date,
+  settings jsonb NOT NULL
+);
+"""
+
+MEMBERS_CONFIG = """
+[target]
+table = "members"
+soft_delete_column = ""
+
+[mapping.newsletter]
+metadata = ["newsletter"]
+fallback = ["literal:false"]
+
+[mapping.age]
+metadata = ["age"]
+
+[mapping.birthday]
+metadata = ["birthday"]
+
+[mapping.settings]
+metadata = ["settings"]
+fallback = ["literal:{}"]
+"""
+
+
+def test_typed_columns_take_a_value_only_when_it_casts(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(MEMBERS)
+    (tmp_path / "ghostguard.toml").write_text(MEMBERS_CONFIG)
+    applied = run("apply", "--yes", db=database)
+    assert applied.exit_code == 0, applied.output
+    good = auth.signup(
+        authserver.email_user(
+            "good@types.example",
+            newsletter="yes",
+            age="42",
+            birthday="1990-05-01",
+            settings={"theme": "dark"},
+        )
+    )
+    bad = auth.signup(
+        authserver.email_user("bad@types.example", newsletter="maybe", age="old", birthday="soon")
+    )
+    bare = auth.signup(authserver.phone_user("15550005555"))
+    rows = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT id, newsletter, age, birthday::text, settings FROM public.members"
+        ).fetchall()
+    }
+    assert rows[good] == (True, 42, "1990-05-01", {"theme": "dark"})
+    assert rows[bad] == (False, None, None, {})  # nothing cast: the next source, or nothing
+    assert rows[bare] == (False, None, None, {})
+    assert scalar(conn, "SELECT count(*) FROM public.profile_sync_failures") == 0
+
+    (tmp_path / "ghostguard.toml").write_text(MEMBERS_CONFIG.replace("literal:{}", "literal:{"))
+    refused = run("scan", db=database)
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "error: mapping.settings.fallback: 'literal:{' is not JSON, and public.members.settings "
+        "is jsonb\n",
+    )

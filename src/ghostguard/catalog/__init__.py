@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import psycopg
@@ -89,9 +90,14 @@ class Shape:
     # Mapped profile columns of an enum type: (column, type schema, type name). A value that is
     # not one of the labels falls through to the next source instead of failing the write.
     enum_columns: tuple[tuple[str, str, str], ...] = ()
+    # Mapped profile columns and their types (format_type, without a modifier).
+    column_types: tuple[tuple[str, str], ...] = ()
 
     def enum_of(self, column: str) -> tuple[str, str] | None:
         return next(((s, n) for c, s, n in self.enum_columns if c == column), None)
+
+    def type_of(self, column: str) -> str | None:
+        return next((t for c, t in self.column_types if c == column), None)
 
     @property
     def fk_handles_deletes(self) -> bool:
@@ -267,6 +273,13 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
                 raise ConfigError(
                     f"mapping.{column}.fallback: column {read!r} not found in {config.source.display}"
                 )
+        if target_cols[column].type in ("jsonb", "json"):
+            for fallback in src.fallbacks:
+                if fallback.startswith("literal:") and not _is_json(fallback[len("literal:") :]):
+                    raise ConfigError(
+                        f"mapping.{column}.fallback: {fallback!r} is not JSON, and "
+                        f"{config.target.display}.{column} is {target_cols[column].type}"
+                    )
         if src.on_collision == "null" and target_cols[column].not_null:
             raise ConfigError(
                 f'mapping.{column}: on_collision = "null" but {config.target.display}.{column} '
@@ -296,6 +309,7 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
         enum_columns=tuple(
             (c, *enum) for c in config.mapping if (enum := target_cols[c].enum_type) is not None
         ),
+        column_types=tuple((c, target_cols[c].type.split("(")[0]) for c in config.mapping),
         source_key_type=source_cols[config.source.key].type,
         target_updated_at=(
             "updated_at"
@@ -303,6 +317,14 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
             else None
         ),
     )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _require_table(conn: psycopg.Connection, ref: TableRef, role: str) -> dict[str, Column]:

@@ -22,11 +22,16 @@ def _column(row: sql.Composable, name: str, shape: Shape) -> sql.Composable:
     return expr
 
 
-def _key(row: sql.Composable, metadata: str, key: str) -> sql.Composable:
+def _key(row: sql.Composable, metadata: str, key: str, as_json: bool = False) -> sql.Composable:
+    """A metadata key: its text, empty as NULL; or its json value (for a jsonb column)."""
+    if as_json:
+        return sql.SQL("NULLIF({}.{} -> {}, 'null'::jsonb)").format(
+            row, ident(metadata), sql.Literal(key)
+        )
     return sql.SQL("NULLIF({}.{} ->> {}, '')").format(row, ident(metadata), sql.Literal(key))
 
 
-def _fallback(name: str, row: sql.Composable, shape: Shape) -> sql.Composable:
+def _fallback(name: str, row: sql.Composable, shape: Shape, as_json: bool) -> sql.Composable:
     """One fallback source (config.DERIVED, meta:, app:, literal:, or an auth column)."""
     kind, sep, rest = name.partition(":")
     hex_id = sql.SQL("replace({}.{}::text, '-', '')").format(row, ident("id"))
@@ -37,34 +42,71 @@ def _fallback(name: str, row: sql.Composable, shape: Shape) -> sql.Composable:
     if name == "placeholder_email":
         return sql.SQL("{}.{}::text || '@placeholder.invalid'").format(row, ident("id"))
     if sep and kind == "literal":
-        return sql.Literal(rest)
+        return sql.SQL("{}::jsonb").format(sql.Literal(rest)) if as_json else sql.Literal(rest)
     if sep and kind in ("meta", "app"):
-        return _key(row, USER_WRITABLE_METADATA if kind == "meta" else "raw_app_meta_data", rest)
+        metadata = USER_WRITABLE_METADATA if kind == "meta" else "raw_app_meta_data"
+        return _key(row, metadata, rest, as_json)
     return _column(row, name, shape)
+
+
+# Column types a text value (a metadata key, a literal) is cast to only when it has their form, so
+# that a value that would not cast falls through to the next source instead of failing the write.
+_CASTS: dict[str, tuple[sql.SQL, sql.SQL, str]] = {
+    "boolean": (sql.SQL("boolean"), sql.SQL("~*"), "^(t|f|true|false|y|yes|n|no|on|off|1|0)$"),
+    "smallint": (sql.SQL("smallint"), sql.SQL("~"), "^[+-]?[0-9]{1,4}$"),
+    "integer": (sql.SQL("integer"), sql.SQL("~"), "^[+-]?[0-9]{1,9}$"),
+    "bigint": (sql.SQL("bigint"), sql.SQL("~"), "^[+-]?[0-9]{1,18}$"),
+    "numeric": (sql.SQL("numeric"), sql.SQL("~"), "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"),
+    "date": (sql.SQL("date"), sql.SQL("~"), "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+    "timestamp with time zone": (
+        sql.SQL("timestamptz"),
+        sql.SQL("~"),
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?(Z|[+-][0-9:]+)?$",
+    ),
+    "uuid": (sql.SQL("uuid"), sql.SQL("~*"), "^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"),
+}
+CASTABLE_TYPES = frozenset(_CASTS)
+
+
+def _is_text_source(name: str) -> bool:
+    """Metadata keys, literals and derived values are text; auth columns keep their own type."""
+    kind, sep, _ = name.partition(":")
+    return bool(sep) and kind in ("meta", "app", "literal") or name in ("email_local", "id_handle")
 
 
 def value(
     src: ColumnSource, row: sql.Composable, shape: Shape, column: str | None = None
 ) -> sql.Composable:
     """The expression for one mapped profile column, read from an auth row (NEW or an alias):
-    the first non-empty source, each cast to the column's enum type when it is one (a value that
-    is not a label falls through to the next source instead of failing the write)."""
+    the first non-empty source. For an enum column a value counts only when it is a label; for a
+    jsonb column metadata is taken as json; for boolean, number, date, timestamptz and uuid columns
+    a text value only when it has their form. Otherwise the next source is tried, and the write
+    never fails on a value that does not cast."""
+    column_type = shape.type_of(column) if column is not None else None
+    as_json = column_type in ("jsonb", "json")
     if src.column is not None:
-        tries = [_column(row, src.column, shape)]
+        tries: list[tuple[sql.Composable, bool]] = [(_column(row, src.column, shape), False)]
     else:
-        tries = [_key(row, src.metadata_column, key) for key in src.metadata]
-    tries += [_fallback(f, row, shape) for f in src.fallbacks]
-    enum = shape.enum_of(column) if column is not None else None
-    if enum is not None:
-        type_name = ident(*enum)
         tries = [
-            sql.SQL(
-                "CASE WHEN ({v})::text = ANY (enum_range(NULL::{t})::text[]) THEN ({v})::{t} END"
-            ).format(v=v, t=type_name)
-            for v in tries
+            (_key(row, src.metadata_column, key, as_json), not as_json) for key in src.metadata
         ]
+    tries += [(_fallback(f, row, shape, as_json), _is_text_source(f)) for f in src.fallbacks]
+    enum = shape.enum_of(column) if column is not None else None
+    cast = _CASTS.get(column_type or "")
+    exprs: list[sql.Composable] = []
+    for expr, is_text in tries:
+        if enum is not None:
+            expr = sql.SQL(
+                "CASE WHEN ({v})::text = ANY (enum_range(NULL::{t})::text[]) THEN ({v})::{t} END"
+            ).format(v=expr, t=ident(*enum))
+        elif cast is not None and is_text:
+            type_sql, op, pattern = cast
+            expr = sql.SQL("CASE WHEN ({v}) {op} {p} THEN ({v})::{t} END").format(
+                v=expr, op=op, p=sql.Literal(pattern), t=type_sql
+            )
+        exprs.append(expr)
     return (
-        tries[0] if len(tries) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(tries))
+        exprs[0] if len(exprs) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(exprs))
     )
 
 
