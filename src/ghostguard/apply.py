@@ -13,7 +13,8 @@ from ghostguard import audit as audit_log
 from ghostguard import catalog, locks
 from ghostguard.backfill.engine import run_backfill
 from ghostguard.backfill.options import BackfillOptions, BackfillResult, ProgressCallback
-from ghostguard.backfill.statements import EngineStatements, Resumption, resumption
+from ghostguard.backfill.resume import Resumption, resumption
+from ghostguard.backfill.statements import EngineStatements
 from ghostguard.catalog import Shape
 from ghostguard.checks import signup_kinds
 from ghostguard.checks.signup_kinds import CheckReport

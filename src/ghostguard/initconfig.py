@@ -77,6 +77,11 @@ def _fallbacks_for(name: str) -> tuple[str, ...]:
     return ()
 
 
+def _required(column: catalog.Column) -> bool:
+    """A value must be written: NOT NULL, no default, not generated."""
+    return column.not_null and not column.has_default and not column.generated
+
+
 def _is_text(column: catalog.Column) -> bool:
     return column.type.split("(")[0] in TEXT_TYPES
 
@@ -90,7 +95,7 @@ def _fit_constraints(
 ) -> tuple[ColumnSource | None, list[str]]:
     """Add what a required or UNIQUE column needs so that every kind of signup can fill it."""
     notes: list[str] = []
-    required = column.not_null and not column.has_default
+    required = _required(column)
     if src is None and required and _is_text(column) and _fallbacks_for(name):
         src = ColumnSource(metadata=(name,), fallbacks=_fallbacks_for(name))
         notes.append(f"{table}.{name}: NOT NULL with no default: filled from its fallbacks")
@@ -195,8 +200,7 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             continue
         known = KNOWN_COLUMNS.get(name)
         if name.lower() in PRIVILEGED_NAMES:
-            column = columns[name]
-            if column.not_null and not column.has_default and not column.generated:
+            if _required(columns[name]):
                 decisions.append(
                     f"{target.display}.{name} is NOT NULL with no default and looks like a "
                     f'privilege: map it from raw_app_meta_data (from = "raw_app_meta_data", '
@@ -223,10 +227,9 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
         )
         notes += fitted
         if known is None:
-            column = columns[name]
-            if column.not_null and not column.has_default and not column.generated:
+            if _required(columns[name]):
                 decisions.append(
-                    f"{target.display}.{name} ({column.type}) is NOT NULL with no default and "
+                    f"{target.display}.{name} ({columns[name].type}) is NOT NULL with no default and "
                     f"nothing in {base.source.display} fills it: map it under [mapping.{name}] "
                     "(an auth column, meta:/app: keys, a literal) or give it a default"
                 )

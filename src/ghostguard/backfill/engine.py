@@ -30,7 +30,8 @@ from ghostguard.backfill.options import (
     ProgressCallback,
 )
 from ghostguard.backfill.pool import BatchFailed, Checkpoints, Done, Pool, Window, retried
-from ghostguard.backfill.statements import EngineStatements, resumption
+from ghostguard.backfill.resume import resumption
+from ghostguard.backfill.statements import EngineStatements
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.errors import DatabaseError, Refused

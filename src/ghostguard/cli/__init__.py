@@ -10,6 +10,7 @@ from ghostguard.cli.check import check_cmd
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
 from ghostguard.cli.doctor import doctor
+from ghostguard.cli.init import init_cmd
 from ghostguard.cli.migrations import migrations_cmd
 from ghostguard.cli.monitor import monitor
 from ghostguard.cli.sandbox import sandbox_group
@@ -42,7 +43,7 @@ cli.add_command(doctor)
 cli.add_command(runbook.rollback_cmd)
 cli.add_command(runbook.repair_cmd)
 cli.add_command(runbook.orphans_cmd)
-cli.add_command(runbook.init_cmd)
+cli.add_command(init_cmd)
 cli.add_command(monitor)
 cli.add_command(sandbox_group)
 cli.add_command(demo)
