@@ -321,3 +321,50 @@ def test_typed_columns_take_a_value_only_when_it_casts(
         "error: mapping.settings.fallback: 'literal:{' is not JSON, and public.members.settings "
         "is jsonb\n",
     )
+
+
+SLUGS = """
+CREATE TABLE public.people (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  slug text NOT NULL,
+  signup_day date
+);
+"""
+
+
+def test_the_sql_escape_hatch_is_checked_before_anything_runs(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(SLUGS)
+    config = tmp_path / "ghostguard.toml"
+    base = '[target]\ntable = "people"\nsoft_delete_column = ""\n\n'
+    config.write_text(
+        base + "[mapping.slug]\nsql = \"lower(split_part(au.emial, '@', 1))\"\n"
+        'fallback = ["id_handle"]\n'
+    )
+    typo = run("scan", db=database)
+    assert (typo.exit_code, typo.stderr) == (
+        2,
+        "error: mapping.slug.sql does not compile against auth.users: column au.emial does not "
+        "exist\n",
+    )
+    config.write_text(
+        base + '[mapping.slug]\nsql = "1) AS x FROM auth.users au; DROP TABLE x; SELECT (1"\n'
+    )
+    smuggled = run("scan", db=database)
+    assert smuggled.exit_code == 2
+    assert "mapping.slug.sql must be one expression over the auth row au" in smuggled.stderr
+    assert scalar(conn, "SELECT to_regprocedure('public.handle_new_user()') IS NULL") is True
+
+    config.write_text(
+        base + "[mapping.slug]\nsql = \"lower(split_part(au.email, '@', 1))\"\n"
+        'fallback = ["id_handle"]\n\n'
+        '[mapping.signup_day]\nsql = "au.created_at::date"\n'
+    )
+    before = auth.signup(authserver.email_user("Ada.Lovelace@Example.com"))
+    assert run("apply", "--yes", db=database).exit_code == 0
+    after = auth.signup(authserver.phone_user("15550004444"))
+    rows = {r[0]: r[1:] for r in conn.execute("SELECT id, slug, signup_day FROM public.people")}
+    assert rows[before][0] == "ada.lovelace" and rows[before][1] is not None
+    assert rows[after][0] == f"user_{_hex(after)[:8]}"  # the expression gave NULL: the fallback
+    assert run("check", db=database).exit_code == 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import pgparse
 import tomli_w
 
 from ghostguard.errors import ConfigError
@@ -51,9 +52,14 @@ class ColumnSource:
     follow_updates: bool = True  # the profile column follows later changes of the auth row
     fallbacks: tuple[str, ...] = ()
     on_collision: str | None = None  # "suffix": value_1a2b3c; "null": leave it empty
+    # The escape hatch: one SQL expression over the auth row `au`, checked to be exactly one
+    # expression when read and compiled against the live catalog before anything runs.
+    expression: str | None = None
 
     def describe(self) -> str:
-        if self.column is not None:
+        if self.expression is not None:
+            first = f"sql: {self.expression}"
+        elif self.column is not None:
             first = self.column
         else:
             first = ", then ".join(f"{self.metadata_column}->>'{k}'" for k in self.metadata)
@@ -65,8 +71,13 @@ class ColumnSource:
         return any(f in PLACEHOLDERS or f.startswith("literal:") for f in self.fallbacks)
 
     def auth_columns(self) -> set[str]:
-        """The auth columns the value is read from (an UPDATE of one may change it)."""
-        read = {self.column if self.column is not None else self.metadata_column}
+        """The auth columns the value is read from (an UPDATE of one may change it); an
+        expression's are not tracked (it is set once: update = false)."""
+        read: set[str] = (
+            set()
+            if self.expression is not None
+            else {self.column if self.column is not None else self.metadata_column}
+        )
         for f in self.fallbacks:
             kind, _, _ = f.partition(":")
             if f in ("email_local", "placeholder_email", "id_handle"):
@@ -168,13 +179,14 @@ def _column_source(target_column: str, value: Any) -> ColumnSource:
     where = f"mapping.{target_column}"
     if isinstance(value, str):
         return ColumnSource(column=_require_name(where, value))
-    if not isinstance(value, dict) or ("column" in value) == ("metadata" in value):
+    kinds = ("column", "metadata", "sql")
+    if not isinstance(value, dict) or sum(k in value for k in kinds) != 1:
         raise ConfigError(
             f'{where} must be a column name or {{ column = "..." }} or '
-            '{ metadata = ["key", ...] }, exactly one of them'
+            '{ metadata = ["key", ...] } or { sql = "<expression over au>" }, exactly one of them'
         )
     raw = cast(dict[str, Any], value)
-    allowed = {"column", "metadata", "from", "update", "fallback", "on_collision"}
+    allowed = {"column", "metadata", "from", "update", "fallback", "on_collision", "sql"}
     unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
@@ -188,6 +200,16 @@ def _column_source(target_column: str, value: Any) -> ColumnSource:
     if collision is not None and collision not in ON_COLLISION:
         raise ConfigError(f"{where}.on_collision must be one of {', '.join(ON_COLLISION)}")
     extra: dict[str, Any] = {"fallbacks": fallbacks, "on_collision": collision}
+    if "sql" in raw:
+        if raw.get("update", False):
+            raise ConfigError(
+                f"{where}: a sql expression is set once; update = true is not supported"
+            )
+        expression = _expression(where, raw["sql"])
+        source = ColumnSource(expression=expression, follow_updates=False, **extra)
+        if target_column.lower() in PRIVILEGED_NAMES and USER_WRITABLE_METADATA in expression:
+            _refuse_privilege_from_user_metadata(target_column, ColumnSource(metadata=("sql",)))
+        return source
     if "column" in raw:
         return ColumnSource(
             column=_require_name(where, raw["column"]), follow_updates=follow, **extra
@@ -204,6 +226,32 @@ def _column_source(target_column: str, value: Any) -> ColumnSource:
     )
     _refuse_privilege_from_user_metadata(target_column, source)
     return source
+
+
+def _expression(where: str, given: object) -> str:
+    """Exactly one SQL expression over the auth row `au`, read by PostgreSQL's parser: nothing
+    around it (no second statement, no FROM, WHERE or set operation smuggled in)."""
+    if not isinstance(given, str) or not given.strip():
+        raise ConfigError(f"{where}.sql must be a non-empty SQL expression")
+    if "$" in given or "\x00" in given:
+        raise ConfigError(f"{where}.sql may not contain '$' or NUL")
+    try:
+        parsed = pgparse.parse(f"SELECT ({given}) AS ghostguard_value FROM auth.users AS au")
+    except pgparse.PGQueryError as exc:
+        raise ConfigError(f"{where}.sql is not an SQL expression: {exc.message}") from None
+    select: dict[str, Any] = parsed[0]["stmt"].get("SelectStmt", {}) if len(parsed) == 1 else {}
+    targets: list[Any] = select.get("targetList", [])
+    sources: list[Any] = select.get("fromClause", [])
+    extra = set(select) - {"targetList", "fromClause", "limitOption", "op"}
+    if (
+        not select
+        or extra
+        or select.get("op") != "SETOP_NONE"
+        or len(targets) != 1
+        or len(sources) != 1
+    ):
+        raise ConfigError(f"{where}.sql must be one expression over the auth row au, nothing more")
+    return given.strip()
 
 
 def _fallbacks(target_column: str, where: str, given: object) -> tuple[str, ...]:
@@ -302,11 +350,15 @@ def to_dict(config: Config) -> dict[str, Any]:
     mapping: dict[str, Any] = {}
     for column, src in config.mapping.items():
         entry: dict[str, Any] = (
-            {"column": src.column} if src.column is not None else {"metadata": list(src.metadata)}
+            {"sql": src.expression}
+            if src.expression is not None
+            else {"column": src.column}
+            if src.column is not None
+            else {"metadata": list(src.metadata)}
         )
-        if src.column is None and src.metadata_column != USER_WRITABLE_METADATA:
+        if src.column is None and src.metadata and src.metadata_column != USER_WRITABLE_METADATA:
             entry["from"] = src.metadata_column
-        if not src.follow_updates:
+        if not src.follow_updates and src.expression is None:
             entry["update"] = False
         if src.fallbacks:
             entry["fallback"] = list(src.fallbacks)

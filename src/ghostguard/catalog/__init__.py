@@ -255,6 +255,9 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
     for column, src in config.mapping.items():
         if column not in target_cols:
             raise ConfigError(f"mapping: column {column!r} not found in {config.target.display}")
+        if src.expression is not None:
+            _compile(conn, config, column, src.expression)
+            continue
         if target_cols[column].generated:
             raise ConfigError(
                 f"mapping: {config.target.display}.{column} is generated and cannot be written"
@@ -317,6 +320,25 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
             else None
         ),
     )
+
+
+def _compile(conn: psycopg.Connection, config: Config, column: str, text: str) -> None:
+    """Plan the escape hatch's expression against the live auth table, in a read-only transaction
+    that is rolled back: a typo or an unknown column is a one-line error before anything runs."""
+    from ghostguard.sync.mapping import expression  # the one composer of it
+
+    query = sql.SQL("SELECT {} FROM {} au LIMIT 0").format(
+        expression(text, sql.SQL("au")), sql.Identifier(config.source.schema, config.source.table)
+    )
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(query)
+    except psycopg.Error as exc:
+        message = (exc.diag.message_primary if exc.diag else None) or str(exc)
+        raise ConfigError(
+            f"mapping.{column}.sql does not compile against {config.source.display}: {message}"
+        ) from None
 
 
 def _is_json(text: str) -> bool:

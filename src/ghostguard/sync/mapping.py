@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import LiteralString, cast
+
 from psycopg import sql
 
 from ghostguard.catalog import Shape
@@ -74,6 +76,15 @@ def _is_text_source(name: str) -> bool:
     return bool(sep) and kind in ("meta", "app", "literal") or name in ("email_local", "id_handle")
 
 
+def expression(text: object, row: sql.Composable) -> sql.Composable:
+    """The escape hatch: the config's SQL over the auth row, exposed to it as `au`. The text was
+    parsed as exactly one expression when the config was read and is compiled against the catalog
+    by catalog.resolve before anything runs: the one place config text becomes SQL."""
+    return sql.SQL("(SELECT ({}) FROM (SELECT ({}).*) au)").format(
+        sql.SQL(cast(LiteralString, text)), row
+    )
+
+
 def value(
     src: ColumnSource, row: sql.Composable, shape: Shape, column: str | None = None
 ) -> sql.Composable:
@@ -84,8 +95,10 @@ def value(
     never fails on a value that does not cast."""
     column_type = shape.type_of(column) if column is not None else None
     as_json = column_type in ("jsonb", "json")
-    if src.column is not None:
-        tries: list[tuple[sql.Composable, bool]] = [(_column(row, src.column, shape), False)]
+    if src.expression is not None:
+        tries: list[tuple[sql.Composable, bool]] = [(expression(src.expression, row), False)]
+    elif src.column is not None:
+        tries = [(_column(row, src.column, shape), False)]
     else:
         tries = [
             (_key(row, src.metadata_column, key, as_json), not as_json) for key in src.metadata
