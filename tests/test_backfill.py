@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import Result
 
 from conftest import Database, ghost_count, run, scalar
 from ghostguard.supabase import authserver
@@ -304,11 +305,9 @@ def test_a_batch_that_gives_up_keeps_the_others_and_the_next_run_finishes(
     assert ghost_count(conn) == 0
 
 
-def test_plain_progress_lines_on_stderr_and_only_the_result_on_stdout(
-    database: Database, auth: AuthServer, conn: psycopg.Connection
-) -> None:
-    _installed_with_ghosts(database, auth, conn, 1000)
-    result = run(
+def _backfill_showing_progress(database: Database) -> Result:
+    """A backfill in batches of 250 with a plain progress line after every batch."""
+    return run(
         "backfill",
         "--yes",
         "--json",
@@ -317,6 +316,13 @@ def test_plain_progress_lines_on_stderr_and_only_the_result_on_stdout(
         db=database,
         env={"GHOSTGUARD_PROGRESS_SECONDS": "0"},
     )
+
+
+def test_plain_progress_lines_on_stderr_and_only_the_result_on_stdout(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 1000)
+    result = _backfill_showing_progress(database)
     assert result.exit_code == 0
     json.loads(result.stdout)  # stdout is exactly the JSON result
     lines = result.stderr.strip().splitlines()
@@ -367,15 +373,7 @@ def test_progress_never_reads_over_100_percent_when_the_estimate_is_low(
     admin.execute("ANALYZE auth.users")  # the planner now expects 300 rows
     authserver.import_users(auth.conn, 700)
     conn.execute("DELETE FROM public.users")
-    result = run(
-        "backfill",
-        "--yes",
-        "--json",
-        "--batch-size",
-        "250",
-        db=database,
-        env={"GHOSTGUARD_PROGRESS_SECONDS": "0"},
-    )
+    result = _backfill_showing_progress(database)
     assert result.exit_code == 0, result.output
     lines = result.stderr.strip().splitlines()
     shares = [int(s) for line in lines for s in re.findall(r"\((\d+)%\)", line)]

@@ -23,7 +23,7 @@ from psycopg import errors, sql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import DOLLAR_TAG, Step, audit, failures, ident, source, target
-from ghostguard.sync.function import insert_rows
+from ghostguard.sync.function import insert_rows, insert_rows_declarations
 from ghostguard.sync.mapping import profile_values
 
 OPERATION = "backfill"
@@ -177,12 +177,7 @@ def salvage(config: Config, shape: Shape) -> Step:
             "  v_lo {key_type};\n"
             "  v_rules text;\n"
             "  v_bad text[] := '{{}}';\n"
-            "  r {source}%ROWTYPE;\n"
-            "  v_chunk {source}[] := '{{}}';\n"
-            "  v_state text;\n"
-            "  v_message text;\n"
-            "  v_detail text;\n"
-            "  v_constraint text;\n"
+            "{declarations}"
             "BEGIN\n"
             "  -- the window's first key, so every read below is an index range on both tables\n"
             "  IF v_after IS NULL THEN\n"
@@ -209,6 +204,7 @@ def salvage(config: Config, shape: Shape) -> Step:
             source=source(config),
             rules=_rules(config, shape),
             record_rule=record_rule,
+            declarations=insert_rows_declarations(config),
             insert_rows=insert_rows(
                 config,
                 shape,

@@ -118,6 +118,18 @@ def insert_chunk(config: Config, shape: Shape, operation: str, once: bool = Fals
     )
 
 
+def insert_rows_declarations(config: Config) -> sql.Composed:
+    """The variables `insert_rows` (and `record_failure`) use, for a DECLARE section."""
+    return sql.SQL(
+        "  r {source}%ROWTYPE;\n"
+        "  v_chunk {source}[] := '{{}}';\n"
+        "  v_state text;\n"
+        "  v_message text;\n"
+        "  v_detail text;\n"
+        "  v_constraint text;\n"
+    ).format(source=source(config))
+
+
 def insert_rows(
     config: Config,
     shape: Shape,
@@ -129,8 +141,8 @@ def insert_rows(
 ) -> sql.Composed:
     """PL/pgSQL: the profiles of auth rows `n` in `set_from` in one set-based INSERT; if a row
     breaks it, `rows` (the same auth rows, in key order) again in chunks, row by row only inside
-    a chunk that fails, each failing row recorded (`once`: see `record_failure`). Needs r, v_chunk
-    and the v_ diagnostics variables declared."""
+    a chunk that fails, each failing row recorded (`once`: see `record_failure`). Needs
+    `insert_rows_declarations` in the block's DECLARE section."""
     columns, set_values = profile_columns(config, shape, ident("n"))
     chunk = insert_chunk(config, shape, operation, once)
     return sql.SQL(
@@ -168,12 +180,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
     new_rows = sql.SQL("{} n ORDER BY n.{}").format(ident(TRANSITION), skey)
     body = sql.SQL(
         "\nDECLARE\n"
-        "  r {source}%ROWTYPE;\n"
-        "  v_chunk {source}[] := '{{}}';\n"
-        "  v_state text;\n"
-        "  v_message text;\n"
-        "  v_detail text;\n"
-        "  v_constraint text;\n"
+        "{declarations}"
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
         "    {insert_rows}\n"
@@ -193,7 +200,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "  RETURN NULL;\n"
         "END;\n"
     ).format(
-        source=source(config),
+        declarations=insert_rows_declarations(config),
         insert_rows=insert_rows(
             config, shape, new_rows, sql.SQL("SELECT * FROM {}").format(new_rows), "INSERT"
         ),
