@@ -175,4 +175,4 @@ def test_without_a_config_defaults_that_do_not_fit_say_run_init(
     written = Path("ghostguard.toml").read_text()
     Path("mine.toml").write_text(written + '\n[mapping.email]\ncolumn = "email"\n')
     mine = run("scan", "--config", "mine.toml", db=database)
-    assert mine.stderr == "error: mapping: column 'email' not found in public.users\n"
+    assert mine.stderr == "error: mine.toml: mapping: column 'email' not found in public.users\n"

@@ -109,7 +109,7 @@ def test_cli_reports_config_errors_with_exit_2_and_changes_nothing(
     result = run("apply", "--yes", "--config", str(bad), db=database)
     assert result.exit_code == 2
     assert result.stderr.strip().startswith(
-        "error: target (profile) table public.profiles not found"
+        f"error: {bad}: target (profile) table public.profiles not found"
     )
     assert len(result.stderr.strip().splitlines()) == 1
     assert conn.execute(

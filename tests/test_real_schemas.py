@@ -152,7 +152,7 @@ def test_a_fallback_that_names_a_missing_column_or_a_privilege_is_refused(
     result = run("scan", db=database)
     assert (result.exit_code, result.stderr) == (
         2,
-        "error: mapping.email.fallback: column 'no_such_column' not found in auth.users\n",
+        "error: ghostguard.toml: mapping.email.fallback: column 'no_such_column' not found in auth.users\n",
     )
     config.write_text(CONFIG.replace('"literal:member"', '"meta:role"'))
     result = run("scan", db=database)
@@ -318,7 +318,7 @@ def test_typed_columns_take_a_value_only_when_it_casts(
     refused = run("scan", db=database)
     assert (refused.exit_code, refused.stderr) == (
         2,
-        "error: mapping.settings.fallback: 'literal:{' is not JSON, and public.members.settings "
+        "error: ghostguard.toml: mapping.settings.fallback: 'literal:{' is not JSON, and public.members.settings "
         "is jsonb\n",
     )
 
@@ -345,7 +345,7 @@ def test_the_sql_escape_hatch_is_checked_before_anything_runs(
     typo = run("scan", db=database)
     assert (typo.exit_code, typo.stderr) == (
         2,
-        "error: mapping.slug.sql does not compile against auth.users: column au.emial does not "
+        "error: ghostguard.toml: mapping.slug.sql does not compile against auth.users: column au.emial does not "
         "exist\n",
     )
     config.write_text(

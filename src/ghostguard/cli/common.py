@@ -85,7 +85,7 @@ def yes_option(func: F) -> F:
 class Target:
     url: str
     config: Config
-    from_file: bool = True  # False: no ghostguard.toml, the defaults (the guide's public.users)
+    config_file: Path | None = None  # None: no ghostguard.toml, the defaults (the guide's)
 
     @property
     def where(self) -> str:
@@ -107,15 +107,15 @@ def load_config(config_path: Path | None) -> Config:
 def resolve_target(db_url: str | None, config_path: Path | None) -> Target:
     """The database to use: --db-url, DATABASE_URL, or else the embedded sandbox (started if needed)."""
     config = load_config(config_path)
-    from_file = _config_file(config_path) is not None
+    config_file = _config_file(config_path)
     if db_url and db_url.strip():
         db.parse(db_url)
-        return Target(db_url, config, from_file)
+        return Target(db_url, config, config_file)
     sandbox = Sandbox()
     sandbox.start()
     url = sandbox.url()
     note(f"no --db-url or {db.URL_ENV}: using the embedded sandbox ({db.describe(url)})")
-    return Target(url, config, from_file)
+    return Target(url, config, config_file)
 
 
 @contextmanager
@@ -127,8 +127,8 @@ def connected(target: Target) -> Generator[tuple[psycopg.Connection, Shape], Non
         try:
             shape = catalog.resolve(conn, target.config)
         except ConfigError as exc:
-            if target.from_file:
-                raise
+            if target.config_file is not None:  # name the file, as its own errors do
+                raise ConfigError(f"{target.config_file}: {exc.message}") from None
             raise ConfigError(
                 f"no {config_mod.DEFAULT_CONFIG_FILE} here and the defaults do not fit this "
                 f"database ({exc.message}): run `ghostguard init` to write one that does"
