@@ -162,7 +162,7 @@ def preflight_or_refuse(
     )
     failing = report.failing(options.accept_failing)
     if failing:
-        kinds = "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in failing)
+        kinds = report.describe_failing(options.accept_failing)
         raise Refused(
             f"apply refused: signups this project has would get no profile ({kinds}); nothing "
             "was changed. Fix the mapping (`ghostguard init`) or the constraint, or accept them: "

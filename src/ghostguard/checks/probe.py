@@ -121,4 +121,4 @@ def _recorded_failure(conn: psycopg.Connection, config: Config, user_id: uuid.UU
     row = conn.execute(
         sync_failures.failure_of_user(config).statement, {"user": str(user_id)}
     ).fetchone()
-    return None if row is None else f"{row[1]} (SQLSTATE {row[0]})"
+    return None if row is None else f"{row[2]} (SQLSTATE {row[0]})"

@@ -19,9 +19,10 @@ from ghostguard.checks import sync_state
 from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
 from ghostguard.config import Config
 from ghostguard.runner import primary_message, run_steps
-from ghostguard.sqlparts import failures, ident, source, target
+from ghostguard.sqlparts import ident, source, target
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer, NewUser
+from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import install as sync_install
 
 PROFILE, RECORDED, SIGNUP_FAILED, NO_PROFILE = "profile", "recorded", "signup failed", "no profile"
@@ -130,6 +131,10 @@ class CheckReport:
         """Kinds the project has that would not end with a profile, less those accepted."""
         return [k for k in self.kinds if k.present and not k.ok and k.kind not in accepted]
 
+    def describe_failing(self, accepted: tuple[str, ...] = ()) -> str:
+        """`kind: what happened; …` for the failing kinds, as apply and verify report them."""
+        return "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in self.failing(accepted))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kinds": [{**asdict(k), "ok": k.ok} for k in self.kinds],
@@ -160,11 +165,7 @@ def _present(conn: psycopg.Connection, config: Config) -> dict[str, bool]:
 
 def _outcome(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> tuple[str, str]:
     failure = conn.execute(
-        sql.SQL(
-            "SELECT sqlstate, coalesce(constraint_name, ''), message FROM {} "
-            "WHERE user_id = %s ORDER BY id DESC LIMIT 1"
-        ).format(failures(config)),
-        (str(user_id),),
+        sync_failures.failure_of_user(config).statement, {"user": str(user_id)}
     ).fetchone()
     if failure is not None:
         state, constraint, message = failure

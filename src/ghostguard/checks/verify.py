@@ -172,7 +172,7 @@ def check_signup_kinds(report: CheckReport, config: Config) -> Finding:
     if not report.applicable:
         detail = "not applicable: the source is not Supabase's auth.users"
     elif failing:
-        detail = "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in failing)
+        detail = report.describe_failing()
     else:
         detail = (
             f"{len(report.kinds)} kinds checked, each ends with a profile or is not in the project"

@@ -82,11 +82,12 @@ def record_failure(
 
 
 def failure_of_user(config: Config) -> Step:
-    """Params: user. The newest recorded failure of one user."""
+    """Params: user. The newest recorded failure of one user: sqlstate, constraint, message."""
     return Step(
         "the newest profile sync failure of a user",
         sql.SQL(
-            "SELECT sqlstate, message FROM {} WHERE user_id = %(user)s ORDER BY id DESC LIMIT 1"
+            "SELECT sqlstate, constraint_name, message FROM {} WHERE user_id = %(user)s "
+            "ORDER BY id DESC LIMIT 1"
         ).format(failures(config)),
     )
 
