@@ -91,7 +91,9 @@ def test_verify_reports_the_kinds_that_fail_after_the_table_changed(
 ) -> None:
     make_ghosts(auth, conn)
     assert run("apply", "--yes", db=database).exit_code == 0
-    conn.execute("ALTER TABLE public.users ADD CONSTRAINT named CHECK (full_name IS NOT NULL) NOT VALID")
+    conn.execute(
+        "ALTER TABLE public.users ADD CONSTRAINT named CHECK (full_name IS NOT NULL) NOT VALID"
+    )
     result = run("verify", "--json", db=database)
     assert result.exit_code == 1
     kinds = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "signup_kinds")

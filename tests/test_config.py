@@ -92,9 +92,9 @@ def test_validation_against_the_live_catalog(conn: psycopg.Connection) -> None:
         conn, Config(mapping={"email": ColumnSource(column="mail")})
     )
     conn.execute("CREATE TABLE public.profiles (id uuid, email text)")
-    assert "target key public.profiles.id is not unique" in _resolve_error(
-        conn, Config(target=TableRef("public", "profiles"), mapping={})
-    )
+    shape = catalog.resolve(conn, Config(target=TableRef("public", "profiles"), mapping={}))
+    assert shape.key_unique is False  # supported: a user has a profile when a row links to it
+    assert catalog.resolve(conn, Config()).key_unique is True
     conn.execute("ALTER TABLE public.users ADD COLUMN plan text NOT NULL")
     assert "public.users.plan is NOT NULL with no default and no mapping" in _resolve_error(
         conn, Config()

@@ -177,6 +177,7 @@ def test_clean_install_passes_every_check(database: Database, auth: AuthServer) 
         "trigger_records_exceptions",
         "trigger_skips_sign_ins",
         "one_profile_writer",
+        "link_unique",
         "profile_key_uuid",
         "deletes_cascade",
     } <= checks

@@ -177,7 +177,14 @@ def test_init_proposes_a_config_that_works_for_every_kind_with_no_edits(
     assert "profiles.username: UNIQUE: a value another profile already has gets a suffix" in (
         init.stderr
     )
-    assert "profiles.email: NOT NULL, and some signups leave email empty" in init.stderr
+    assert (
+        "signup kinds here: 2 email, 1 anonymous, 1 phone, 1 sso (of 5 sampled users)"
+        in init.stderr
+    )
+    assert (
+        "profiles.email: NOT NULL, and email is empty for 1 anonymous, 1 phone of 5 sampled "
+        "users: falls back to placeholder_email" in init.stderr
+    )
     written = Path("ghostguard.toml").read_text()
     assert 'fallback = [\n    "placeholder_email",\n]' in written
     result = run("apply", "--yes", db=database)

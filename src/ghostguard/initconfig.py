@@ -18,6 +18,7 @@ from ghostguard.config import (
     TableRef,
 )
 from ghostguard.errors import ConfigError
+from ghostguard.signup_sample import SAMPLE_USERS, SignupSample, describe
 
 CANDIDATE_TABLES = (
     TableRef("public", "users"),
@@ -26,7 +27,7 @@ CANDIDATE_TABLES = (
     TableRef("public", "accounts"),
     TableRef("public", "members"),
 )
-SAMPLE_USERS = 10_000  # metadata keys are read from this many auth rows
+PROFILE_NAMES = {t.table for t in CANDIDATE_TABLES} | {"user_profiles", "people", "customers"}
 NOT_PROFILE_SCHEMAS = ("auth", "storage", "realtime", "supabase_functions", "vault", "extensions")
 
 # Profile column name -> where its value usually comes from (provider metadata keys in order).
@@ -92,6 +93,7 @@ def _fit_constraints(
     column: catalog.Column,
     unique: bool,
     table: str,
+    sample: SignupSample,
 ) -> tuple[ColumnSource | None, list[str]]:
     """Add what a required or UNIQUE column needs so that every kind of signup can fill it."""
     notes: list[str] = []
@@ -102,12 +104,19 @@ def _fit_constraints(
     if src is None:
         return None, notes
     if required and not src.never_null and _is_text(column):
+        empty = sample.empty_for(src, name)
         extra = tuple(f for f in _fallbacks_for(name) if f not in src.fallbacks) or ("id_handle",)
+        primary = src.describe().split(", then ")[0]
         src = replace(src, fallbacks=(*src.fallbacks, *extra))
-        notes.append(
-            f"{table}.{name}: NOT NULL, and some signups leave {src.describe().split(', then ')[0]} "
-            f"empty (phone, anonymous, some OAuth): falls back to {', '.join(extra)}"
-        )
+        if empty:
+            why = f"{primary} is empty for {describe(empty)} of {sample.size:,} sampled users"
+        else:
+            why = (
+                f"{primary} is set for all {sample.size:,} sampled users"
+                if sample.size
+                else "no users yet"
+            ) + ", but phone, anonymous and some OAuth signups leave it empty"
+        notes.append(f"{table}.{name}: NOT NULL, and {why}: falls back to {', '.join(extra)}")
     if unique and _is_text(column) and src.on_collision is None:
         rule = "suffix" if column.not_null else "null"
         handle = name.lower() in HANDLE_LIKE
@@ -123,25 +132,35 @@ def _fit_constraints(
 def find_profile_table(conn: psycopg.Connection, source: TableRef) -> tuple[TableRef, str]:
     """The profile table and why: a table whose one-column key references the auth key wins
     (public first, then by the usual names); else the first usual name that exists."""
-    linked = [
+    links = [
         TableRef(fk.schema, fk.table, fk.columns[0])
         for fk in catalog.foreign_keys_to(conn, source)
         if fk.ref_columns == (source.key,)
         and len(fk.columns) == 1
         and fk.schema not in NOT_PROFILE_SCHEMAS
-        and catalog.is_unique_key(conn, TableRef(fk.schema, fk.table), fk.columns[0])
     ]
+    unique = {t for t in links if catalog.is_unique_key(conn, t, t.key)}
+    # A non-unique link (posts.author_id) is a profile only by its name.
+    links = [t for t in links if t in unique or t.table in PROFILE_NAMES]
     order = [(t.schema, t.table) for t in CANDIDATE_TABLES]
-    linked.sort(
+    # A unique link first (one profile per user), then public, then the usual names.
+    linked = sorted(
+        links,
         key=lambda t: (
+            t not in unique,
             t.schema != "public",
             order.index((t.schema, t.table)) if (t.schema, t.table) in order else len(order),
-        )
+        ),
     )
     if linked:
         found = linked[0]
         return found, (
             f"its key {found.key} references {source.display}({source.key})"
+            + (
+                ""
+                if found in unique
+                else f" (no unique index on {found.key}: `ghostguard scan` says how to add one)"
+            )
             + (f"; also linked: {', '.join(t.display for t in linked[1:])}" if linked[1:] else "")
         )
     for candidate in CANDIDATE_TABLES:
@@ -190,8 +209,15 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
     target, why = find_profile_table(conn, base.source)
     columns = catalog.table_columns(conn, target) or {}
     seen, sampled = metadata_keys(conn, base.source)
+    sample = SignupSample(conn, base.source, catalog.supabase_shape(base))
     unique_columns = {c for c in columns if catalog.is_unique_key(conn, target, c)}
-    notes = [f"profile table: {target.display} (key {target.key}): {why}"]
+    checks = catalog.column_checks(conn, target)
+    notes = [
+        f"profile table: {target.display} (key {target.key}): {why}",
+        f"signup kinds here: {describe(sample.kinds)} (of {sample.size:,} sampled users)"
+        if sample.size
+        else "signup kinds here: no users yet; every kind is provided for",
+    ]
     decisions: list[str] = []
     mapping: dict[str, ColumnSource] = {}
     soft = "deleted_at" if "deleted_at" in columns else None
@@ -223,7 +249,7 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
         ):
             known = replace(known, metadata=(*known.metadata, name))
         known, fitted = _fit_constraints(
-            name, known, columns[name], name in unique_columns, target.table
+            name, known, columns[name], name in unique_columns, target.table, sample
         )
         notes += fitted
         if known is None:
@@ -241,6 +267,12 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             continue
         mapping[name] = known
         notes.append(f"{target.table}.{name} <- {known.describe()}{_seen(known, seen, sampled)}")
+        notes += [
+            f"{target.table}.{name}: CHECK {check}: a value that breaks it gives way to the next "
+            "source; the last one is written as it is"
+            for column, check in checks
+            if column == name and known.fallbacks
+        ]
     if soft:
         notes.append(f"{target.table}.deleted_at <- set when the auth user is soft-deleted")
     config = replace(base, target=target, mapping=mapping, soft_delete_column=soft)

@@ -124,7 +124,7 @@ def repair_upsert(config: Config, shape: Shape) -> Step:
     where = sql.SQL("au.{} = {}").format(ident(config.source.key), _key_param(shape))
     return Step(
         "repair: create or bring up to date the user's profile from the auth row as it is now",
-        upsert_profile(config, shape, ident("au"), where),
+        upsert_profile(config, shape, ident("au"), where, parameters=True),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import LiteralString, cast
 
 from psycopg import sql
 
@@ -24,6 +25,20 @@ class Step:
 
     def render(self) -> str:
         return self.statement.as_string(None)
+
+
+def verbatim(text: object) -> sql.SQL:
+    """SQL text that is not written in our source: a constraint expression the server printed, or
+    the config's escape hatch after it was parsed as exactly one expression. The only two ways
+    such text becomes SQL."""
+    return sql.SQL(cast(LiteralString, text))
+
+
+def for_parameters(part: sql.Composable) -> sql.SQL:
+    """`part` inside a statement run with parameters: psycopg reads every `%` there as a
+    placeholder, so a `%` the SQL itself means (a LIKE pattern in a CHECK, a literal) is doubled."""
+    text: object = part.as_string(None).replace("%", "%%")
+    return verbatim(text)
 
 
 def render(steps: list[Step]) -> str:
@@ -80,6 +95,23 @@ def ghost_condition(config: Config, auth_alias: str = "au") -> sql.Composed:
         tkey=ident(config.target.key),
         alias=ident(auth_alias),
         skey=ident(config.source.key),
+    )
+
+
+def unless_linked(
+    config: Config, shape: Shape, auth_key: sql.Composable
+) -> tuple[sql.Composable, sql.Composable]:
+    """(WHERE clause, ON CONFLICT clause) that keep an insert from adding a second profile for
+    the auth row whose key is `auth_key`. A unique link column gets `ON CONFLICT DO NOTHING`;
+    a link without a unique index gets `WHERE NOT EXISTS` (a user has a profile when one row
+    links to it; a concurrent write could still add a second one, which scan counts)."""
+    if shape.key_unique:
+        return sql.SQL(""), sql.SQL("ON CONFLICT ({}) DO NOTHING").format(ident(config.target.key))
+    return (
+        sql.SQL("WHERE NOT EXISTS (SELECT 1 FROM {} pu WHERE pu.{} = {})").format(
+            target(config), ident(config.target.key), auth_key
+        ),
+        sql.SQL(""),
     )
 
 

@@ -209,6 +209,7 @@ def salvage(config: Config, shape: Shape) -> Step:
                 config,
                 shape,
                 sql.SQL("({}) n").format(remaining),
+                sql.SQL(""),
                 remaining,
                 OPERATION,
                 once=True,

@@ -14,10 +14,12 @@ from ghostguard.config import Config
 from ghostguard.sqlparts import (
     Step,
     audit,
+    for_parameters,
     ghost_keys,
     ident,
     source,
     target,
+    unless_linked,
 )
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync.mapping import profile_columns
@@ -52,7 +54,7 @@ def backfill_run(config: Config, shape: Shape) -> Step:
             "  SELECT {values}\n"
             "  FROM {source} au\n"
             "  WHERE au.{skey} IN ({ghost_keys})\n"
-            "  ON CONFLICT ({key}) DO NOTHING\n"
+            "  {conflict}\n"
             "  RETURNING 1\n)\n"
             "UPDATE {audit}\n"
             "SET status = 'success', records_affected = (SELECT count(*) FROM inserted),\n"
@@ -67,7 +69,9 @@ def backfill_run(config: Config, shape: Shape) -> Step:
             source=source(config),
             skey=ident(config.source.key),
             ghost_keys=ghost_keys(config),
-            key=ident(config.target.key),
+            conflict=unless_linked(
+                config, shape, sql.SQL("au.{}").format(ident(config.source.key))
+            )[1],
             audit=audit(config),
         ),
     )
@@ -129,7 +133,7 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
             "    WHERE {a_lower}a.{skey} <= %(last)s\n"
             "      AND NOT EXISTS (SELECT 1 FROM {target} pu\n"
             "                      WHERE pu.{tkey} = a.{skey} AND {pu_lower}pu.{tkey} <= %(last)s)))\n"
-            "  ON CONFLICT ({tkey}) DO NOTHING\n"
+            "  {conflict}\n"
             "  RETURNING 1\n)\n"
             "UPDATE {audit}\n"
             "SET records_affected = coalesce(records_affected, 0) + (SELECT count(*) FROM inserted),\n"
@@ -142,12 +146,13 @@ def backfill_batch(config: Config, shape: Shape, first: bool) -> Step:
         ).format(
             target=target(config),
             columns=columns,
-            values=values,
+            values=for_parameters(values),
             source=source(config),
             skey=skey,
             tkey=tkey,
             a_lower=a_lower,
             pu_lower=pu_lower,
+            conflict=unless_linked(config, shape, sql.SQL("au.{}").format(skey))[1],
             audit=audit(config),
         ),
     )
@@ -194,7 +199,8 @@ def backfill_finish(config: Config) -> Step:
             "UPDATE {audit} SET completed_at = clock_timestamp(),\n"
             "  status = CASE WHEN coalesce(records_failed, 0) > 0 THEN 'partial' ELSE 'success' END,\n"
             "  error_message = CASE WHEN coalesce(records_failed, 0) > 0 THEN records_failed\n"
-            "    || ' users could not get a profile (recorded in ' || {failures} || ')' END,\n"
+            "    || CASE WHEN records_failed = 1 THEN ' user' ELSE ' users' END\n"
+            "    || ' could not get a profile (recorded in ' || {failures} || ')' END,\n"
             "  details = details || jsonb_build_object('checkpoint', %(checkpoint)s::text)\n"
             "WHERE id = %(run)s RETURNING records_affected"
         ).format(audit=audit(config), failures=sql.Literal(config.failures.display)),

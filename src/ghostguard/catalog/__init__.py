@@ -28,6 +28,7 @@ class Column:
     has_default: bool
     generated: bool
     enum_type: tuple[str, str] | None = None  # (schema, name) when the column is an enum
+    type_name: tuple[str, str] = ("pg_catalog", "text")  # (schema, name): to cast to it by name
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,27 @@ class Shape:
     enum_columns: tuple[tuple[str, str, str], ...] = ()
     # Mapped profile columns and their types (format_type, without a modifier).
     column_types: tuple[tuple[str, str], ...] = ()
+    # Mapped profile columns and their types by name: (column, type schema, type name).
+    type_names: tuple[tuple[str, str, str], ...] = ()
+    # The profile's link column is a primary key or a full unique index. When it is not (a
+    # generated id PK and a plain `user_id`), a user has a profile when at least one row links
+    # to it, and writes check for that row instead of ON CONFLICT.
+    key_unique: bool = True
+    # CHECK constraints over one mapped column: (column, expression). A value that breaks one
+    # falls through to the next source, like a value that does not cast.
+    column_checks: tuple[tuple[str, str], ...] = ()
 
     def enum_of(self, column: str) -> tuple[str, str] | None:
         return next(((s, n) for c, s, n in self.enum_columns if c == column), None)
 
     def type_of(self, column: str) -> str | None:
         return next((t for c, t in self.column_types if c == column), None)
+
+    def checks_of(self, column: str) -> list[str]:
+        return [e for c, e in self.column_checks if c == column]
+
+    def type_name_of(self, column: str) -> tuple[str, str] | None:
+        return next(((s, n) for c, s, n in self.type_names if c == column), None)
 
     @property
     def fk_handles_deletes(self) -> bool:
@@ -175,7 +191,9 @@ def table_columns(conn: psycopg.Connection, table: TableRef) -> dict[str, Column
         exists = conn.execute(_SQL["table_exists"], (table.schema, table.table)).fetchone()
         return {} if exists and exists[0] else None
     return {
-        r[0]: Column(r[0], r[1], r[2], r[3], r[4], (r[5][0], r[5][1]) if r[5] else None)
+        r[0]: Column(
+            r[0], r[1], r[2], r[3], r[4], (r[5][0], r[5][1]) if r[5] else None, (r[6][0], r[6][1])
+        )
         for r in rows
     }
 
@@ -184,6 +202,20 @@ def is_unique_key(conn: psycopg.Connection, table: TableRef, column: str) -> boo
     """True when `column` alone is a primary key or a full (non-partial) unique index: ON CONFLICT needs it."""
     row = conn.execute(_SQL["is_unique_key"], (table.schema, table.table, column)).fetchone()
     return bool(row and row[0])
+
+
+def column_checks(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, str]]:
+    """CHECK constraints over a single column, printed with an empty search_path so every name
+    the sync function (search_path '') needs is qualified. The setting is put back after."""
+    previous = conn.execute("SELECT current_setting('search_path')").fetchone()
+    conn.execute("SELECT set_config('search_path', '', false)")
+    try:
+        rows = conn.execute(_SQL["column_checks"], (table.schema, table.table)).fetchall()
+    finally:
+        conn.execute(
+            "SELECT set_config('search_path', %s, false)", (previous[0] if previous else "",)
+        )
+    return [(str(column), str(check)) for column, check in rows]
 
 
 def existing_roles(conn: psycopg.Connection, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -247,11 +279,6 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
     ):
         if ref.key not in cols:
             raise ConfigError(f"{role} key column {ref.key!r} not found in {ref.display}")
-    if not is_unique_key(conn, config.target, config.target.key):
-        raise ConfigError(
-            f"target key {config.target.display}.{config.target.key} is not unique: add a primary key "
-            f"or unique constraint on it (ON CONFLICT needs one)"
-        )
     for column, src in config.mapping.items():
         if column not in target_cols:
             raise ConfigError(f"mapping: column {column!r} not found in {config.target.display}")
@@ -313,7 +340,12 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
             (c, *enum) for c in config.mapping if (enum := target_cols[c].enum_type) is not None
         ),
         column_types=tuple((c, target_cols[c].type.split("(")[0]) for c in config.mapping),
+        type_names=tuple((c, *target_cols[c].type_name) for c in config.mapping),
         source_key_type=source_cols[config.source.key].type,
+        key_unique=is_unique_key(conn, config.target, config.target.key),
+        column_checks=tuple(
+            (c, e) for c, e in column_checks(conn, config.target) if c in config.mapping
+        ),
         target_updated_at=(
             "updated_at"
             if "updated_at" in target_cols and "updated_at" not in config.mapping

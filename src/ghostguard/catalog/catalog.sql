@@ -22,7 +22,8 @@ ORDER BY n.nspname, c.relname, con.conname
 -- name: table_columns
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull, a.atthasdef, a.attgenerated <> '' OR a.attidentity <> '' AS generated,
-       CASE WHEN ty.typtype = 'e' THEN ARRAY[tn.nspname::text, ty.typname::text] END AS enum_type
+       CASE WHEN ty.typtype = 'e' THEN ARRAY[tn.nspname::text, ty.typname::text] END AS enum_type,
+       ARRAY[tn.nspname::text, ty.typname::text] AS type_name
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -31,6 +32,16 @@ JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
+
+-- name: column_checks
+-- CHECK constraints over one column, as text that reads the same under an empty search_path
+-- (the sync function's): a value that breaks one falls through to the column's next source.
+SELECT a.attname, pg_catalog.pg_get_expr(c.conbin, c.conrelid)
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.conrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+  AND c.contype = 'c' AND pg_catalog.cardinality(c.conkey) = 1
+ORDER BY a.attname, c.conname
 
 -- name: table_exists
 SELECT pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text)) IS NOT NULL

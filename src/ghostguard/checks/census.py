@@ -64,28 +64,46 @@ def census_query(config: Config, shape: Shape) -> sql.Composed:
     totals are the column sums. One hash or merge join reads each table once; the kind is computed
     for ghost rows only.
     """
-    soft = shape.target_soft_delete
-    soft_deleted = (
-        sql.SQL("count(*) FILTER (WHERE pu.{} IS NOT NULL)").format(sql.Identifier(soft))
-        if soft
-        else sql.SQL("0::bigint")
-    )
     skey, tkey = sql.Identifier(config.source.key), sql.Identifier(config.target.key)
+    soft = sql.Identifier(shape.target_soft_delete) if shape.target_soft_delete else None
+    profiles_table = sql.Identifier(config.target.schema, config.target.table)
+    profiles: sql.Composable
+    rows: sql.Composable
+    soft_deleted: sql.Composable
+    orphans: sql.Composable
+    if shape.key_unique:
+        profiles, rows = profiles_table, sql.SQL("count(pu.{})").format(tkey)
+        soft_deleted = sql.SQL("count(pu.{})").format(soft) if soft else sql.SQL("0::bigint")
+        orphans = sql.SQL("count(*) FILTER (WHERE au.{} IS NULL)").format(skey)
+    else:
+        # Several profiles may link to one user: one row per linked user, or users would be
+        # counted once per profile.
+        profiles = sql.SQL(
+            "(SELECT {tkey}, count(*) AS ghostguard_rows, count({soft}) AS ghostguard_deleted "
+            "FROM {table} GROUP BY {tkey})"
+        ).format(tkey=tkey, soft=soft or sql.SQL("NULL"), table=profiles_table)
+        rows = sql.SQL("coalesce(sum(pu.ghostguard_rows), 0)::bigint")
+        soft_deleted = sql.SQL("coalesce(sum(pu.ghostguard_deleted), 0)::bigint")
+        orphans = sql.SQL(
+            "coalesce(sum(pu.ghostguard_rows) FILTER (WHERE au.{} IS NULL), 0)::bigint"
+        ).format(skey)
     return sql.SQL(
         "SELECT CASE WHEN pu.{tkey} IS NULL THEN {kind} END AS kind,\n"
         "       count(au.{skey}) AS auth_users,\n"
-        "       count(pu.{tkey}) AS profiles,\n"
+        "       {rows} AS profiles,\n"
         "       {soft_deleted} AS soft_deleted_profiles,\n"
-        "       count(*) FILTER (WHERE au.{skey} IS NULL) AS orphan_profiles\n"
-        "FROM {source} au FULL JOIN {target} pu ON pu.{tkey} = au.{skey}\n"
+        "       {orphans} AS orphan_profiles\n"
+        "FROM {source} au FULL JOIN {profiles} pu ON pu.{tkey} = au.{skey}\n"
         "GROUP BY 1"
     ).format(
         kind=_kind_expression(shape),
         skey=skey,
         tkey=tkey,
+        rows=rows,
         soft_deleted=soft_deleted,
+        orphans=orphans,
         source=sql.Identifier(config.source.schema, config.source.table),
-        target=sql.Identifier(config.target.schema, config.target.table),
+        profiles=profiles,
     )
 
 

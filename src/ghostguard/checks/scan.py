@@ -9,8 +9,9 @@ import psycopg
 
 from ghostguard import catalog
 from ghostguard.catalog import FunctionState, Shape, TriggerState
-from ghostguard.checks import blocking_keys, census, sync_state
+from ghostguard.checks import blocking_keys, census, link_index, sync_state
 from ghostguard.checks.census import Counts, snapshot
+from ghostguard.checks.link_index import LinkIndex
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import mapping
@@ -48,6 +49,8 @@ class ScanReport:
     )  # how the installed sync differs from apply's
     # Profiles holding a placeholder from a fallback (None: no mapping falls back to one).
     placeholder_profiles: int | None = None
+    # The link column's missing unique index (None: it has one).
+    link_index: LinkIndex | None = None
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""
@@ -88,6 +91,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         ]
         placeholders = mapping.placeholder_count(config)
         placeholder_row = conn.execute(placeholders).fetchone() if placeholders else None
+        link = None if shape.key_unique else link_index.read(conn, config)
     triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
@@ -106,4 +110,5 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         blocking_foreign_keys=blocking,
         drift=sync_state.drift(state, config, shape),
         placeholder_profiles=int(placeholder_row[0]) if placeholder_row else None,
+        link_index=link,
     )

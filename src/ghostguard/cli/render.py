@@ -95,6 +95,9 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         console.print(
             "fix: run `ghostguard apply --yes` (idempotent: it reinstalls what is missing)"
         )
+    if report.link_index is not None:
+        console.print(Text(f"\n{report.link_index.summary}. Fix:", style="bold yellow"))
+        console.print(report.link_index.fix, markup=False, highlight=False)
     for key in report.blocking_foreign_keys:
         console.print(
             Text(f"\nforeign key {key.name} is ON DELETE {key.on_delete}: ", style="bold yellow")
@@ -123,6 +126,10 @@ def verify(console: Console, report: VerifyReport) -> None:
     console.print(Text(f"{met}/{len(report.criteria)} success criteria met", style=style))
 
 
+def _users(n: int) -> str:
+    return f"{n:,} user" if n == 1 else f"{n:,} users"
+
+
 def backfill(console: Console, result: BackfillResult) -> None:
     resumed = f", resuming run {result.resumed_from}" if result.resumed_from else ""
     console.print(f"backfilled profiles: {result.inserted:,}")
@@ -133,7 +140,7 @@ def backfill(console: Console, result: BackfillResult) -> None:
     if result.failed:
         console.print(
             Text(
-                f"{result.failed:,} users could not get a profile; each is recorded once in "
+                f"{_users(result.failed)} could not get a profile; each is recorded once in "
                 f"{result.failures_table}:",
                 style="bold red",
             )
@@ -141,7 +148,7 @@ def backfill(console: Console, result: BackfillResult) -> None:
         for group in result.failures:
             examples = ", ".join(group.examples)
             console.print(
-                f"  {group.constraint}: {group.users:,} users (e.g. {examples})", markup=False
+                f"  {group.constraint}: {_users(group.users)} (e.g. {examples})", markup=False
             )
         console.print(
             "Fix: map those columns from values that satisfy the constraint in ghostguard.toml "

@@ -33,6 +33,7 @@ from ghostguard.sqlparts import (
     ident,
     source,
     target,
+    unless_linked,
 )
 from ghostguard.sync.failures import record_failure
 from ghostguard.sync.mapping import mark_deleted, profile_columns, upsert_profile
@@ -88,18 +89,21 @@ FALLBACK_CHUNK = (
 def insert_chunk(config: Config, shape: Shape, operation: str, once: bool = False) -> sql.Composed:
     """Flush v_chunk (an array of auth rows): one set-based INSERT, or row by row if it fails,
     recording each row that fails (`once`: see `record_failure`). Needs r and v_chunk declared."""
+    skey = ident(config.source.key)
     columns, chunk_values = profile_columns(config, shape, ident("n"))
     _, row_values = profile_columns(config, shape, sql.SQL("r"))
+    chunk_where, conflict = unless_linked(config, shape, sql.SQL("n.{}").format(skey))
+    row_where, _ = unless_linked(config, shape, sql.SQL("r.{}").format(skey))
     return sql.SQL(
         "BEGIN\n"
         "  INSERT INTO {target} ({columns})\n"
-        "  SELECT {chunk_values} FROM unnest(v_chunk) n\n"
-        "  ON CONFLICT ({key}) DO NOTHING;\n"
+        "  SELECT {chunk_values} FROM unnest(v_chunk) n {chunk_where}\n"
+        "  {conflict};\n"
         "EXCEPTION WHEN OTHERS THEN\n"
         "  FOREACH r IN ARRAY v_chunk LOOP\n"
         "    BEGIN\n"
-        "      INSERT INTO {target} ({columns}) VALUES ({row_values})\n"
-        "      ON CONFLICT ({key}) DO NOTHING;\n"
+        "      INSERT INTO {target} ({columns}) SELECT {row_values} {row_where}\n"
+        "      {conflict};\n"
         "    EXCEPTION WHEN OTHERS THEN\n"
         "      {record}\n"
         "    END;\n"
@@ -110,11 +114,11 @@ def insert_chunk(config: Config, shape: Shape, operation: str, once: bool = Fals
         target=target(config),
         columns=columns,
         chunk_values=chunk_values,
+        chunk_where=chunk_where,
         row_values=row_values,
-        key=ident(config.target.key),
-        record=record_failure(
-            config, sql.SQL("r.{}").format(ident(config.source.key)), operation, once
-        ),
+        row_where=row_where,
+        conflict=conflict,
+        record=record_failure(config, sql.SQL("r.{}").format(skey), operation, once),
     )
 
 
@@ -134,22 +138,24 @@ def insert_rows(
     config: Config,
     shape: Shape,
     set_from: sql.Composable,
+    order: sql.Composable,
     rows: sql.Composable,
     operation: str,
     once: bool = False,
     chunk_size: int = FALLBACK_CHUNK,
 ) -> sql.Composed:
-    """PL/pgSQL: the profiles of auth rows `n` in `set_from` in one set-based INSERT; if a row
+    """PL/pgSQL: the profiles of auth rows `n` in `set_from` (in `order`) in one set-based INSERT; if a row
     breaks it, `rows` (the same auth rows, in key order) again in chunks, row by row only inside
     a chunk that fails, each failing row recorded (`once`: see `record_failure`). Needs
     `insert_rows_declarations` in the block's DECLARE section."""
     columns, set_values = profile_columns(config, shape, ident("n"))
+    where, conflict = unless_linked(config, shape, sql.SQL("n.{}").format(ident(config.source.key)))
     chunk = insert_chunk(config, shape, operation, once)
     return sql.SQL(
         "BEGIN\n"
         "  INSERT INTO {target} ({columns})\n"
-        "  SELECT {set_values} FROM {set_from}\n"
-        "  ON CONFLICT ({key}) DO NOTHING;\n"
+        "  SELECT {set_values} FROM {set_from} {where} {order}\n"
+        "  {conflict};\n"
         "EXCEPTION WHEN OTHERS THEN\n"
         "  -- a row broke the set: again in chunks, row by row only inside a chunk that fails\n"
         "  FOR r IN {rows} LOOP\n"
@@ -167,7 +173,9 @@ def insert_rows(
         columns=columns,
         set_values=set_values,
         set_from=set_from,
-        key=ident(config.target.key),
+        where=where,
+        order=order,
+        conflict=conflict,
         rows=rows,
         chunk_size=sql.Literal(chunk_size),
         chunk=chunk,
@@ -177,7 +185,8 @@ def insert_rows(
 def trigger_function(config: Config, shape: Shape) -> Step:
     """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
     skey = ident(config.source.key)
-    new_rows = sql.SQL("{} n ORDER BY n.{}").format(ident(TRANSITION), skey)
+    new_rows = sql.SQL("{} n").format(ident(TRANSITION))
+    in_order = sql.SQL("ORDER BY n.{}").format(skey)
     body = sql.SQL(
         "\nDECLARE\n"
         "{declarations}"
@@ -202,7 +211,12 @@ def trigger_function(config: Config, shape: Shape) -> Step:
     ).format(
         declarations=insert_rows_declarations(config),
         insert_rows=insert_rows(
-            config, shape, new_rows, sql.SQL("SELECT * FROM {}").format(new_rows), "INSERT"
+            config,
+            shape,
+            new_rows,
+            in_order,
+            sql.SQL("SELECT * FROM {} {}").format(new_rows, in_order),
+            "INSERT",
         ),
         on_update=_on_update(config, shape),
         record_update=record_failure(config, sql.SQL("NEW.{}").format(skey), "UPDATE"),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import LiteralString, cast
+from typing import LiteralString
 
 from psycopg import sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import USER_WRITABLE_METADATA, ColumnSource, Config
-from ghostguard.sqlparts import ident, source, target
+from ghostguard.sqlparts import for_parameters, ident, source, target, verbatim
 
 # Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
 SCRUBBED_ON_SOFT_DELETE = frozenset({"email", "phone"})
@@ -80,19 +80,24 @@ def expression(text: object, row: sql.Composable) -> sql.Composable:
     """The escape hatch: the config's SQL over the auth row, exposed to it as `au`. The text was
     parsed as exactly one expression when the config was read and is compiled against the catalog
     by catalog.resolve before anything runs: the one place config text becomes SQL."""
-    return sql.SQL("(SELECT ({}) FROM (SELECT ({}).*) au)").format(
-        sql.SQL(cast(LiteralString, text)), row
-    )
+    return sql.SQL("(SELECT ({}) FROM (SELECT ({}).*) au)").format(verbatim(text), row)
 
 
 def value(
-    src: ColumnSource, row: sql.Composable, shape: Shape, column: str | None = None
+    src: ColumnSource,
+    row: sql.Composable,
+    shape: Shape,
+    column: str | None = None,
+    checks: bool = True,
 ) -> sql.Composable:
     """The expression for one mapped profile column, read from an auth row (NEW or an alias):
     the first non-empty source. For an enum column a value counts only when it is a label; for a
     jsonb column metadata is taken as json; for boolean, number, date, timestamptz and uuid columns
     a text value only when it has their form. Otherwise the next source is tried, and the write
-    never fails on a value that does not cast."""
+    never fails on a value that does not cast. With `checks`, a source that is not the last also
+    counts only when the column's one-column CHECK constraints hold for it; the last is written as
+    it is, so a value nothing can fix is recorded with its constraint, not silently emptied. (A
+    trigger's WHEN takes `checks=False`: it may not hold the subquery they need.)"""
     column_type = shape.type_of(column) if column is not None else None
     as_json = column_type in ("jsonb", "json")
     if src.expression is not None:
@@ -107,7 +112,7 @@ def value(
     enum = shape.enum_of(column) if column is not None else None
     cast = _CASTS.get(column_type or "")
     exprs: list[sql.Composable] = []
-    for expr, is_text in tries:
+    for n, (expr, is_text) in enumerate(tries, 1):
         if enum is not None:
             expr = sql.SQL(
                 "CASE WHEN ({v})::text = ANY (enum_range(NULL::{t})::text[]) THEN ({v})::{t} END"
@@ -117,27 +122,55 @@ def value(
             expr = sql.SQL("CASE WHEN ({v}) {op} {p} THEN ({v})::{t} END").format(
                 v=expr, op=op, p=sql.Literal(pattern), t=type_sql
             )
+        if column is not None and checks and n < len(tries):
+            expr = _within_checks(expr, column, shape)
         exprs.append(expr)
     return (
         exprs[0] if len(exprs) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(exprs))
     )
 
 
+def _within_checks(expr: sql.Composable, column: str, shape: Shape) -> sql.Composable:
+    """`expr` when the column's one-column CHECK constraints hold for it (or say NULL, as CHECK
+    does), else NULL so the next source is tried. The constraint text is the server's own
+    (pg_get_expr); the value is bound to the column's name in a one-row subquery."""
+    checks = shape.checks_of(column)
+    type_name = shape.type_name_of(column)
+    if not checks or type_name is None:
+        return expr
+    holds = sql.SQL(" AND ").join(sql.SQL("({})").format(verbatim(c)) for c in checks)
+    return sql.SQL(
+        "CASE WHEN (SELECT {holds} FROM (SELECT ({v})::{t} AS {col}) ghostguard_check) "
+        "IS NOT FALSE THEN {v} END"
+    ).format(holds=holds, v=expr, t=ident(*type_name), col=ident(column))
+
+
 def collision_safe(
-    config: Config, column: str, expr: sql.Composable, row: sql.Composable
+    config: Config, shape: Shape, column: str, expr: sql.Composable, row: sql.Composable
 ) -> sql.Composable:
     """A UNIQUE column's value when another profile already holds it: suffixed with the user id's
-    first hex digits (`on_collision = "suffix"`) or left empty (`"null"`)."""
+    first hex digits (`on_collision = "suffix"`) or left empty (`"null"`). Compared in the
+    column's own type, so a citext column sees `Kim@x` and `kim@x` as the same value."""
     rule = config.mapping[column].on_collision
     if rule is None:
         return expr
+    type_name = shape.type_name_of(column)
+    as_column: sql.Composable = expr
+    equals: sql.Composable = sql.SQL("=")
+    if type_name is not None:
+        as_column = sql.SQL("({})::{}").format(expr, ident(*type_name))
+        if type_name[0] != "pg_catalog":
+            # The function's search_path is empty: an extension type's `=` (citext's) is found
+            # only by its schema, else the comparison falls back to text's, case-sensitive.
+            equals = sql.SQL("OPERATOR({}.=)").format(ident(type_name[0]))
     taken = sql.SQL(
-        "EXISTS (SELECT 1 FROM {target} taken WHERE taken.{col} = {expr} "
+        "EXISTS (SELECT 1 FROM {target} taken WHERE taken.{col} {equals} {expr} "
         "AND taken.{tkey} IS DISTINCT FROM {row}.{skey})"
     ).format(
         target=target(config),
         col=ident(column),
-        expr=expr,
+        equals=equals,
+        expr=as_column,
         tkey=ident(config.target.key),
         row=row,
         skey=ident(config.source.key),
@@ -160,7 +193,7 @@ def profile_values(
         (config.target.key, sql.SQL("{}.{}").format(row, ident(config.source.key)))
     ]
     pairs += [
-        (column, collision_safe(config, column, value(src, row, shape, column), row))
+        (column, collision_safe(config, shape, column, value(src, row, shape, column), row))
         for column, src in config.mapping.items()
     ]
     soft = shape.target_soft_delete
@@ -201,20 +234,29 @@ def _upsert_set(config: Config, shape: Shape) -> list[str]:
 
 
 def upsert_profile(
-    config: Config, shape: Shape, row: sql.Composable, where: sql.Composable | None = None
+    config: Config,
+    shape: Shape,
+    row: sql.Composable,
+    where: sql.Composable | None = None,
+    parameters: bool = False,
 ) -> sql.Composed:
     """Create the profile from an auth row, or bring its following columns up to date (writing
     only when something differs, so a no-op update leaves no dead row).
 
     `row` is NEW in the trigger; with `where`, it is the alias of the auth table filtered by it.
+    `parameters`: the statement runs with parameters (see `for_parameters`).
     """
     columns, values = profile_columns(config, shape, row)
+    if parameters:
+        values = for_parameters(values)
     rows = (
         sql.SQL("VALUES ({})").format(values)
         if where is None
         else sql.SQL("SELECT {} FROM {} {} WHERE {}").format(values, source(config), row, where)
     )
     changing = _upsert_set(config, shape)
+    if not shape.key_unique:
+        return _upsert_unindexed(config, shape, columns, rows, changing)
     if not changing:
         conflict: sql.Composable = sql.SQL("DO NOTHING")
     else:
@@ -224,8 +266,8 @@ def upsert_profile(
         ).format(
             sets=sets,
             touch=touch_updated_at(shape),
-            old=sql.SQL(", ").join(sql.SQL("pu.{}").format(ident(c)) for c in changing),
-            new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in changing),
+            old=_columns_of("pu", changing),
+            new=_columns_of("EXCLUDED", changing),
         )
     return sql.SQL(
         "INSERT INTO {target} AS pu ({columns})\n  {rows}\n  ON CONFLICT ({key}) {conflict}"
@@ -236,6 +278,43 @@ def upsert_profile(
         key=ident(config.target.key),
         conflict=conflict,
     )
+
+
+def _columns_of(alias: LiteralString, columns: list[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.SQL(alias), ident(c)) for c in columns)
+
+
+def _upsert_unindexed(
+    config: Config,
+    shape: Shape,
+    columns: sql.Composable,
+    rows: sql.Composable,
+    changing: list[str],
+) -> sql.Composed:
+    """`upsert_profile` for a link column with no unique index (no ON CONFLICT possible): update
+    every profile linked to the user that differs, and insert one only when none links to it."""
+    key = ident(config.target.key)
+    update = (
+        sql.SQL(
+            ", changed AS (\n  UPDATE {target} pu SET {sets}{touch} FROM incoming i\n"
+            "  WHERE pu.{key} = i.{key} AND ({old}) IS DISTINCT FROM ({new}))"
+        ).format(
+            target=target(config),
+            sets=sql.SQL(", ").join(sql.SQL("{0} = i.{0}").format(ident(c)) for c in changing),
+            touch=touch_updated_at(shape),
+            key=key,
+            old=_columns_of("pu", changing),
+            new=_columns_of("i", changing),
+        )
+        if changing
+        else sql.SQL("")
+    )
+    return sql.SQL(
+        "WITH incoming ({columns}) AS (\n  {rows}\n){update}\n"
+        "INSERT INTO {target} ({columns})\n"
+        "  SELECT * FROM incoming i\n"
+        "  WHERE NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{key} = i.{key})"
+    ).format(columns=columns, rows=rows, update=update, target=target(config), key=key)
 
 
 def mark_deleted(

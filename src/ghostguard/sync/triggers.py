@@ -51,7 +51,8 @@ def _changed(config: Config, shape: Shape) -> sql.Composable:
     """True when a value the profile takes from the row differs between OLD and NEW."""
     tests: list[sql.Composable] = [
         sql.SQL("({}) IS DISTINCT FROM ({})").format(
-            value(src, sql.SQL("OLD"), shape, column), value(src, sql.SQL("NEW"), shape, column)
+            value(src, sql.SQL("OLD"), shape, column, checks=False),
+            value(src, sql.SQL("NEW"), shape, column, checks=False),
         )
         for column, src in following(config).items()
     ]

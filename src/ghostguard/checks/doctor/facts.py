@@ -10,6 +10,8 @@ from psycopg import sql
 
 from ghostguard import catalog, plpgsql, sqlfiles
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
+from ghostguard.checks import link_index
+from ghostguard.checks.link_index import LinkIndex
 from ghostguard.config import Config, TableRef
 from ghostguard.sqlparts import source
 from ghostguard.sync import drift as sync_drift
@@ -105,6 +107,7 @@ class Facts:
     duplicate_sso_emails: int
     sso_users: int
     roles: set[str] = field(default_factory=set[str])
+    link_index: LinkIndex | None = None  # the link column's missing unique index
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:
@@ -205,4 +208,5 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         duplicate_sso_emails=duplicate_sso,
         sso_users=sso_users,
         roles=set(catalog.existing_roles(conn, ("postgres",))),
+        link_index=None if shape.key_unique else link_index.read(conn, config),
     )

@@ -88,6 +88,13 @@ def checks_on_mapped(f: Facts) -> list[Finding]:
     ]
 
 
+def link_unique(f: Facts) -> list[Finding]:
+    obj = f"{f.config.target.display}.{f.config.target.key}"
+    if f.link_index is None:
+        return [ok("link_unique", WARN, obj, "unique: one profile per user, ON CONFLICT")]
+    return [problem("link_unique", WARN, obj, f.link_index.summary, f.link_index.fix)]
+
+
 def profile_key_uuid(f: Facts) -> list[Finding]:
     key = f.profile_columns.get(f.config.target.key)
     if key is None:
