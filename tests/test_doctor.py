@@ -99,7 +99,11 @@ PLANTS: dict[str, tuple[str, str, list[str], set[tuple[str, str]]]] = {
         SECOND_WRITER,
         "",
         [],
-        {("one_profile_writer", "warn"), ("trigger_skips_sign_ins", "warn")},
+        {  # the app's own writer beside ghostguard's: apply refuses until it is adopted
+            ("sync_installed", "error"),
+            ("one_profile_writer", "warn"),
+            ("trigger_skips_sign_ins", "warn"),
+        },
     ),
     "NOT NULL email, phone users exist": (
         "ALTER TABLE public.users ALTER COLUMN email SET NOT NULL",

@@ -354,6 +354,10 @@ def test_apply_upgrades_a_hand_made_row_trigger_in_place(
     """Teams that followed the guide by hand have a row trigger with the same names."""
     conn.execute(GUIDE_STYLE_TRIGGER)
     before = auth.signup(authserver.email_user("before@example.com", full_name="Before"))
+    refused = run("apply", "--yes", db=database)  # never replaced without being told to
+    assert refused.exit_code == 3
+    assert "trigger on_auth_user_created (calls public.handle_new_user(); " in refused.stderr
+    Path("ghostguard.toml").write_text('[adopt]\ntriggers = ["on_auth_user_created"]\n')
     _apply(database)
     level = scalar(conn, "SELECT tgtype & 1 FROM pg_trigger WHERE tgname = 'on_auth_user_created'")
     assert level == 0  # now once per statement

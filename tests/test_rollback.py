@@ -23,6 +23,7 @@ def test_rollback_twice_then_apply_again(
         "left_in_place": [],
         "profiles_kept": 8,
         "audited": True,
+        "restored": [],
     }
     assert (
         scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 0

@@ -11,6 +11,7 @@ from psycopg import errors
 
 from ghostguard import audit as audit_log
 from ghostguard import catalog, locks
+from ghostguard.adopt import takeover
 from ghostguard.backfill.engine import run_backfill
 from ghostguard.backfill.options import BackfillOptions, BackfillResult, ProgressCallback
 from ghostguard.backfill.resume import Resumption, resumption
@@ -40,6 +41,7 @@ class ApplyResult:
     report: VerifyReport
     install_attempts: int = 1
     preflight: CheckReport | None = None
+    adopted: list[str] = field(default_factory=list[str])  # the app's triggers taken over
 
     @property
     def backfilled(self) -> int:
@@ -53,6 +55,7 @@ class ApplyResult:
             "backfill": self.backfill.to_dict(),
             "verify": self.report.to_dict(),
             "preflight": self.preflight.to_dict() if self.preflight else None,
+            "adopted": self.adopted,
         }
 
 
@@ -137,6 +140,7 @@ def apply(
     """Install, then the audited batched backfill, then verify. `conn` must be in autocommit mode."""
     options = options or ApplyOptions()
     with exclusive_run(conn, config, "apply"):
+        adopted = [w.display for w in takeover.refuse_unadopted(conn, config, "apply")]
         preflight = preflight_or_refuse(conn, config, shape, options)
         attempts = install(conn, config, shape, options)
         row = conn.execute(audit_log.recorded_ghost_count(config).statement).fetchone()
@@ -145,7 +149,9 @@ def apply(
         if options.history:
             with database_errors("apply: recording the migration history"), conn.transaction():
                 run_steps(conn, options.history.step(BACKFILL_MIGRATION))
-    return ApplyResult(ghosts_before, result, verify(conn, config, shape), attempts, preflight)
+    return ApplyResult(
+        ghosts_before, result, verify(conn, config, shape), attempts, preflight, adopted
+    )
 
 
 def preflight_or_refuse(

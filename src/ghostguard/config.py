@@ -65,6 +65,9 @@ class Config:
     mapping: dict[str, ColumnSource] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
     soft_delete_column: str | None = "deleted_at"
     lock_timeout: str = "1s"  # every lock ghostguard waits for: DDL and each backfill batch
+    # The app's own triggers on the auth table that apply takes over: their functions are saved
+    # in the audit log and dropped in the install transaction, and rollback restores them.
+    adopt: tuple[str, ...] = ()
 
     @property
     def function_display(self) -> str:
@@ -114,7 +117,7 @@ def _table(raw: dict[str, Any], section: str, default: TableRef) -> TableRef:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from parsed TOML, rejecting unknown keys so typos are not silently ignored."""
-    known = {"source", "target", "trigger", "audit", "failures", "mapping"}
+    known = {"source", "target", "trigger", "audit", "failures", "mapping", "adopt"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -130,6 +133,9 @@ def from_dict(data: dict[str, Any]) -> Config:
     audit = _section(data, "audit", table_keys - {"key"} | {"job"})
     failures = _section(data, "failures", table_keys - {"key"})
     mapping_raw = _section(data, "mapping", None)
+    adopt = _section(data, "adopt", {"triggers"}).get("triggers", [])
+    if not isinstance(adopt, list):
+        raise ConfigError('[adopt] triggers must be a list of trigger names, e.g. ["on_signup"]')
     mapping = (
         {require_name("mapping", col): column_source(col, raw) for col, raw in mapping_raw.items()}
         if "mapping" in data
@@ -162,6 +168,7 @@ def from_dict(data: dict[str, Any]) -> Config:
         lock_timeout=require_name(
             "trigger.lock_timeout", trigger.get("lock_timeout", default.lock_timeout)
         ),
+        adopt=tuple(require_name("adopt.triggers", name) for name in cast(list[object], adopt)),
     )
 
 
@@ -191,7 +198,7 @@ def to_dict(config: Config) -> dict[str, Any]:
         "key": config.target.key,
         "soft_delete_column": config.soft_delete_column or "",  # "" = the table has none
     }
-    return {
+    data: dict[str, Any] = {
         "source": {
             "schema": config.source.schema,
             "table": config.source.table,
@@ -214,6 +221,9 @@ def to_dict(config: Config) -> dict[str, Any]:
         "failures": {"schema": config.failures.schema, "table": config.failures.table},
         "mapping": mapping,
     }
+    if config.adopt:
+        data["adopt"] = {"triggers": list(config.adopt)}
+    return data
 
 
 def load(path: Path) -> Config:

@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog
+from ghostguard.adopt import translate
 from ghostguard.config import (
     DEFAULT_MAPPING,
     PRIVILEGED_NAMES,
@@ -218,12 +219,19 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
         if sample.size
         else "signup kinds here: no users yet; every kind is provided for",
     ]
-    decisions: list[str] = []
+    adopted = translate.adoption(conn, replace(base, target=target))
+    notes += adopted.notes
+    decisions: list[str] = list(adopted.decisions)
     mapping: dict[str, ColumnSource] = {}
     soft = "deleted_at" if "deleted_at" in columns else None
     for name in columns:
         if name in (target.key, soft, "updated_at"):
             continue
+        if name in adopted.mapping:
+            mapping[name] = adopted.mapping[name]
+            continue
+        if adopted.triggers and not _required(columns[name]):
+            continue  # left as the adopted trigger left it
         known = KNOWN_COLUMNS.get(name)
         if name.lower() in PRIVILEGED_NAMES:
             if _required(columns[name]):
@@ -275,7 +283,9 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
         ]
     if soft:
         notes.append(f"{target.table}.deleted_at <- set when the auth user is soft-deleted")
-    config = replace(base, target=target, mapping=mapping, soft_delete_column=soft)
+    config = replace(
+        base, target=target, mapping=mapping, soft_delete_column=soft, adopt=adopted.triggers
+    )
     if not decisions:
         catalog.resolve(conn, config)
     return Proposal(config, notes, decisions)

@@ -43,6 +43,7 @@ class Insert:
 class Body:
     statements: list[tuple[str, Node]]  # (SQL text, its parse tree) for every SQL in the body
     handlers: list[bool]  # per EXCEPTION handler: does it record or report what it caught?
+    performs: tuple[str, ...] = ()  # what each PERFORM calls (outside exception handlers)
 
     def relations(self, local: tuple[str, ...] = ()) -> list[Relation]:
         """Tables read or written, in order, without repeats; CTEs and `local` names left out."""
@@ -113,8 +114,15 @@ def read(source: str, language: str) -> Body:
     statements: list[tuple[str, Node]] = []
     for expr in _nodes(tree, "PLpgSQL_expr"):
         statements += _expression(expr)
-    handlers = [_records(h.get("action", [])) for h in _nodes(tree, "PLpgSQL_exception")]
-    return Body(statements, handlers)
+    exceptions = list(_nodes(tree, "PLpgSQL_exception"))
+    handlers = [_records(h.get("action", [])) for h in exceptions]
+    in_handlers = {id(n) for h in exceptions for _, n in walk(h)}
+    performs = tuple(
+        str(p["expr"]["PLpgSQL_expr"].get("query", "")).removeprefix("SELECT ").strip()
+        for p in _nodes(tree, "PLpgSQL_stmt_perform")
+        if id(p) not in in_handlers
+    )
+    return Body(statements, handlers, performs)
 
 
 def _parse_sql(text: str) -> list[Node]:
@@ -140,7 +148,7 @@ def _expression(expr: Node) -> list[tuple[str, Node]]:
 
 def _records(actions: list[Node]) -> bool:
     """Whether a handler's statements (nested blocks included) record or report the error."""
-    for key, node in _walk(actions):
+    for key, node in walk(actions):
         if key == "PLpgSQL_stmt_perform":
             return True
         if key == "PLpgSQL_stmt_raise" and node.get("elog_level", 0) >= WARNING_LEVEL:
@@ -152,29 +160,29 @@ def _records(actions: list[Node]) -> bool:
     return False
 
 
-def _walk(node: object) -> Iterator[tuple[str, Node]]:
+def walk(node: object) -> Iterator[tuple[str, Node]]:
     """Every (node type, node) pair below `node`, depth first."""
     if isinstance(node, dict):
         for key, value in cast(Node, node).items():
             if isinstance(value, dict):
                 child = cast(Node, value)
                 yield key, child
-                yield from _walk(child)
+                yield from walk(child)
             else:
-                yield from _walk(value)
+                yield from walk(value)
     elif isinstance(node, list):
         for item in cast(list[object], node):
-            yield from _walk(item)
+            yield from walk(item)
 
 
 def _range_vars(tree: object) -> Iterator[Node]:
     """Table references: `RangeVar` nodes, and the bare ones a statement names as its `relation`."""
     return (
         node
-        for key, node in _walk(tree)
+        for key, node in walk(tree)
         if key == "RangeVar" or (key == "relation" and "relname" in node)
     )
 
 
 def _nodes(tree: object, kind: str) -> Iterator[Node]:
-    return (node for key, node in _walk(tree) if key == kind)
+    return (node for key, node in walk(tree) if key == kind)

@@ -91,6 +91,7 @@ PRIVILEGED_NAMES = frozenset(
 
 
 USER_WRITABLE_METADATA = "raw_user_meta_data"
+APP_METADATA = "raw_app_meta_data"  # written by the service role and the Auth server only
 
 
 def require_name(where: str, value: Any) -> str:

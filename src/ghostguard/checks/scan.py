@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from ghostguard import catalog
+from ghostguard.adopt import existing, takeover, translate
 from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.checks import blocking_keys, census, link_index, sync_state
 from ghostguard.checks.census import Counts, snapshot
@@ -26,6 +27,18 @@ class BlockingKey:
     name: str
     on_delete: str
     fix: str
+
+
+@dataclass(frozen=True)
+class AppTrigger:
+    """A trigger on the auth table ghostguard did not install, and what its function writes."""
+
+    name: str
+    function: str
+    enabled: str
+    writes: list[str]  # "table.column <- expression"
+    in_the_way: str  # why apply would refuse it unless adopted ("" when it is left alone)
+    adopted: bool
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class ScanReport:
     placeholder_profiles: int | None = None
     # The link column's missing unique index (None: it has one).
     link_index: LinkIndex | None = None
+    app_triggers: list[AppTrigger] = field(default_factory=list[AppTrigger])
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""
@@ -92,6 +106,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         placeholders = mapping.placeholder_count(config)
         placeholder_row = conn.execute(placeholders).fetchone() if placeholders else None
         link = None if shape.key_unique else link_index.read(conn, config)
+        apps = _app_triggers(conn, config)
     triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
@@ -111,4 +126,21 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         drift=sync_state.drift(state, config, shape),
         placeholder_profiles=int(placeholder_row[0]) if placeholder_row else None,
         link_index=link,
+        app_triggers=apps,
     )
+
+
+def _app_triggers(conn: psycopg.Connection, config: Config) -> list[AppTrigger]:
+    in_the_way = {w.trigger.name: w.why for w in takeover.in_the_way(conn, config) if w.trigger}
+    return [
+        AppTrigger(
+            t.name,
+            t.function,
+            t.enabled,
+            [f"{table}.{column} <- {expr}" for table, column, expr in translate.written(t)],
+            in_the_way.get(t.name, ""),
+            t.name in config.adopt,
+        )
+        for t in existing.auth_triggers(conn, config.source)
+        if not t.ghostguards
+    ]

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog
+from ghostguard.adopt import takeover
 from ghostguard.catalog import Shape
 from ghostguard.checks import sync_state
 from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
@@ -194,7 +195,7 @@ def check(conn: psycopg.Connection, config: Config, shape: Shape) -> CheckReport
     with conn.transaction(force_rollback=True):
         install = bool(sync_state.drift(state, config, shape))
         if install:  # as apply would install it, gone again with the rollback
-            run_steps(conn, sync_install.sync_objects(config, shape))
+            run_steps(conn, [*takeover.removal(config), *sync_install.sync_objects(config, shape)])
         for kind, (act, _) in KINDS.items():
             results.append(_run_kind(conn, config, kind, act, present[kind], as_auth))
     return CheckReport(results, ran_as, install)

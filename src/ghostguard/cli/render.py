@@ -9,7 +9,7 @@ from rich.text import Text
 from ghostguard.apply import ApplyResult
 from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
-from ghostguard.checks.scan import ScanReport
+from ghostguard.checks.scan import AppTrigger, ScanReport
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.verify import VerifyReport
 from ghostguard.orphans import OrphanReport
@@ -18,6 +18,18 @@ from ghostguard.sync.rollback import RollbackResult
 
 PASS = Text("PASS", style="bold green")
 FAIL = Text("FAIL", style="bold red")
+
+
+def _app_trigger(line: Text, app: AppTrigger | None) -> Text:
+    """A trigger row, with what the app's own trigger writes and whether apply takes it over."""
+    if app is None:
+        return line
+    if app.in_the_way:
+        taken = "adopted, apply takes it over" if app.adopted else "apply refuses until adopted"
+        line.append(f"; the app's own ({app.in_the_way}): {taken}", style="bold yellow")
+    for write in app.writes:
+        line.append(f"\n  writes {write}")
+    return line
 
 
 def _mark(ok: bool) -> Text:
@@ -52,6 +64,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
             f"{report.placeholder_profiles:,} profiles hold a placeholder from a fallback "
             "(an @placeholder.invalid email, a user_… handle): ask those users to complete them",
         )
+    apps = {a.name: a for a in report.app_triggers}
     trig = report.trigger
     if trig is None:
         table.add_row("trigger", Text("missing", style="red"))
@@ -59,7 +72,11 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         state = "enabled" if trig.is_enabled else f"DISABLED ({trig.enabled})"
         owner_note = "" if report.trigger_calls_ours else "  (not ghostguard's function)"
         table.add_row(
-            "trigger", f"{trig.name} on {trig.table}: {state}, calls {trig.function}{owner_note}"
+            "trigger",
+            _app_trigger(
+                Text(f"{trig.name} on {trig.table}: {state}, calls {trig.function}{owner_note}"),
+                apps.get(trig.name),
+            ),
         )
     for lifecycle in report.lifecycle_triggers:
         state = "enabled" if lifecycle.is_enabled else f"DISABLED ({lifecycle.enabled})"
@@ -74,7 +91,11 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         table.add_row("sync failures", failures)
     for other in report.other_triggers:
         table.add_row(
-            "other trigger", f"{other.name}: calls {other.function} (enabled={other.enabled})"
+            "other trigger",
+            _app_trigger(
+                Text(f"{other.name}: calls {other.function} (enabled={other.enabled})"),
+                apps.get(other.name),
+            ),
         )
     fn = report.function
     if fn is None:
@@ -89,9 +110,24 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         grants = f"EXECUTE: {', '.join(fn.executable_by)}" if fn.executable_by else "no API EXECUTE"
         table.add_row("function", f"{fn.name}: {definer}, {path}, owner {fn.owner}, {grants}")
     console.print(table)
-    for difference in report.drift:
+    unadopted = [a for a in report.app_triggers if a.in_the_way and not a.adopted]
+    if unadopted:
+        names = ", ".join(f'"{a.name}"' for a in unadopted)
+        console.print(
+            Text(
+                f"the app's own trigger(s) on {report.source}: apply will not replace or double "
+                "them unless told to. Fix:",
+                style="bold yellow",
+            )
+        )
+        console.print(
+            f"add [adopt] triggers = [{names}] to ghostguard.toml (`ghostguard init --force` also "
+            "translates the function), then `ghostguard apply --yes`",
+            markup=False,
+        )
+    for difference in [] if unadopted else report.drift:
         console.print(Text(f"drift: {difference}", style="bold yellow"))
-    if report.drift:
+    if report.drift and not unadopted:
         console.print(
             "fix: run `ghostguard apply --yes` (idempotent: it reinstalls what is missing)"
         )
@@ -159,6 +195,11 @@ def backfill(console: Console, result: BackfillResult) -> None:
 
 
 def apply(console: Console, result: ApplyResult) -> None:
+    for taken in result.adopted:
+        console.print(
+            f"took over {taken}: saved in the audit log; `ghostguard rollback` restores it",
+            markup=False,
+        )
     console.print(f"ghost users before: {result.ghosts_before:,} (recorded in the audit log)")
     console.print("sync function and triggers installed")
     backfill(console, result.backfill)
@@ -177,6 +218,8 @@ def rollback(console: Console, result: RollbackResult) -> None:
         console.print(f"removed the sync {what}")
     for line in result.left_in_place:
         console.print(f"note: {line}")
+    for name in result.restored:
+        console.print(f"restored the app's own trigger {name} and its function, as they were")
     console.print(
         f"profiles kept: {result.profiles_kept:,}"
         + (" (rollback logged)" if result.audited else "")

@@ -9,6 +9,7 @@ import click
 from ghostguard import apply as apply_mod
 from ghostguard import orphans as orphans_mod
 from ghostguard import repair, sqlparts
+from ghostguard.adopt import takeover
 from ghostguard.backfill import engine as backfill
 from ghostguard.backfill.options import BackfillOptions
 from ghostguard.checks import scan as scan_mod
@@ -221,9 +222,16 @@ def apply_cmd(
     with connected(target) as (conn, shape):
         files = migrations.render(target.config, shape)
         if dry_run:
+            taken = takeover.refuse_unadopted(conn, target.config, "apply")
             history = history_for(conn, migrations_dir, files, write=False)
             steps = apply_mod.plan(conn, target.config, shape, history)
-            click.echo(PREFLIGHT_FIRST + sqlparts.render(steps) + VERIFY_FOLLOWS, nl=False)
+            replaces = "".join(
+                f"-- takes over {w.display}: saved in the audit log, restored by rollback\n"
+                for w in taken
+            )
+            click.echo(
+                replaces + PREFLIGHT_FIRST + sqlparts.render(steps) + VERIFY_FOLLOWS, nl=False
+            )
             return
         confirm(
             yes,
@@ -341,7 +349,14 @@ def rollback_cmd(
             history = history_for(conn, migrations_dir, files, write=False)
             record = history.step(migrations.ROLLBACK_MIGRATION) if history else None
             todo = rollback.plan(conn, target.config)
-            click.echo(sqlparts.render(rollback.statements(todo, target.config, record)), nl=False)
+            restores = "".join(
+                f"-- puts back the app's own trigger {name} and its function, as saved by apply\n"
+                for name in todo.restores
+            )
+            click.echo(
+                restores + sqlparts.render(rollback.statements(todo, target.config, record)),
+                nl=False,
+            )
             return
         confirm(
             yes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ghostguard.adopt.takeover import takeover_steps
 from ghostguard.audit import audit_table, record_ghost_count
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
@@ -72,6 +73,7 @@ def install_plan(config: Config, shape: Shape) -> list[Step]:
         set_lock_timeout(config),
         *audit_table(config, shape),
         record_ghost_count(config),
+        *takeover_steps(config),
         *sync_objects(config, shape),
         sync_drift.record(config, sync_triggers.expected_triggers(config, shape)),
         reset_lock_timeout(),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ghostguard import catalog, locks
+from ghostguard.adopt.takeover import restorable, restore_adopted
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
@@ -30,6 +31,7 @@ class RollbackPlan:
     drops_trigger: bool
     left_in_place: list[str]
     audits: bool
+    restores: list[str] = field(default_factory=list[str])  # the app's triggers put back
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class RollbackResult:
     left_in_place: list[str]
     profiles_kept: int
     audited: bool
+    restored: list[str] = field(default_factory=list[str])  # the app's triggers put back
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +68,14 @@ def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
     if function is None:
         return RollbackPlan([], False, False, left, audits=False)
     audits = bool(catalog.table_columns(conn, config.audit))
-    return RollbackPlan(drop_steps(config, bool(ours), audits), True, bool(ours), left, audits)
+    return RollbackPlan(
+        drop_steps(config, bool(ours), audits),
+        True,
+        bool(ours),
+        left,
+        audits,
+        restorable(conn, config) if audits else [],
+    )
 
 
 def drop_steps(config: Config, drops_trigger: bool = True, audits: bool = True) -> list[Step]:
@@ -75,7 +85,11 @@ def drop_steps(config: Config, drops_trigger: bool = True, audits: bool = True) 
         sync_install.set_lock_timeout(config),
         refuse_foreign_callers(config),
         drop_function(config),
-        *([record_rollback(config, True, drops_trigger)] if audits else []),
+        *(
+            [restore_adopted(config), record_rollback(config, True, drops_trigger)]
+            if audits
+            else []
+        ),
         sync_install.reset_lock_timeout(),
     ]
 
@@ -119,6 +133,7 @@ def rollback(
         left_in_place=todo.left_in_place,
         profiles_kept=int(row[0]) if row else 0,
         audited=todo.audits,
+        restored=todo.restores,
     )
 
 

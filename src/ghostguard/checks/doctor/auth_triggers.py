@@ -7,7 +7,9 @@ from dataclasses import replace
 
 from psycopg import sql
 
-from ghostguard.checks.doctor.facts import INSERT, UPDATE, AuthTrigger, Facts
+from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger
+from ghostguard.adopt.translate import privileged_from_user_metadata
+from ghostguard.checks.doctor.facts import Facts
 from ghostguard.checks.finding import APPLY, ERROR, WARN, Finding, ok, problem
 from ghostguard.checks.sync_state import PINNED_EMPTY, statement
 from ghostguard.sqlparts import ident, source
@@ -179,3 +181,26 @@ def one_profile_writer(f: Facts) -> list[Finding]:
             "(as the table owner)",
         )
     ]
+
+
+def trigger_privilege_from_user_metadata(f: Facts) -> list[Finding]:
+    def judge(t: AuthTrigger, obj: str) -> Finding:
+        written = privileged_from_user_metadata(t)
+        if not written:
+            return ok(
+                "trigger_privilege_from_user_metadata",
+                ERROR,
+                obj,
+                "no privilege-like column from raw_user_meta_data",
+            )
+        return problem(
+            "trigger_privilege_from_user_metadata",
+            ERROR,
+            obj,
+            f"writes {', '.join(written)} from raw_user_meta_data: any user can give themselves "
+            "this at signup; read it from raw_app_meta_data",
+            "read the value from NEW.raw_app_meta_data (only the service role and the Auth "
+            "server write it), or from a constant",
+        )
+
+    return _each_function(f, judge)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, plpgsql, sqlfiles
+from ghostguard import catalog, sqlfiles
+from ghostguard.adopt import existing, takeover
+from ghostguard.adopt.existing import AuthTrigger
+from ghostguard.adopt.takeover import InTheWay
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.checks import link_index
 from ghostguard.checks.link_index import LinkIndex
@@ -20,43 +22,6 @@ from ghostguard.sync.mapping import value
 
 _SQL = sqlfiles.statements(__name__, "facts.sql")
 EXPOSED_SCHEMAS = ("public", "graphql_public")  # what Supabase's Data API serves by default
-
-# pg_trigger.tgtype bits
-INSERT, UPDATE = 4, 16
-
-
-@dataclass(frozen=True)
-class AuthTrigger:
-    """A trigger on the auth table with what matters about its function."""
-
-    name: str
-    enabled: str
-    tgtype: int
-    columns: tuple[str, ...]  # UPDATE OF ...; empty: every update
-    has_when: bool
-    function: str  # regprocedure text, for messages
-    function_schema: str
-    function_name: str
-    language: str
-    security_definer: bool
-    search_path: str | None
-    body: str
-    transition_tables: tuple[str, ...]
-
-    @cached_property
-    def parsed(self) -> plpgsql.Body | str:
-        """The body as PostgreSQL's parser reads it, or why it could not be read."""
-        try:
-            return plpgsql.read(self.body, self.language)
-        except plpgsql.BodyError as exc:
-            return str(exc)
-
-    def fires_on(self, event: int) -> bool:
-        return bool(self.tgtype & event)
-
-    @property
-    def is_enabled(self) -> bool:
-        return self.enabled in ("O", "A")
 
 
 @dataclass(frozen=True)
@@ -108,6 +73,8 @@ class Facts:
     sso_users: int
     roles: set[str] = field(default_factory=set[str])
     link_index: LinkIndex | None = None  # the link column's missing unique index
+    # The app's own triggers apply would replace or run beside (takeover.in_the_way).
+    in_the_way: list[InTheWay] = field(default_factory=list[InTheWay])
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:
@@ -160,26 +127,7 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         config=config,
         shape=shape,
         triggers=catalog.triggers_on(conn, config.source),
-        auth_triggers=[
-            AuthTrigger(
-                r[0],
-                r[1],
-                r[2],
-                tuple(r[3]),
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                r[9],
-                r[10],
-                r[11],
-                tuple(r[12]),
-            )
-            for r in conn.execute(
-                _SQL["auth_triggers"], (config.source.schema, config.source.table)
-            )
-        ],
+        auth_triggers=existing.auth_triggers(conn, config.source),
         function=catalog.function_state(conn, config),
         installed=sync_drift.installed_fingerprint(conn, config),
         audit=_protection(conn, config.audit, roles),
@@ -209,4 +157,5 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         sso_users=sso_users,
         roles=set(catalog.existing_roles(conn, ("postgres",))),
         link_index=None if shape.key_unique else link_index.read(conn, config),
+        in_the_way=takeover.in_the_way(conn, config),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ghostguard.adopt.takeover import adopt_fix
 from ghostguard.checks import sync_state
 from ghostguard.checks.doctor.facts import Facts, Protection
 from ghostguard.checks.finding import ERROR, WARN, Finding, combine, ok, problem
@@ -13,6 +14,18 @@ from ghostguard.sqlparts import closed_to_api_roles, ident, target
 
 
 def sync_installed(f: Facts) -> list[Finding]:
+    unadopted = [w for w in f.in_the_way if w.trigger and w.trigger.name not in f.config.adopt]
+    if unadopted:  # the app's own, not drift: apply would refuse it
+        return [
+            problem(
+                "sync_installed",
+                ERROR,
+                f"triggers on {f.config.source.display}",
+                f"the app's own {'; '.join(w.display for w in unadopted)}: not ghostguard's, and "
+                "apply will not replace or double it unless told to",
+                adopt_fix(unadopted),
+            )
+        ]
     state = SyncState(f.triggers, f.function, f.installed)
     return [
         combine(
