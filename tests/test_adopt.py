@@ -66,7 +66,7 @@ metadata = ["avatar_url"]
 """
 
 
-def _catalog(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+def auth_trigger_catalog(conn: psycopg.Connection) -> list[tuple[object, ...]]:
     """Every trigger on auth.users and its function, exactly as the catalog prints them."""
     return [
         tuple(r)
@@ -103,7 +103,7 @@ def test_apply_refuses_then_adopts_and_rollback_restores_exactly(
 ) -> None:
     conn.execute(PROFILES)
     conn.execute(recipe)
-    before = _catalog(conn)
+    before = auth_trigger_catalog(conn)
     config = tmp_path / "ghostguard.toml"
     config.write_text(CONFIG)
     ghost = auth.signup(authserver.phone_user("15550009999"))
@@ -114,7 +114,7 @@ def test_apply_refuses_then_adopts_and_rollback_restores_exactly(
         assert refused.exit_code == 3, refused.output
         assert f"apply refused: trigger {trigger} (calls {function}; " in refused.stderr
         assert f'add [adopt] triggers = ["{trigger}"] to ghostguard.toml' in refused.stderr
-    assert _catalog(conn) == before  # nothing changed
+    assert auth_trigger_catalog(conn) == before  # nothing changed
     assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
 
     # scan and doctor see it for what it is: the app's own, with what it writes
@@ -138,7 +138,7 @@ def test_apply_refuses_then_adopts_and_rollback_restores_exactly(
     applied = run("apply", "--yes", "--json", db=database)
     assert applied.exit_code == 0, applied.output
     assert json.loads(applied.stdout)["adopted"][0].startswith(f"trigger {trigger} (calls")
-    after = _catalog(conn)
+    after = auth_trigger_catalog(conn)
     assert [t[0] for t in after] == ["on_auth_user_created", "on_auth_user_updated"]
     assert all(str(t[6]).startswith("ghostguard:") for t in after)
     assert _full_name(conn, ghost) is None  # backfilled: a phone user has no name
@@ -158,7 +158,9 @@ def test_apply_refuses_then_adopts_and_rollback_restores_exactly(
     assert f"restored the app's own trigger {trigger} and its function, as they were" in (
         rolled.stdout
     )
-    assert _catalog(conn) == before  # definitions, enabled state, owner, grants: as they were
+    assert (
+        auth_trigger_catalog(conn) == before
+    )  # definitions, enabled state, owner, grants: as they were
     grace = auth.signup(authserver.email_user("grace@example.com", name="Grace"))
     assert _full_name(conn, grace) == ("Grace" if recipe is OWN_NAMES else None)
     assert scalar(conn, "SELECT count(*) FROM public.profiles WHERE id = %s", grace) == 1
@@ -183,7 +185,7 @@ def test_a_function_doing_other_work_is_not_adopted_and_an_unrelated_trigger_is_
         "create trigger log_signup after insert on auth.users "
         "for each row execute function public.log_signup();"
     )
-    before = _catalog(conn)
+    before = auth_trigger_catalog(conn)
     (tmp_path / "ghostguard.toml").write_text(
         CONFIG + '\n[adopt]\ntriggers = ["on_auth_user_created"]\n'
     )
@@ -193,7 +195,7 @@ def test_a_function_doing_other_work_is_not_adopted_and_an_unrelated_trigger_is_
         "adoption refused: public.handle_new_user() (trigger on_auth_user_created) also writes "
         "public.signup_events; ghostguard would not do that work" in refused.stderr
     )
-    assert _catalog(conn) == before
+    assert auth_trigger_catalog(conn) == before
 
     conn.execute(  # calling another function is other work too
         "CREATE FUNCTION public.notify_team(uuid) RETURNS void LANGUAGE sql AS 'SELECT NULL';"
@@ -214,7 +216,7 @@ def test_a_function_doing_other_work_is_not_adopted_and_an_unrelated_trigger_is_
     user = auth.signup(authserver.email_user("kim@example.com", full_name="Kim"))
     assert _full_name(conn, user) == "Kim"
     assert scalar(conn, "SELECT count(*) FROM public.signup_events WHERE user_id = %s", user) == 1
-    assert [t[0] for t in _catalog(conn)] == [
+    assert [t[0] for t in auth_trigger_catalog(conn)] == [
         "log_signup",
         "on_auth_user_created",
         "on_auth_user_updated",
@@ -226,13 +228,13 @@ def test_the_rollback_migration_restores_the_adopted_trigger_too(
 ) -> None:
     conn.execute(PROFILES)
     conn.execute(DOCS_RECIPE)
-    before = _catalog(conn)
+    before = auth_trigger_catalog(conn)
     (tmp_path / "ghostguard.toml").write_text(
         CONFIG + '\n[adopt]\ntriggers = ["on_auth_user_created"]\n'
     )
     assert run("apply", "--yes", db=database).exit_code == 0
-    assert _catalog(conn) != before
+    assert auth_trigger_catalog(conn) != before
     down = run("migrations", "--down", "--stdout", db=database)
     assert down.exit_code == 0, down.output
     conn.execute(down.stdout)  # as `supabase db push` would run the file
-    assert _catalog(conn) == before
+    assert auth_trigger_catalog(conn) == before

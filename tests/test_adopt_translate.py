@@ -3,6 +3,7 @@ signups through the original and through the adopted sync give the same profile 
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import Database, run
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer, NewUser
+from test_adopt import DOCS_RECIPE, OWN_NAMES, PROFILES, auth_trigger_catalog
 
 PLANS = """
 CREATE TYPE public.plan AS ENUM ('free', 'pro');
@@ -71,59 +73,91 @@ def _sign_up_all(auth: AuthServer, users: list[tuple[NewUser, dict[str, str] | N
             auth.admin_create(user, app)
 
 
-def _rows(conn: psycopg.Connection) -> dict[object, tuple[object, ...]]:
-    """Profile rows by user id, timestamps aside."""
+def _rows(conn: psycopg.Connection) -> dict[object, object]:
+    """Profile rows by user id, column by column, timestamps aside."""
     return {
-        r[0]: tuple(r[1:])
-        for r in conn.execute(
-            "SELECT id, email, firstname, lastname, plan::text, username, joined_at IS NOT NULL "
-            "FROM public.profiles"
-        )
+        r[0]: r[1]
+        for r in conn.execute("SELECT id, to_jsonb(p) - 'joined_at' FROM public.profiles p")
     }
 
 
-def test_init_translates_the_function_and_the_adopted_sync_gives_the_same_rows(
-    database: Database, auth: AuthServer, conn: psycopg.Connection
+RECIPES = {
+    "supabase docs recipe": (
+        PROFILES,
+        DOCS_RECIPE,
+        {
+            "full_name": {"metadata": ["full_name"], "update": False},
+            "avatar_url": {"metadata": ["avatar_url"], "update": False},
+        },
+    ),
+    "own names, another schema, email fallback": (
+        PROFILES,
+        OWN_NAMES,
+        {"full_name": {"metadata": ["name"], "update": False, "fallback": ["email_local"]}},
+    ),
+    "enum cast, derivations, constants, now()": (
+        PLANS,
+        HAND_WRITTEN,
+        {
+            "email": {"sql": "lower(au.email)"},
+            "firstname": {"metadata": ["firstName"], "update": False},
+            "lastname": {
+                "metadata": ["lastName", "family_name"],
+                "update": False,
+                "fallback": ["literal:Unknown"],
+            },
+            "plan": {
+                "metadata": ["plan"],
+                "from": "raw_app_meta_data",
+                "update": False,
+                "fallback": ["literal:free"],
+            },
+            "username": {"sql": "lower(split_part(au.email, '@', 1))"},
+            "joined_at": {"sql": "now()"},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(("table", "recipe", "mapping"), RECIPES.values(), ids=list(RECIPES))
+def test_init_translates_apply_adopts_the_same_rows_and_rollback_restores_exactly(
+    table: str,
+    recipe: str,
+    mapping: dict[str, object],
+    database: Database,
+    auth: AuthServer,
+    conn: psycopg.Connection,
 ) -> None:
-    conn.execute(PLANS)
-    conn.execute(HAND_WRITTEN)
+    conn.execute(table)
+    conn.execute(recipe)
+    before = auth_trigger_catalog(conn)
     users = _signups()
-    _sign_up_all(auth, users)
-    original = _rows(conn)
+
+    def through_the_trigger() -> dict[object, object]:
+        """Every kind signed up, the profiles read, then the users deleted again."""
+        _sign_up_all(auth, users)
+        rows = _rows(conn)
+        for user, _ in users:
+            auth.hard_delete(user.id)
+        return rows
+
+    original = through_the_trigger()
     assert len(original) == len(users)
-    for user, _ in users:  # the same signups again later, through ghostguard
-        auth.hard_delete(user.id)
-    assert _rows(conn) == {}
 
     init = run("init", db=database)
     assert init.exit_code == 0, init.output
-    assert "adopting trigger on_signup_create_profile (public.handle_new_auth_user())" in (
-        init.stderr
-    )
     written = tomllib.loads(Path("ghostguard.toml").read_text())
-    assert written["adopt"] == {"triggers": ["on_signup_create_profile"]}
-    assert written["mapping"] == {
-        "email": {"sql": "lower(au.email)"},
-        "firstname": {"metadata": ["firstName"], "update": False},
-        "lastname": {
-            "metadata": ["lastName", "family_name"],
-            "update": False,
-            "fallback": ["literal:Unknown"],
-        },
-        "plan": {
-            "metadata": ["plan"],
-            "from": "raw_app_meta_data",
-            "update": False,
-            "fallback": ["literal:free"],
-        },
-        "username": {"sql": "lower(split_part(au.email, '@', 1))"},
-        "joined_at": {"sql": "now()"},
-    }
+    (trigger,) = written["adopt"]["triggers"]
+    assert f"adopting trigger {trigger} (" in init.stderr
+    assert written["mapping"] == mapping
 
     applied = run("apply", "--yes", db=database)
     assert applied.exit_code == 0, applied.output
-    _sign_up_all(auth, users)
-    assert _rows(conn) == original  # column by column, for every kind
+    assert through_the_trigger() == original  # every kind, column by column
+
+    assert run("rollback", "--yes", db=database).exit_code == 0
+    assert auth_trigger_catalog(conn) == before  # the original, exactly
+    assert through_the_trigger() == original  # and it behaves as before
 
 
 INVOKER = """
@@ -149,6 +183,12 @@ def test_a_security_invoker_function_that_fails_every_signup_is_adopted_and_sign
         auth.signup(authserver.email_user("blocked@example.com", full_name="Blocked"))
     init = run("init", db=database)
     assert init.exit_code == 0, init.output
+    doctor = json.loads(run("doctor", "--json", db=database).stdout)
+    invoker = next(f for f in doctor["findings"] if f["check"] == "trigger_definer")
+    assert (invoker["passed"], invoker["object"]) == (
+        False,
+        "function public.make_profile() (trigger make_profile)",
+    )
     assert run("apply", "--yes", db=database).exit_code == 0
     user = auth.signup(authserver.email_user("works@example.com", full_name="Works"))
     assert _rows_named(conn) == {user: "Works"}
@@ -198,3 +238,44 @@ def test_a_role_read_from_user_metadata_is_an_error_and_not_carried_over(
         "writes public.profiles.role from raw_user_meta_data: any user can give themselves this "
         "at signup; read it from raw_app_meta_data" in doctor.stdout
     )
+
+
+EMAIL_REQUIRED = """
+CREATE TABLE public.profiles (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  email text NOT NULL
+);
+CREATE FUNCTION public.handle_new_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = '' AS $$
+BEGIN
+  INSERT INTO public.profiles (id, email) VALUES (NEW.id, NEW.email);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users
+  FOR EACH ROW EXECUTE FUNCTION public.handle_new_user();
+"""
+
+
+def test_kinds_the_original_fails_are_named_by_doctor_and_get_a_profile_once_adopted(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    conn.execute(EMAIL_REQUIRED)
+    with pytest.raises(psycopg.errors.NotNullViolation):
+        auth.signup(authserver.phone_user("15550001010"))
+    assert run("init", db=database).exit_code == 0
+    doctor = json.loads(run("doctor", "--json", db=database).stdout)
+    signups = next(f for f in doctor["findings"] if f["check"] == "app_trigger_signups")
+    assert (signups["passed"], signups["level"]) == (False, "error")
+    assert signups["object"] == "the app's own trigger on_auth_user_created on auth.users"
+    assert signups["detail"].startswith(
+        'signups it leaves without a profile: phone: null value in column "email"'
+    )
+    written = tomllib.loads(Path("ghostguard.toml").read_text())
+    assert written["mapping"] == {
+        "email": {"column": "email", "update": False, "fallback": ["placeholder_email"]}
+    }
+    assert run("apply", "--yes", db=database).exit_code == 0
+    phone = auth.signup(authserver.phone_user("15550001010"))
+    ada = auth.signup(authserver.email_user("ada@example.com"))
+    emails = dict(conn.execute("SELECT id, email FROM public.profiles").fetchall())
+    assert emails == {phone: f"{phone}@placeholder.invalid", ada: "ada@example.com"}

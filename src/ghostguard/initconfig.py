@@ -228,7 +228,19 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
         if name in (target.key, soft, "updated_at"):
             continue
         if name in adopted.mapping:
-            mapping[name] = adopted.mapping[name]
+            # Only what the original could not write is added (fallbacks where its value is
+            # NULL in a NOT NULL column, a collision rule where it would break UNIQUE): every
+            # profile it did create comes out the same.
+            fitted_source, fitted = _fit_constraints(
+                name,
+                adopted.mapping[name],
+                columns[name],
+                name in unique_columns,
+                target.table,
+                sample,
+            )
+            mapping[name] = fitted_source or adopted.mapping[name]
+            notes += fitted
             continue
         if adopted.triggers and not _required(columns[name]):
             continue  # left as the adopted trigger left it

@@ -164,10 +164,17 @@ def _present(conn: psycopg.Connection, config: Config) -> dict[str, bool]:
     return dict(zip(KINDS, (bool(v) for v in row or ()), strict=True))
 
 
-def _outcome(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> tuple[str, str]:
-    failure = conn.execute(
-        sync_failures.failure_of_user(config).statement, {"user": str(user_id)}
-    ).fetchone()
+def _outcome(
+    conn: psycopg.Connection, config: Config, user_id: uuid.UUID, recorded: bool = True
+) -> tuple[str, str]:
+    """`recorded`: the failures table exists (a failure may be recorded there)."""
+    failure = (
+        conn.execute(
+            sync_failures.failure_of_user(config).statement, {"user": str(user_id)}
+        ).fetchone()
+        if recorded
+        else None
+    )
     if failure is not None:
         state, constraint, message = failure
         named = f"{constraint}: " if constraint else ""
@@ -181,8 +188,12 @@ def _outcome(conn: psycopg.Connection, config: Config, user_id: uuid.UUID) -> tu
     return (PROFILE, "") if found and found[0] else (NO_PROFILE, "")
 
 
-def check(conn: psycopg.Connection, config: Config, shape: Shape) -> CheckReport:
-    """Run every kind in one transaction that is always rolled back (autocommit connection)."""
+def check(
+    conn: psycopg.Connection, config: Config, shape: Shape, as_it_is: bool = False
+) -> CheckReport:
+    """Run every kind in one transaction that is always rolled back (autocommit connection):
+    with ghostguard's sync as apply would install it, or (`as_it_is`) with the triggers that
+    are there now, the app's own included (what doctor judges them by)."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
     ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
@@ -193,11 +204,12 @@ def check(conn: psycopg.Connection, config: Config, shape: Shape) -> CheckReport
     state = sync_state.read_state(conn, config)
     results: list[KindResult] = []
     with conn.transaction(force_rollback=True):
-        install = bool(sync_state.drift(state, config, shape))
+        install = not as_it_is and bool(sync_state.drift(state, config, shape))
         if install:  # as apply would install it, gone again with the rollback
             run_steps(conn, [*takeover.removal(config), *sync_install.sync_objects(config, shape)])
+        recorded = install or sync_failures.failures_table_exists(conn, config)
         for kind, (act, _) in KINDS.items():
-            results.append(_run_kind(conn, config, kind, act, present[kind], as_auth))
+            results.append(_run_kind(conn, config, kind, act, present[kind], as_auth, recorded))
     return CheckReport(results, ran_as, install)
 
 
@@ -208,6 +220,7 @@ def _run_kind(
     act: Callable[[AuthServer], uuid.UUID],
     present: bool,
     as_auth: bool,
+    recorded: bool = True,
 ) -> KindResult:
     try:
         with conn.transaction():
@@ -217,7 +230,7 @@ def _run_kind(
                 )
             user_id = act(AuthServer(conn))
             conn.execute("RESET ROLE")
-            outcome, detail = _outcome(conn, config, user_id)
+            outcome, detail = _outcome(conn, config, user_id, recorded)
     except psycopg.Error as exc:
         return KindResult(kind, present, SIGNUP_FAILED, primary_message(exc))
     return KindResult(kind, present, outcome, detail)

@@ -204,3 +204,26 @@ def trigger_privilege_from_user_metadata(f: Facts) -> list[Finding]:
         )
 
     return _each_function(f, judge)
+
+
+def app_trigger_signups(f: Facts) -> list[Finding]:
+    """The app's own profile trigger, judged by what it does to each kind of signup (the
+    preflight, run on the triggers as they are, rolled back)."""
+    if f.app_signups is None or not f.app_signups.applicable:
+        return []
+    names = ", ".join(w.trigger.name for w in f.in_the_way if w.trigger)
+    obj = f"the app's own trigger {names} on {f.config.source.display}"
+    failing = [k for k in f.app_signups.kinds if not k.ok]
+    if not failing:
+        return [ok("app_trigger_signups", ERROR, obj, "every kind of signup gets a profile")]
+    return [
+        problem(
+            "app_trigger_signups",
+            ERROR,
+            obj,
+            "signups it leaves without a profile: "
+            + "; ".join(f"{k.kind}: {k.detail or k.outcome}" for k in failing),
+            "adopt it (`ghostguard init --force`, then `ghostguard apply --yes`): ghostguard "
+            "creates the profile or records the failure, and never fails the signup",
+        )
+    ]

@@ -26,6 +26,7 @@ CHECKS: list[Callable[[Facts], list[Finding]]] = [
     auth_triggers.trigger_skips_sign_ins,
     auth_triggers.one_profile_writer,
     auth_triggers.trigger_privilege_from_user_metadata,
+    auth_triggers.app_trigger_signups,
     profile_table.nullable_sources,
     profile_table.unique_email,
     profile_table.checks_on_mapped,

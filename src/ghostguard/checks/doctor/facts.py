@@ -14,6 +14,7 @@ from ghostguard.adopt.takeover import InTheWay
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.checks import link_index
 from ghostguard.checks.link_index import LinkIndex
+from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config, TableRef
 from ghostguard.sqlparts import source
 from ghostguard.sync import drift as sync_drift
@@ -75,6 +76,9 @@ class Facts:
     link_index: LinkIndex | None = None  # the link column's missing unique index
     # The app's own triggers apply would replace or run beside (takeover.in_the_way).
     in_the_way: list[InTheWay] = field(default_factory=list[InTheWay])
+    # Every signup kind through the triggers as they are, when the app's own writes profiles
+    # (run after the snapshot: it writes, rolled back).
+    app_signups: CheckReport | None = None
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:
