@@ -179,10 +179,16 @@ def test_a_security_invoker_function_that_fails_every_signup_is_adopted_and_sign
     database: Database, auth: AuthServer, conn: psycopg.Connection
 ) -> None:
     conn.execute(INVOKER)
+    before = auth_trigger_catalog(conn)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         auth.signup(authserver.email_user("blocked@example.com", full_name="Blocked"))
     init = run("init", db=database)
     assert init.exit_code == 0, init.output
+    written = tomllib.loads(Path("ghostguard.toml").read_text())
+    assert (written["adopt"], written["mapping"]) == (
+        {"triggers": ["make_profile"]},
+        {"full_name": {"metadata": ["full_name"], "update": False}},
+    )
     doctor = json.loads(run("doctor", "--json", db=database).stdout)
     invoker = next(f for f in doctor["findings"] if f["check"] == "trigger_definer")
     assert (invoker["passed"], invoker["object"]) == (
@@ -193,6 +199,7 @@ def test_a_security_invoker_function_that_fails_every_signup_is_adopted_and_sign
     user = auth.signup(authserver.email_user("works@example.com", full_name="Works"))
     assert _rows_named(conn) == {user: "Works"}
     assert run("rollback", "--yes", db=database).exit_code == 0
+    assert auth_trigger_catalog(conn) == before
     with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the original, as it was
         auth.signup(authserver.email_user("blocked@example.com", full_name="Blocked"))
 
@@ -279,3 +286,48 @@ def test_kinds_the_original_fails_are_named_by_doctor_and_get_a_profile_once_ado
     ada = auth.signup(authserver.email_user("ada@example.com"))
     emails = dict(conn.execute("SELECT id, email FROM public.profiles").fetchall())
     assert emails == {phone: f"{phone}@placeholder.invalid", ada: "ada@example.com"}
+
+
+UPSERT_ON_UPDATE = """
+CREATE TABLE public.profiles (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  email text,
+  full_name text,
+  last_seen timestamptz
+);
+CREATE FUNCTION public.sync_profile() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = '' AS $$
+BEGIN
+  INSERT INTO public.profiles (id, email, full_name)
+  VALUES (NEW.id, NEW.email, NEW.raw_user_meta_data ->> 'full_name')
+  ON CONFLICT (id) DO UPDATE SET email = excluded.email, full_name = excluded.full_name;
+  IF TG_OP = 'UPDATE' THEN
+    UPDATE public.profiles SET last_seen = now() WHERE id = NEW.id;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER sync_profile AFTER INSERT OR UPDATE ON auth.users
+  FOR EACH ROW EXECUTE FUNCTION public.sync_profile();
+"""
+
+
+def test_a_trigger_that_also_fires_on_update_is_translated_to_following_columns(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    conn.execute(UPSERT_ON_UPDATE)
+    init = run("init", db=database)
+    assert init.exit_code == 0, init.output
+    assert tomllib.loads(Path("ghostguard.toml").read_text())["mapping"] == {
+        "email": {"column": "email"},
+        "full_name": {"metadata": ["full_name"]},
+    }
+    assert (
+        "sync_profile also fires on UPDATE: the mapped columns follow the auth row (its UPDATE "
+        "also sets last_seen: map those by hand)" in " ".join(init.stderr.split())
+    )
+    assert run("apply", "--yes", db=database).exit_code == 0
+    user = auth.signup(authserver.email_user("old@example.com", full_name="Kim"))
+    auth.confirm_email_change(user, "new@example.com")
+    assert conn.execute(
+        "SELECT email, full_name FROM public.profiles WHERE id = %s", (user,)
+    ).fetchone() == ("new@example.com", "Kim")

@@ -129,12 +129,29 @@ def translate(trigger: AuthTrigger, config: Config) -> Translation:
         out.notes.append(
             f"{table}.{column} <- {source.describe()} (from {trigger.name}: {_slice(text, node)})"
         )
+    updated = sorted(
+        {column for table, column, _ in written(trigger) if _is_profile(table, config)}
+        - {column for column, _ in pairs}
+    )
+    if trigger.fires_on(UPDATE):
+        out.notes.append(
+            f"{trigger.name} also fires on UPDATE: the mapped columns follow the auth row"
+            + (
+                f" (its UPDATE also sets {', '.join(updated)}: map those by hand)"
+                if updated
+                else ""
+            )
+        )
     if once and out.mapping:
         out.notes.append(
             f"{trigger.name} fires on INSERT only: its columns are set once (update = false); "
             "remove that to keep them in step with the auth row"
         )
     return out
+
+
+def _is_profile(table: str, config: Config) -> bool:
+    return table in (config.target.display, config.target.table)
 
 
 def _profile_insert(
