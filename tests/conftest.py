@@ -104,6 +104,19 @@ def run(*args: str, db: Database | None = None, env: dict[str, str] | None = Non
     return CliRunner().invoke(cli, argv, env=env, catch_exceptions=False, prog_name="ghostguard")
 
 
+def app_grants(table: str, key: str = "id") -> str:
+    """What an app writes for its profile table since the 2026 hosted defaults: signed-in users
+    read and update their own row through the Data API."""
+    schema = table.split(".")[0]
+    usage = f"GRANT USAGE ON SCHEMA {schema} TO authenticated; " if schema != "public" else ""
+    return (
+        f"{usage}GRANT SELECT, UPDATE ON {table} TO authenticated; "
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; "
+        f"CREATE POLICY own_profile ON {table} FOR SELECT TO authenticated "
+        f"USING ((SELECT auth.uid()) = {key});"
+    )
+
+
 def scalar(conn: psycopg.Connection, query: str, *params: object) -> object:
     row = conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
     assert row is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import Database, run, scalar
+from conftest import Database, app_grants, run, scalar
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -20,7 +20,7 @@ CREATE TABLE public.profiles (
   full_name text,
   avatar_url text
 );
-"""
+""" + app_grants("public.profiles", "id")
 # The recipe from Supabase's docs ("Managing user data"), as projects paste it.
 DOCS_RECIPE = """
 create function public.handle_new_user()

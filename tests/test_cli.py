@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -138,13 +139,29 @@ def test_no_traceback_for_a_server_side_permission_error(
     assert "Traceback" not in result.output
 
 
-def test_python_dash_m_and_version() -> None:
+def test_python_dash_m_and_version(database: Database) -> None:
+    """--version names the tool, psycopg and libpq, and the server a command would use."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     done = subprocess.run(
-        [sys.executable, "-m", "ghostguard", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", "ghostguard", "--version"], capture_output=True, text=True, env=env
     )
-    assert done.returncode == 0 and re.fullmatch(
-        r"ghostguard, version \d+\.\d+\.\d+\n", done.stdout
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"ghostguard \d+\.\d+\.\d+", lines[0])
+    assert re.fullmatch(r"psycopg 3\.\d+\.\d+ \(libpq \d+\.\d+\)", lines[1])
+    assert re.fullmatch(r"server: PostgreSQL \d+\.\d+, the embedded sandbox \(.+/bin\)", lines[2])
+    url = database.url.replace("postgres@", "postgres:hunter2@")
+    done = subprocess.run(
+        [sys.executable, "-m", "ghostguard", "--version"],
+        capture_output=True,
+        text=True,
+        env={**env, "DATABASE_URL": url},
     )
+    server = done.stdout.splitlines()[2]
+    assert re.fullmatch(
+        r"server: PostgreSQL \d+\.\d+.* at postgres@127\.0\.0\.1:\d+/\w+ \(DATABASE_URL\)", server
+    )
+    assert "hunter2" not in done.stdout + done.stderr
 
 
 def test_demo_reports_zero_ghosts_and_every_check_passing(sandbox: Sandbox) -> None:
@@ -152,6 +169,10 @@ def test_demo_reports_zero_ghosts_and_every_check_passing(sandbox: Sandbox) -> N
     assert result.exit_code == 0, result.output
     assert "Result: 0 ghosts, every check passing." in result.stdout
     assert "6/6 success criteria met" in result.stdout
+    assert re.search(r"Signed-in users can read their own profile\s+│ PASS", result.stdout)
+    assert "unreadable       0 profiles their users cannot read through the Data API" in (
+        result.stdout
+    )
     assert re.search(r"ghost users\s+[1-9]\d*", result.stdout)  # there were ghosts before
     again = run("demo", "--users", "400", "--data-dir", str(sandbox.server.home))
     assert again.exit_code == 0 and again.stdout.count("backfilled profiles:") == 1

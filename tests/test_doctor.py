@@ -136,7 +136,8 @@ PLANTS: dict[str, tuple[str, str, list[str], set[tuple[str, str]]]] = {
         {("deletes_cascade", "error")},
     ),
     "view over auth.users": (
-        "CREATE VIEW public.user_emails AS SELECT id, email FROM auth.users",
+        "CREATE VIEW public.user_emails AS SELECT id, email FROM auth.users; "
+        "GRANT SELECT ON public.user_emails TO anon, authenticated",  # explicit since 2026
         "",
         [],
         {("no_exposed_auth_views", "error")},
@@ -258,6 +259,7 @@ def test_profile_key_that_is_not_uuid(
         '[mapping]\nemail = { column = "email" }\n'
     )
     result = run("doctor", "--json", "--config", str(config), db=database)
+    assert result.stdout, result.stderr
     data = json.loads(result.stdout)
     key = next(f for f in data["findings"] if f["check"] == "profile_key_uuid")
     assert not key["passed"] and key["detail"] == "text, but the auth key is uuid"

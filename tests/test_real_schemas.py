@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import Database, ghost_count, run, scalar
+from conftest import Database, app_grants, ghost_count, run, scalar
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -24,7 +24,7 @@ CREATE TABLE public.profiles (
   created_at timestamptz DEFAULT now()
 );
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
-"""
+""" + app_grants("public.profiles", "id")
 
 CONFIG = """
 [target]
@@ -227,7 +227,7 @@ CREATE TABLE app.accounts (
   lastname text,
   settings jsonb NOT NULL DEFAULT '{}'
 );
-"""
+""" + app_grants("app.accounts", "user_id")
 
 
 def test_a_user_id_link_in_another_schema_with_other_names(
@@ -267,7 +267,7 @@ CREATE TABLE public.members (
   birthday date,
   settings jsonb NOT NULL
 );
-"""
+""" + app_grants("public.members", "id")
 
 MEMBERS_CONFIG = """
 [target]
@@ -336,7 +336,7 @@ CREATE TABLE public.people (
   slug text NOT NULL,
   signup_day date
 );
-"""
+""" + app_grants("public.people", "id")
 
 
 def test_the_sql_escape_hatch_is_checked_before_anything_runs(

@@ -165,7 +165,11 @@ def test_non_owner_postgres_can_create_but_not_drop_or_disable_a_trigger(
     assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 't'") == 0
 
 
-def test_guide_profile_table_with_rls_and_default_api_grants(conn: psycopg.Connection) -> None:
+def test_guide_profile_table_with_rls_and_the_2026_default_grants(
+    conn: psycopg.Connection, sandbox: Sandbox
+) -> None:
+    """Today's hosted default: a new public table is not granted to the API roles (functions
+    still are); the guide's table has the grants an app writes. --legacy-grants: the old ones."""
     assert (
         scalar(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.users'::regclass")
         is True
@@ -174,10 +178,32 @@ def test_guide_profile_table_with_rls_and_default_api_grants(conn: psycopg.Conne
         "SELECT polname, polcmd FROM pg_policy WHERE polrelid = 'public.users'::regclass ORDER BY 1"
     ).fetchall()
     assert [cmd for _, cmd in policies] == ["w", "r"]
+    grants = "SELECT has_table_privilege(%s, %s, 'SELECT')"
+    assert [scalar(conn, grants, r, "public.users") for r in API_ROLES] == [False, True, True]
     conn.execute("CREATE TABLE public.fresh (id int)")
     conn.execute("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
-    assert scalar(conn, "SELECT has_table_privilege('anon', 'public.fresh', 'SELECT')") is True
+    assert [scalar(conn, grants, r, "public.fresh") for r in API_ROLES] == [False] * 3
     assert scalar(conn, "SELECT has_function_privilege('anon', 'public.f()', 'EXECUTE')") is True
+    claims = '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated"}'
+    conn.execute("SELECT set_config('request.jwt.claims', %s, false)", (claims,))
+    assert conn.execute(
+        "SELECT auth.uid()::text, auth.role(), auth.jwt() ->> 'role'"
+    ).fetchone() == (
+        "00000000-0000-4000-8000-000000000001",
+        "authenticated",
+        "authenticated",
+    )
+
+    url = sandbox.fresh_database("legacy_grants_test", legacy_grants=True)
+    with psycopg.connect(url, autocommit=True) as legacy:
+        legacy.execute("CREATE TABLE public.fresh (id int)")
+        assert [scalar(legacy, grants, r, "public.fresh") for r in API_ROLES] == [True] * 3
+    sandbox.drop_database("legacy_grants_test")
+    result = run("sandbox", "start", "--data-dir", str(sandbox.server.home), "--json")
+    assert json.loads(result.stdout)["legacy_grants"] is False
+
+
+API_ROLES = ("anon", "authenticated", "service_role")
 
 
 def test_second_start_reuses_the_running_server(sandbox: Sandbox, database: Database) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import Database, run, scalar
+from conftest import Database, app_grants, run, scalar
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -21,7 +21,7 @@ CREATE TABLE public.profiles (
   email extensions.citext UNIQUE NOT NULL,
   full_name text
 );
-"""
+""" + app_grants("public.profiles", "id")
 
 
 def _emails(conn: psycopg.Connection) -> dict[uuid.UUID, str]:
@@ -71,7 +71,7 @@ CREATE TABLE public.profiles (
   full_name text
 );
 INSERT INTO public.orgs VALUES ('00000000-0000-4000-8000-00000000a001', 'Acme');
-"""
+""" + app_grants("public.profiles", "id")
 ORGS_CONFIG = """
 [target]
 table = "profiles"
@@ -153,7 +153,7 @@ CREATE TABLE public.profiles (
   last_name text NOT NULL,
   full_name text NOT NULL CHECK (char_length(full_name) >= 2)
 );
-"""
+""" + app_grants("public.profiles", "id")
 
 
 def test_values_breaking_a_check_fall_through_to_the_next_source(

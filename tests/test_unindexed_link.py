@@ -9,7 +9,7 @@ import uuid
 
 import psycopg
 
-from conftest import Database, run, scalar
+from conftest import Database, app_grants, run, scalar
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -26,7 +26,7 @@ CREATE TABLE public.posts (
   author_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
   body text
 );
-"""
+""" + app_grants("public.profiles", "user_id")
 FIX = 'CREATE UNIQUE INDEX CONCURRENTLY "profiles_user_id_key" ON "public"."profiles" ("user_id");'
 
 

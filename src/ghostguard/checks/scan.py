@@ -10,7 +10,7 @@ import psycopg
 from ghostguard import catalog
 from ghostguard.adopt import existing, takeover, translate
 from ghostguard.catalog import FunctionState, Shape, TriggerState
-from ghostguard.checks import blocking_keys, census, link_index, sync_state
+from ghostguard.checks import app_view, blocking_keys, census, link_index, sync_state
 from ghostguard.checks.census import Counts, snapshot
 from ghostguard.checks.link_index import LinkIndex
 from ghostguard.config import Config
@@ -65,6 +65,10 @@ class ScanReport:
     # The link column's missing unique index (None: it has one).
     link_index: LinkIndex | None = None
     app_triggers: list[AppTrigger] = field(default_factory=list[AppTrigger])
+    # Profiles their own user cannot read through the Data API (from a sample of users; None:
+    # not a Supabase project), and why.
+    unreadable_profiles: int | None = None
+    app_view: str = ""
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""
@@ -73,6 +77,7 @@ class ScanReport:
             "failures": bool(self.sync_failures),
             "drift": bool(self.drift),
             "blocking-fks": bool(self.blocking_foreign_keys),
+            "unreadable": bool(self.unreadable_profiles),
         }
 
     @property
@@ -107,6 +112,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         placeholder_row = conn.execute(placeholders).fetchone() if placeholders else None
         link = None if shape.key_unique else link_index.read(conn, config)
         apps = _app_triggers(conn, config)
+    view = app_view.read(conn, config)
     triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
@@ -127,6 +133,8 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         placeholder_profiles=int(placeholder_row[0]) if placeholder_row else None,
         link_index=link,
         app_triggers=apps,
+        unreadable_profiles=view.unreadable(counts.profiles) if view.applicable else None,
+        app_view=view.detail,
     )
 
 

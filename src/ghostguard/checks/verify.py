@@ -10,12 +10,13 @@ import psycopg
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard.catalog import Shape
-from ghostguard.checks import signup_kinds, sync_state
+from ghostguard.checks import app_view, signup_kinds, sync_state, trigger_time
 from ghostguard.checks.census import Counts, read_census, snapshot
 from ghostguard.checks.finding import ERROR, Finding, combine
 from ghostguard.checks.probe import registration_probe
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.sync_state import SyncState
+from ghostguard.checks.trigger_time import TriggerTime
 from ghostguard.config import Config
 from ghostguard.sync import failures as sync_failures
 
@@ -32,6 +33,7 @@ class VerifyReport:
     checks: list[Finding]
     criteria: list[Criterion]
     probe_ran_as: str
+    trigger_time: TriggerTime | None = None  # the sync trigger on a synthetic signup
 
     @property
     def passed(self) -> bool:
@@ -42,6 +44,7 @@ class VerifyReport:
             "checks": [c.to_dict() for c in self.checks],
             "criteria": [vars(c) for c in self.criteria],
             "probe_ran_as": self.probe_ran_as,
+            "trigger_time": self.trigger_time.to_dict() if self.trigger_time else None,
             "passed": self.passed,
         }
 
@@ -204,6 +207,20 @@ def check_signup_kinds(report: CheckReport, config: Config) -> Finding:
     )
 
 
+def check_app_view(view: app_view.AppView, config: Config) -> Finding:
+    """Beyond the guide: a profile its user cannot read through the Data API is, to the app, a
+    ghost (checked as `authenticated` with a real user's claims, rolled back)."""
+    return Finding(
+        "app_view",
+        ERROR,
+        view.passed,
+        config.target.display,
+        view.detail,
+        view.fix if not view.passed else "",
+        "Signed-in users can read their own profile (Data API)",
+    )
+
+
 def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyReport:
     """Run every check; ghost and table counts come from one snapshot so checks 1 and 2 agree."""
     with snapshot(conn):
@@ -230,6 +247,7 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
         check_drift(state, config, shape),
         check_failures(pending, config),
         check_signup_kinds(signup_kinds.check(conn, config, shape), config),
+        check_app_view(app_view.read(conn, config), config),
     ]
     by_name = {c.name: c.passed for c in checks}
     criteria = [
@@ -258,4 +276,4 @@ def verify(conn: psycopg.Connection, config: Config, shape: Shape) -> VerifyRepo
             "backfill_logged",
         ),
     ]
-    return VerifyReport(checks, criteria, probe.ran_as)
+    return VerifyReport(checks, criteria, probe.ran_as, trigger_time.measure(conn, config))

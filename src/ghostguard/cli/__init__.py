@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ghostguard import __version__
-from ghostguard.cli import runbook
+from ghostguard.cli import runbook, version
 from ghostguard.cli.check import check_cmd
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
@@ -25,7 +24,14 @@ check, orphans); 2 error (bad input, bad config, unreachable server); 3 refused
 @click.group(
     cls=GhostguardGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
 )
-@click.version_option(__version__, prog_name="ghostguard")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=version.show,
+    help="Show ghostguard's version, psycopg's, and the PostgreSQL server a command would use.",
+)
 def cli() -> None:
     """Find, repair and prevent ghost users: auth.users rows with no public.users profile.
 

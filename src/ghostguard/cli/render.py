@@ -58,6 +58,13 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
     if report.sample_ghost_ids:
         table.add_row("  e.g.", ", ".join(report.sample_ghost_ids[:3]))
     table.add_row("orphan profiles", f"{c.orphan_profiles:,} (profile rows with no auth user)")
+    if report.unreadable_profiles is not None:
+        unreadable = Text(
+            f"{report.unreadable_profiles:,} profiles their users cannot read through the Data "
+            f"API ({report.app_view})",
+            style="bold red" if report.unreadable_profiles else "",
+        )
+        table.add_row("unreadable", unreadable)
     if report.placeholder_profiles is not None:
         table.add_row(
             "placeholders",
@@ -151,6 +158,8 @@ def verify(console: Console, report: VerifyReport) -> None:
         detail = check.detail + (f"\nfix: {check.fix}" if check.fix else "")
         checks.add_row(Text(check.title or check.name), _mark(check.passed), Text(detail))
     console.print(checks)
+    if report.trigger_time is not None:
+        console.print(f"sync trigger time: {report.trigger_time.detail}", markup=False)
     criteria = Table(title="Success criteria (deployment guide)", title_justify="left")
     criteria.add_column("criterion")
     criteria.add_column("met")

@@ -36,7 +36,7 @@ from ghostguard.supabase import migrations
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import rollback
 
-FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks")
+FAIL_ON = ("ghosts", "failures", "drift", "blocking-fks", "unreadable")
 PREFLIGHT_FIRST = (
     "-- first `ghostguard check`: one user of every signup kind, in a transaction rolled back\n\n"
 )
@@ -66,7 +66,8 @@ def _fail_on(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     metavar="LIST",
     help="Comma-separated conditions that make the exit code 1: ghosts, failures (unresolved "
     "sync failures), drift (function or triggers missing, disabled or changed), blocking-fks "
-    "(foreign keys that make user deletes fail). Default: ghosts,failures.",
+    "(foreign keys that make user deletes fail), unreadable (profiles their users cannot read "
+    "through the Data API). Default: ghosts,failures.",
 )
 def scan(
     db_url: str | None, config_path: Path | None, as_json: bool, fail_on: tuple[str, ...]

@@ -23,6 +23,7 @@ def _status_dict(sandbox: Sandbox, status: ServerStatus) -> dict[str, object]:
         "postgres_version": status.version,
         "data_dir": str(status.data_dir),
         "bin_dir": str(status.bin_dir) if status.bin_dir else None,
+        "legacy_grants": sandbox.legacy_grants() if status.running and status.port else None,
     }
 
 
@@ -42,11 +43,22 @@ def sandbox_group() -> None:
     help="PostgreSQL server bin directory to use instead of the embedded one "
     "(e.g. $(pg_config --bindir) for the system's PostgreSQL 15).",
 )
+@click.option(
+    "--legacy-grants",
+    is_flag=True,
+    help="Give the database the default privileges hosted projects had before 2026 (new public "
+    "tables granted to anon, authenticated and service_role). Without it, today's defaults: no "
+    "such grants.",
+)
 @json_option
-def start(data_dir: Path | None, pg_bin: Path | None, as_json: bool) -> None:
-    """Start the sandbox (creating it on first use). Quick when already initialized or running."""
+def start(data_dir: Path | None, pg_bin: Path | None, legacy_grants: bool, as_json: bool) -> None:
+    """Start the sandbox (creating it on first use). Quick when already initialized or running.
+
+    New tables in public get no grants to the API roles, as on hosted Supabase since 2026-10-30;
+    --legacy-grants gives the database the older default privileges.
+    """
     sandbox = Sandbox(data_dir, pg_bin)
-    status = sandbox.start()
+    status = sandbox.start(legacy_grants)
     if as_json:
         print_json(_status_dict(sandbox, status))
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from prometheus_client import CollectorRegistry
@@ -54,6 +54,16 @@ def ghosts_suspected(before: Tick | None, now: Tick) -> bool:
     return deleted or signups > max(profiles, 0)
 
 
+def _without_synthetic(tick: Tick, synthetic: int) -> Tick:
+    """The statistics count each rolled-back synthetic signup (the trigger-time measurement) as
+    an insert into both tables: taken out, so it is never counted as a signup."""
+    return replace(
+        tick,
+        auth_inserts=max(tick.auth_inserts - synthetic, 0),
+        profile_inserts=max(tick.profile_inserts - synthetic, 0),
+    )
+
+
 class Monitor:
     def __init__(
         self,
@@ -85,6 +95,7 @@ class Monitor:
         self._last_full = 0.0
         self._down = False
         self._suspect = False
+        self._synthetic = 0  # trigger-time measurements taken: inserts the statistics count
         self.ready = threading.Event()  # set once the first reading is in and the server listens
 
     @property
@@ -122,14 +133,16 @@ class Monitor:
         database being away."""
         try:
             conn, shape = self._connection()
-            tick = read_tick(conn, self.config, shape)
+            tick = _without_synthetic(read_tick(conn, self.config, shape), self._synthetic)
             now = time.monotonic()
             # a hint holds until a reconciliation has run, however soon the next tick comes
             self._suspect = self._suspect or ghosts_suspected(self._last_tick, tick)
             due = now >= self._next_full
             early = self._suspect and now - self._last_full >= self.options.interval
             if due or early:
-                self.state.record_census(read_census(conn, self.config, shape))
+                reconciled = read_census(conn, self.config, shape)
+                self._synthetic += 1 if reconciled.trigger is not None else 0
+                self.state.record_census(reconciled)
                 self._last_full, self._next_full = now, now + self.options.full_every
                 self._suspect = False
                 if self.options.history_table:

@@ -103,6 +103,13 @@ class MonitorCollector(Collector):
             "How long the last full reconciliation took.",
             census.seconds if census else None,
         )
+        trigger = census.trigger if census else None
+        yield _gauge(
+            "trigger_probe_seconds",
+            "The sync trigger's own time on a synthetic signup at the last full reconciliation "
+            "(EXPLAIN ANALYZE, rolled back; needs no track_functions).",
+            trigger.trigger_ms / 1000 if trigger and trigger.trigger_ms is not None else None,
+        )
 
     def _tick(self, reading: Reading) -> Iterator[Metric]:
         tick = reading.tick

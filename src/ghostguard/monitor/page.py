@@ -101,6 +101,13 @@ def document(reading: Reading, database: str, ghost_threshold: int) -> dict[str,
             "enable": None if tick.timing.available else enable_timing_command(database),
         },
         "signups_since_start": reading.signups,
+        "trigger_probe": None
+        if census is None or census.trigger is None
+        else {
+            "trigger_ms": census.trigger.trigger_ms,
+            "detail": census.trigger.detail,
+            "at": _iso(census.at),
+        },
         "backfill": None
         if tick is None or tick.backfill is None
         else {
@@ -229,6 +236,11 @@ def render(doc: dict[str, Any], refresh_seconds: int) -> str:
         for key, label, value in rows
     )
     facts += f'<dt>Sync function timing</dt><dd id="timing">{_timing(timing)}</dd>'
+    probe: dict[str, Any] = doc["trigger_probe"] or {}
+    facts += (
+        '<dt>Sync trigger on a synthetic signup</dt><dd id="trigger-probe">'
+        f"{html.escape(str(probe.get('detail') or '–'))}</dd>"
+    )
     overall = (
         '<p id="overall" class="ok">All good: no ghosts, no failures, trigger as installed.</p>'
         if doc["healthy"]

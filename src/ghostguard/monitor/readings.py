@@ -18,9 +18,10 @@ import psycopg
 from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard.catalog import Shape, TriggerState
-from ghostguard.checks import census, sync_state
+from ghostguard.checks import census, sync_state, trigger_time
 from ghostguard.checks.census import Counts
 from ghostguard.checks.sync_state import SyncState
+from ghostguard.checks.trigger_time import TriggerTime
 from ghostguard.config import Config
 from ghostguard.monitor import queries as monitor_queries
 from ghostguard.sync import drift as sync_drift
@@ -83,6 +84,9 @@ class Census:
     seconds: float
     ghosts: dict[str, int]
     counts: Counts
+    # The sync trigger on a synthetic signup (EXPLAIN ANALYZE, rolled back): timing that needs
+    # no track_functions. None: not a Supabase auth table.
+    trigger: TriggerTime | None = None
 
     @property
     def ghost_total(self) -> int:
@@ -153,13 +157,16 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
 
 
 def read_census(conn: psycopg.Connection, config: Config, shape: Shape) -> Census:
-    """The full reconciliation: scan's census in its read-only snapshot."""
+    """The full reconciliation: scan's census in its read-only snapshot, then the trigger's time
+    on a synthetic signup (rolled back)."""
     started = time.perf_counter()
     with census.snapshot(conn):
         ghosts, counts = census.read_census(conn, config, shape)
+    seconds = time.perf_counter() - started
     return Census(
         at=time.time(),
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         ghosts=ghosts,
         counts=counts,
+        trigger=trigger_time.measure(conn, config),
     )

@@ -25,8 +25,9 @@ class Sandbox:
     def status(self) -> ServerStatus:
         return self.server.status()
 
-    def start(self) -> ServerStatus:
-        """Start (initializing on first use) and make sure the Supabase-like setup is in place."""
+    def start(self, legacy_grants: bool = False) -> ServerStatus:
+        """Start (initializing on first use) and make sure the Supabase-like setup is in place.
+        `legacy_grants`: give the default database the pre-2026 default privileges."""
         status = self.server.start()
         try:
             with psycopg.connect(self.url("template1", SUPERUSER), autocommit=True) as admin:
@@ -35,6 +36,8 @@ class Sandbox:
                     supabase.build_template(admin, self.url(supabase.TEMPLATE_DB, SUPERUSER))
                 if not supabase.is_supabase_like(self.url(DEFAULT_DATABASE, SUPERUSER)):
                     supabase.create_database(admin, DEFAULT_DATABASE)
+            if legacy_grants:
+                supabase.grant_legacy(self.url(DEFAULT_DATABASE, SUPERUSER))
         except psycopg.Error as exc:
             raise SandboxError(
                 f"sandbox setup failed: {str(exc).strip().splitlines()[0]}"
@@ -50,11 +53,18 @@ class Sandbox:
             raise SandboxError("the sandbox has never been started: run `ghostguard sandbox start`")
         return f"postgresql://{user}@127.0.0.1:{port}/{database}"
 
-    def fresh_database(self, name: str) -> str:
-        """Replace database `name` with a clean Supabase-like one and return its URL (as postgres)."""
+    def fresh_database(self, name: str, legacy_grants: bool = False) -> str:
+        """Replace database `name` with a clean Supabase-like one and return its URL (as postgres).
+        `legacy_grants`: with the pre-2026 default privileges."""
         with psycopg.connect(self.url("template1", SUPERUSER), autocommit=True) as admin:
             supabase.create_database(admin, name)
+        if legacy_grants:
+            supabase.grant_legacy(self.url(name, SUPERUSER))
         return self.url(name)
+
+    def legacy_grants(self, name: str = DEFAULT_DATABASE) -> bool:
+        """Whether the database has the pre-2026 default privileges."""
+        return supabase.has_legacy_grants(self.url(name, SUPERUSER))
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.url("template1", SUPERUSER), autocommit=True) as admin:

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v1"
+SETUP_VERSION = "ghostguard-supabase-v2"  # v2: the 2026 default privileges
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 
@@ -50,6 +50,22 @@ def create_database(admin: psycopg.Connection, name: str) -> None:
             ident, sql.Identifier(TEMPLATE_DB)
         )
     )
+
+
+def grant_legacy(database_url: str) -> None:
+    """The pre-2026 default privileges (new public tables granted to the API roles), in one
+    database; idempotent. Runs as the superuser, like the platform."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sqlfiles.text(__name__, "supabase.sql", "legacy_grants"))
+
+
+def has_legacy_grants(database_url: str) -> bool:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n "
+            "ON n.oid = d.defaclnamespace WHERE n.nspname = 'public' AND d.defaclobjtype = 'r')"
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def is_supabase_like(database_url: str) -> bool:

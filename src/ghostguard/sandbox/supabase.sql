@@ -32,14 +32,10 @@ GRANT anon, authenticated, service_role TO postgres;
 -- name: database
 CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION postgres;
 GRANT USAGE ON SCHEMA public, extensions TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
-  GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
-  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+-- Since 2026-10-30 (new projects since 2026-05-30) new tables and sequences in public are no
+-- longer granted to the API roles by default privileges; functions still are.
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
   GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public
-  GRANT ALL ON TABLES TO postgres, anon, authenticated, service_role;
 
 CREATE SCHEMA auth AUTHORIZATION supabase_admin;
 GRANT USAGE ON SCHEMA auth TO postgres, anon, authenticated, service_role;
@@ -134,12 +130,25 @@ CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $uid$
     (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
   )::uuid
 $uid$;
+CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $role$
+  SELECT coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$role$;
+CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $jwt$
+  SELECT coalesce(
+    nullif(current_setting('request.jwt.claim', true), ''),
+    nullif(current_setting('request.jwt.claims', true), '')
+  )::jsonb
+$jwt$;
 
 RESET ROLE;
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
   ON auth.users, auth.identities, auth.audit_log_entries TO postgres;
-GRANT EXECUTE ON FUNCTION auth.uid() TO postgres, anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt()
+  TO postgres, anon, authenticated, service_role;
 
 SET ROLE postgres;
 CREATE TABLE public.users (
@@ -156,4 +165,17 @@ CREATE POLICY "Users can view their own profile" ON public.users
   FOR SELECT TO authenticated USING ((SELECT auth.uid()) = id);
 CREATE POLICY "Users can update their own profile" ON public.users
   FOR UPDATE TO authenticated USING ((SELECT auth.uid()) = id) WITH CHECK ((SELECT auth.uid()) = id);
+-- What an app writes since the 2026 defaults: its users read and update their own row.
+GRANT SELECT, UPDATE ON public.users TO authenticated;
+GRANT ALL ON public.users TO service_role;
 RESET ROLE;
+
+-- name: legacy_grants
+-- `sandbox start --legacy-grants`: the default privileges hosted projects had before 2026.
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
+  GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
+  GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public
+  GRANT ALL ON TABLES TO postgres, anon, authenticated, service_role;
+GRANT ALL ON public.users TO anon, authenticated, service_role;

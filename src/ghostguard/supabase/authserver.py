@@ -148,6 +148,41 @@ def _digits(text: str) -> str:
     return str(int(hashlib.sha256(text.encode()).hexdigest()[:12], 16))
 
 
+def user_row(user: NewUser, app_metadata: dict[str, Any]) -> dict[str, Any]:
+    """The auth.users row the Auth server inserts for a signup (INSERT_USER's parameters)."""
+    now = datetime.now(UTC)
+    confirmed = None if user.is_anonymous else now
+    values: dict[str, Any] = {c: None for c in _USER_COLUMNS}
+    values.update(
+        instance_id=NIL_UUID,
+        id=user.id,
+        aud="authenticated",
+        role="",
+        email=user.email,
+        encrypted_password="" if user.provider != "email" else "$2a$10$ghostguard.sandbox.hash",
+        email_confirmed_at=confirmed if user.email else None,
+        phone_confirmed_at=confirmed if user.phone else None,
+        confirmation_token="",
+        recovery_token="",
+        email_change_token_new="",
+        email_change="",
+        raw_app_meta_data=Jsonb(app_metadata),
+        raw_user_meta_data=Jsonb(user.user_metadata),
+        is_super_admin=None,
+        created_at=now,
+        updated_at=now,
+        phone=user.phone,
+        phone_change="",
+        phone_change_token="",
+        email_change_token_current="",
+        email_change_confirm_status=0,
+        reauthentication_token="",
+        is_sso_user=user.is_sso_user,
+        is_anonymous=user.is_anonymous,
+    )
+    return values
+
+
 class AuthServer:
     """Operations of the Auth server against one connection (as supabase_auth_admin, or a probe)."""
 
@@ -200,36 +235,7 @@ class AuthServer:
             self.conn.execute(INSERT_AUDIT, (NIL_UUID, uuid.uuid4(), payload))
 
     def _insert(self, user: NewUser, app_metadata: dict[str, Any]) -> None:
-        now = datetime.now(UTC)
-        confirmed = None if user.is_anonymous else now
-        values: dict[str, Any] = {c: None for c in _USER_COLUMNS}
-        values.update(
-            instance_id=NIL_UUID,
-            id=user.id,
-            aud="authenticated",
-            role="",
-            email=user.email,
-            encrypted_password="" if user.provider != "email" else "$2a$10$ghostguard.sandbox.hash",
-            email_confirmed_at=confirmed if user.email else None,
-            phone_confirmed_at=confirmed if user.phone else None,
-            confirmation_token="",
-            recovery_token="",
-            email_change_token_new="",
-            email_change="",
-            raw_app_meta_data=Jsonb(app_metadata),
-            raw_user_meta_data=Jsonb(user.user_metadata),
-            is_super_admin=None,
-            created_at=now,
-            updated_at=now,
-            phone=user.phone,
-            phone_change="",
-            phone_change_token="",
-            email_change_token_current="",
-            email_change_confirm_status=0,
-            reauthentication_token="",
-            is_sso_user=user.is_sso_user,
-            is_anonymous=user.is_anonymous,
-        )
+        values = user_row(user, app_metadata)
         self.conn.execute(INSERT_USER, values)
         self.conn.execute(
             'UPDATE "users" SET "role" = %s, "updated_at" = now() WHERE "id" = %s',

@@ -11,7 +11,7 @@ from dataclasses import replace
 import psycopg
 
 from ghostguard.catalog import Shape
-from ghostguard.checks import signup_kinds
+from ghostguard.checks import app_view, signup_kinds
 from ghostguard.checks.census import snapshot
 from ghostguard.checks.doctor import facts
 from ghostguard.checks.doctor.checks import CHECKS
@@ -23,11 +23,13 @@ __all__ = ["LEVELS", "DoctorReport", "Finding", "doctor"]
 
 
 def doctor(conn: psycopg.Connection, config: Config, shape: Shape) -> DoctorReport:
-    """Every check, from facts read in one read-only snapshot; then, when the app's own trigger
-    writes profiles, every kind of signup through it (written and rolled back, so not in the
-    read-only snapshot)."""
+    """Every check, from facts read in one read-only snapshot; then what needs a role switch or a
+    write, rolled back: every kind of signup through the app's own profile trigger (when there
+    is one), and the profile table as signed-in users and anon read it."""
     with snapshot(conn):
         known = facts.read(conn, config, shape)
     if any(w.trigger and w.trigger.writes_profiles(config) for w in known.in_the_way):
         known = replace(known, app_signups=signup_kinds.check(conn, config, shape, as_it_is=True))
+    if known.profile.exists:
+        known = replace(known, app_view=app_view.read(conn, config))
     return DoctorReport([finding for check in CHECKS for finding in check(known)])

@@ -30,6 +30,7 @@ CHECKS: list[Callable[[Facts], list[Finding]]] = [
     profile_table.nullable_sources,
     profile_table.unique_email,
     profile_table.checks_on_mapped,
+    profile_table.app_view,
     profile_table.link_unique,
     profile_table.profile_key_uuid,
     profile_table.deletes_cascade,

@@ -13,6 +13,7 @@ from ghostguard.adopt.existing import AuthTrigger
 from ghostguard.adopt.takeover import InTheWay
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
 from ghostguard.checks import link_index
+from ghostguard.checks.app_view import AppView
 from ghostguard.checks.link_index import LinkIndex
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config, TableRef
@@ -79,6 +80,7 @@ class Facts:
     # Every signup kind through the triggers as they are, when the app's own writes profiles
     # (run after the snapshot: it writes, rolled back).
     app_signups: CheckReport | None = None
+    app_view: AppView | None = None  # the profile table as the Data API serves it (after too)
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:

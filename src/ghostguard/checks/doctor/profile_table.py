@@ -166,3 +166,42 @@ def no_exposed_auth_views(f: Facts) -> list[Finding]:
             )
         )
     return findings
+
+
+def app_view(f: Facts) -> list[Finding]:
+    """The profile table as the Data API serves it: each user reads their own profile; other
+    users' rows and anon's view are what the project decided (warnings, with the SQL that closes
+    them if it did not)."""
+    view = f.app_view
+    if view is None or not view.applicable:
+        return []
+    obj = f.config.target.display
+    findings = [
+        ok("app_view", ERROR, obj, view.detail)
+        if view.passed
+        else problem("app_view", ERROR, obj, view.detail, view.fix)
+    ]
+    table = target(f.config)
+    if view.others_visible:
+        findings.append(
+            problem(
+                "app_view_others",
+                WARN,
+                obj,
+                f"a signed-in user can read {view.others_visible} other users' profiles",
+                "if profiles are not meant to be public, keep only an own-row SELECT policy: "
+                + statement(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table)),
+            )
+        )
+    if view.anon_visible:
+        findings.append(
+            problem(
+                "app_view_anon",
+                WARN,
+                obj,
+                f"anon (not signed in) can read {view.anon_visible} profiles",
+                "if that is not meant: "
+                + statement(sql.SQL("REVOKE SELECT ON {} FROM anon").format(table)),
+            )
+        )
+    return findings
