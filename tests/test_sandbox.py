@@ -199,8 +199,24 @@ def test_guide_profile_table_with_rls_and_the_2026_default_grants(
         legacy.execute("CREATE TABLE public.fresh (id int)")
         assert [scalar(legacy, grants, r, "public.fresh") for r in API_ROLES] == [True] * 3
     sandbox.drop_database("legacy_grants_test")
-    result = run("sandbox", "start", "--data-dir", str(sandbox.server.home), "--json")
-    assert json.loads(result.stdout)["legacy_grants"] is False
+    home = str(sandbox.server.home)
+    assert (
+        json.loads(run("sandbox", "start", "--data-dir", home, "--json").stdout)["legacy_grants"]
+        is False
+    )
+    legacy = run("sandbox", "start", "--legacy-grants", "--data-dir", home, "--json")
+    assert json.loads(legacy.stdout)["legacy_grants"] is True
+    with psycopg.connect(sandbox.url("postgres", "supabase_admin"), autocommit=True) as admin:
+        admin.execute(  # back to today's defaults for the other tests
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public "
+            "REVOKE ALL ON TABLES FROM anon, authenticated, service_role; "
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public "
+            "REVOKE ALL ON SEQUENCES FROM anon, authenticated, service_role; "
+            "ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public "
+            "REVOKE ALL ON TABLES FROM postgres, anon, authenticated, service_role; "
+            "REVOKE ALL ON public.users FROM anon"
+        )
+    assert sandbox.legacy_grants() is False
 
 
 API_ROLES = ("anon", "authenticated", "service_role")

@@ -85,11 +85,11 @@ def _is_ghostguards(conn: psycopg.Connection, config: Config) -> bool:
     return bool(row and row[0])
 
 
-def adopt_fix(unadopted: list[InTheWay]) -> str:
-    """How to take over what is in the way: the config line, or init to translate it."""
-    names = ", ".join(f'"{w.trigger.name}"' for w in unadopted if w.trigger)
+def adopt_fix(names: list[str]) -> str:
+    """How to take over the app's triggers `names`: the config line, or init to translate them."""
+    listed = ", ".join(f'"{name}"' for name in names)
     return (
-        f"add [adopt] triggers = [{names}] to ghostguard.toml (`ghostguard init --force` also "
+        f"add [adopt] triggers = [{listed}] to ghostguard.toml (`ghostguard init --force` also "
         "translates the function into the mapping), then `ghostguard apply --yes`"
     )
 
@@ -107,13 +107,11 @@ def refuse_unadopted(conn: psycopg.Connection, config: Config, command: str) -> 
         )
     unadopted = [w for w in found if w.trigger and w.trigger.name not in config.adopt]
     if unadopted:
-        names = ", ".join(f'"{w.trigger.name}"' for w in unadopted if w.trigger)
         raise Refused(
             f"{command} refused: {'; '.join(w.display for w in unadopted)} on "
             f"{config.source.display} was not installed by ghostguard; nothing was changed. "
-            "To take it over (saved, and restored by `ghostguard rollback`), run "
-            f"`ghostguard init --force` to translate it, or add [adopt] triggers = [{names}] "
-            "to ghostguard.toml"
+            "To take it over (saved, and restored by `ghostguard rollback`), "
+            + adopt_fix([w.trigger.name for w in unadopted if w.trigger])
         )
     _refuse_other_work(conn, config, found)
     return found

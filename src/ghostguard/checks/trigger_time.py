@@ -20,6 +20,7 @@ import psycopg
 
 from ghostguard.checks.probe import AUTH_COLUMNS
 from ghostguard.config import Config
+from ghostguard.runner import primary_message
 from ghostguard.supabase import authserver
 
 _EXPLAIN: LiteralString = "EXPLAIN (ANALYZE, FORMAT JSON) "
@@ -90,10 +91,16 @@ def measure(conn: psycopg.Connection, config: Config) -> TriggerTime | None:
     row = authserver.user_row(user, {"provider": "email"})
     started = time.perf_counter()
     try:
-        plan = _explain(conn, as_auth, row)
-    except psycopg.errors.InsufficientPrivilege:
-        as_auth = False  # a member without the SET option (PostgreSQL 16+)
-        plan = _explain(conn, as_auth, row)
+        try:
+            plan = _explain(conn, as_auth, row)
+        except psycopg.errors.InsufficientPrivilege:
+            as_auth = False  # a member without the SET option (PostgreSQL 16+)
+            plan = _explain(conn, as_auth, row)
+    except psycopg.Error as exc:  # the signup itself fails: verify's probe says why, too
+        spent = (time.perf_counter() - started) * 1000
+        return TriggerTime(
+            None, 0.0, spent, {}, f"not measured: a synthetic signup failed: {primary_message(exc)}"
+        )
     spent = (time.perf_counter() - started) * 1000
     _flush_statistics(conn)
     fired = {str(t["Trigger Name"]): float(t["Time"]) for t in plan.get("Triggers", [])}

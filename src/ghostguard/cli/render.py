@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ghostguard.adopt.takeover import adopt_fix
 from ghostguard.apply import ApplyResult
 from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
@@ -119,7 +120,6 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
     console.print(table)
     unadopted = [a for a in report.app_triggers if a.in_the_way and not a.adopted]
     if unadopted:
-        names = ", ".join(f'"{a.name}"' for a in unadopted)
         console.print(
             Text(
                 f"the app's own trigger(s) on {report.source}: apply will not replace or double "
@@ -127,11 +127,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
                 style="bold yellow",
             )
         )
-        console.print(
-            f"add [adopt] triggers = [{names}] to ghostguard.toml (`ghostguard init --force` also "
-            "translates the function), then `ghostguard apply --yes`",
-            markup=False,
-        )
+        console.print(adopt_fix([a.name for a in unadopted]), markup=False)
     for difference in [] if unadopted else report.drift:
         console.print(Text(f"drift: {difference}", style="bold yellow"))
     if report.drift and not unadopted:

@@ -23,7 +23,7 @@ def sync_installed(f: Facts) -> list[Finding]:
                 f"triggers on {f.config.source.display}",
                 f"the app's own {'; '.join(w.display for w in unadopted)}: not ghostguard's, and "
                 "apply will not replace or double it unless told to",
-                adopt_fix(unadopted),
+                adopt_fix([w.trigger.name for w in unadopted if w.trigger]),
             )
         ]
     state = SyncState(f.triggers, f.function, f.installed)
