@@ -119,3 +119,23 @@ def test_under_legacy_grants_the_grant_is_there_and_the_missing_policy_is_what_f
         )
     finally:
         sandbox.drop_database("app_view_legacy")
+
+
+def test_a_policy_that_raises_is_reported_not_a_crash(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(PROFILES)
+    (tmp_path / "ghostguard.toml").write_text(CONFIG)
+    auth.signup(authserver.email_user("p@example.com", full_name="P"))
+    assert run("apply", "--yes", db=database).exit_code == 1
+    conn.execute(
+        "GRANT SELECT ON public.profiles TO authenticated; "
+        "ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY; "
+        "CREATE POLICY broken ON public.profiles FOR SELECT TO authenticated "
+        "USING (1 / (SELECT count(*) - count(*) FROM pg_catalog.pg_class) = 1)"
+    )
+    code, view = _app_view(database)
+    assert code == 1
+    assert view["detail"] == (
+        "0 of 1 sampled users can read their own profile; 1 get an error: division by zero"
+    )

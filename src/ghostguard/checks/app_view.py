@@ -20,17 +20,18 @@ from psycopg import errors, sql
 from ghostguard import catalog
 from ghostguard.checks.sync_state import statement
 from ghostguard.config import Config
+from ghostguard.runner import primary_message
 from ghostguard.sqlparts import ident, target
 
 SAMPLE = 20  # users whose own profile is read as they would read it
-READABLE, DENIED, HIDDEN = "readable", "denied", "hidden"
+READABLE, DENIED, HIDDEN, FAILED = "readable", "denied", "hidden", "failed"
 
 
 @dataclass(frozen=True)
 class AppView:
     applicable: bool  # the API roles exist (a Supabase project)
     sampled: int  # users with a profile checked as themselves
-    own: dict[str, int]  # READABLE / DENIED / HIDDEN -> sampled users
+    own: dict[str, int]  # READABLE / DENIED / HIDDEN / FAILED -> sampled users
     others_visible: int  # other users' profiles the first sampled user can read
     anon_visible: int | None  # profiles anon can read (None: permission denied)
     detail: str
@@ -54,8 +55,13 @@ def _claims(user: str | None, role: str) -> str:
     return json.dumps({"sub": user, "role": role} if user else {"role": role})
 
 
+class _Failed(Exception):
+    """The select failed for another reason than a missing grant (a policy that raises, …)."""
+
+
 def _as(conn: psycopg.Connection, role: str, user: str | None, query: sql.Composed) -> int | None:
-    """count(*) of `query` run as `role` with the user's claims; None when the role may not read."""
+    """count(*) of `query` run as `role` with the user's claims; None when the role may not
+    read; _Failed (with the server's message) when the select fails otherwise."""
     try:
         with conn.transaction():
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(ident(role)))
@@ -66,7 +72,25 @@ def _as(conn: psycopg.Connection, role: str, user: str | None, query: sql.Compos
             conn.execute("RESET ROLE")
     except errors.InsufficientPrivilege:
         return None
+    except psycopg.Error as exc:
+        raise _Failed(primary_message(exc)) from None
     return int(row[0]) if row else 0
+
+
+def _own(conn: psycopg.Connection, user: str, query: sql.Composed) -> tuple[str, str]:
+    """(outcome, the server's message when the select failed) for one user's own profile."""
+    try:
+        seen = _as(conn, "authenticated", user, query)
+    except _Failed as exc:
+        return FAILED, str(exc)
+    return (DENIED if seen is None else READABLE if seen else HIDDEN), ""
+
+
+def _seen(conn: psycopg.Connection, role: str, user: str | None, query: sql.Composed) -> int | None:
+    try:
+        return _as(conn, role, user, query)
+    except _Failed:
+        return None
 
 
 def read(conn: psycopg.Connection, config: Config) -> AppView:
@@ -89,30 +113,33 @@ def read(conn: psycopg.Connection, config: Config) -> AppView:
     others = sql.SQL("SELECT count(*) FROM {} WHERE {}::text <> %(user)s").format(table, key)
     every = sql.SQL("SELECT count(*) FROM {}").format(table)
     own: dict[str, int] = {}
+    failure = ""
     with conn.transaction(force_rollback=True):
         for user in users:
-            seen = _as(conn, "authenticated", user, own_row)
-            outcome = DENIED if seen is None else READABLE if seen else HIDDEN
+            outcome, message = _own(conn, user, own_row)
             own[outcome] = own.get(outcome, 0) + 1
-        others_visible = _as(conn, "authenticated", users[0], others) or 0
-        anon_visible = _as(conn, "anon", None, every)
+            failure = failure or message
+        others_visible = _seen(conn, "authenticated", users[0], others) or 0
+        anon_visible = _seen(conn, "anon", None, every)
     return AppView(
         True,
         len(users),
         own,
         others_visible,
         anon_visible,
-        _detail(own, len(users), others_visible, anon_visible),
+        _detail(own, len(users), others_visible, anon_visible, failure),
         _fix(config, own),
     )
 
 
-def _detail(own: dict[str, int], sampled: int, others: int, anon: int | None) -> str:
+def _detail(own: dict[str, int], sampled: int, others: int, anon: int | None, failure: str) -> str:
     parts = [f"{own.get(READABLE, 0)} of {sampled} sampled users can read their own profile"]
     if own.get(DENIED):
         parts.append(f"{own[DENIED]} get permission denied (no SELECT grant to authenticated)")
     if own.get(HIDDEN):
         parts.append(f"{own[HIDDEN]} see no row (RLS with no policy that lets them read their own)")
+    if own.get(FAILED):
+        parts.append(f"{own[FAILED]} get an error: {failure}")
     if others:
         parts.append(f"a signed-in user sees {others} other users' profiles")
     if anon:

@@ -38,14 +38,13 @@ class TriggerTime:
         return asdict(self)
 
 
-def _flush_statistics(conn: psycopg.Connection) -> None:
-    """Publish this backend's counters now (the rolled-back insert's), not up to seconds later:
-    the monitor subtracts its measurements from the insert counters it reads, and must see the
-    insert it subtracts. PostgreSQL 15+; without it, the counters arrive later."""
-    try:
-        conn.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
-    except (psycopg.errors.UndefinedFunction, psycopg.errors.InsufficientPrivilege):
-        pass
+# Publish this backend's counters now (the rolled-back insert's), not up to seconds later: the
+# monitor subtracts its measurements from the insert counters it reads, and must see the insert
+# it subtracts (pg_stat_force_next_flush: PostgreSQL 15+; skipped where it does not exist).
+_FLUSH_STATISTICS: LiteralString = (
+    "DO $flush$ BEGIN IF pg_catalog.to_regprocedure('pg_catalog.pg_stat_force_next_flush()') "
+    "IS NOT NULL THEN PERFORM pg_catalog.pg_stat_force_next_flush(); END IF; END $flush$"
+)
 
 
 def _ready(conn: psycopg.Connection, config: Config) -> tuple[bool, bool]:
@@ -66,15 +65,19 @@ def _ready(conn: psycopg.Connection, config: Config) -> tuple[bool, bool]:
 
 
 def _explain(conn: psycopg.Connection, as_auth: bool, row: dict[str, Any]) -> dict[str, Any]:
-    """The synthetic signup under EXPLAIN ANALYZE, in one pipelined, rolled-back transaction."""
+    """The synthetic signup under EXPLAIN ANALYZE in a rolled-back transaction, then the
+    statistics flush: one pipeline, one round trip."""
     role = authserver.AUTH_ROLE if as_auth else None
-    with conn.pipeline(), conn.transaction(force_rollback=True):
-        conn.execute(
-            "SELECT pg_catalog.set_config('search_path', 'auth', true), "
-            "CASE WHEN %s::text IS NULL THEN '' ELSE pg_catalog.set_config('role', %s, true) END",
-            (role, role),
-        )
-        cursor = conn.execute(_EXPLAIN + authserver.INSERT_USER, row)
+    with conn.pipeline():
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                "SELECT pg_catalog.set_config('search_path', 'auth', true), "
+                "CASE WHEN %s::text IS NULL THEN '' "
+                "ELSE pg_catalog.set_config('role', %s, true) END",
+                (role, role),
+            )
+            cursor = conn.execute(_EXPLAIN + authserver.INSERT_USER, row)
+        conn.execute(_FLUSH_STATISTICS)
     found = cursor.fetchone()
     return found[0][0] if found else {}
 
@@ -102,7 +105,6 @@ def measure(conn: psycopg.Connection, config: Config) -> TriggerTime | None:
             None, 0.0, spent, {}, f"not measured: a synthetic signup failed: {primary_message(exc)}"
         )
     spent = (time.perf_counter() - started) * 1000
-    _flush_statistics(conn)
     fired = {str(t["Trigger Name"]): float(t["Time"]) for t in plan.get("Triggers", [])}
     ours = fired.get(config.trigger_name)
     ran_as = authserver.AUTH_ROLE if as_auth else "postgres with search_path auth"
