@@ -34,7 +34,13 @@ def test_only_supabase_admin_is_superuser_and_postgres_has_the_hosted_attributes
         "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
         "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = 'postgres' ORDER BY 1"
     ).fetchall()
-    assert members == [("anon",), ("authenticated",), ("service_role",)]
+    # supabase_storage_admin: policies on storage.objects, which migrations write as postgres
+    assert members == [
+        ("anon",),
+        ("authenticated",),
+        ("service_role",),
+        ("supabase_storage_admin",),
+    ]
     assert scalar(conn, "SELECT current_user") == "postgres"
     assert (
         scalar(

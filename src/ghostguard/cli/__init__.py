@@ -12,6 +12,7 @@ from ghostguard.cli.doctor import doctor
 from ghostguard.cli.init import init_cmd
 from ghostguard.cli.migrations import migrations_cmd
 from ghostguard.cli.monitor import monitor
+from ghostguard.cli.rehearse import rehearse_cmd
 from ghostguard.cli.sandbox import sandbox_group
 
 EPILOG = """\b
@@ -42,6 +43,7 @@ def cli() -> None:
 cli.add_command(runbook.scan)
 cli.add_command(migrations_cmd)
 cli.add_command(check_cmd)
+cli.add_command(rehearse_cmd)
 cli.add_command(runbook.apply_cmd)
 cli.add_command(runbook.backfill_cmd)
 cli.add_command(runbook.verify_cmd)

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v2"  # v2: the 2026 default privileges
+SETUP_VERSION = "ghostguard-supabase-v3"  # v2: 2026 default privileges; v3: storage, realtime
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

@@ -22,6 +22,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_auth_admin') THEN
     CREATE ROLE supabase_auth_admin LOGIN NOINHERIT CREATEROLE;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_storage_admin') THEN
+    CREATE ROLE supabase_storage_admin NOLOGIN NOINHERIT CREATEROLE;
+  END IF;
 END
 $roles$;
 ALTER ROLE postgres SET search_path = "$user", public, extensions;
@@ -149,6 +152,68 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
   ON auth.users, auth.identities, auth.audit_log_entries TO postgres;
 GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt()
   TO postgres, anon, authenticated, service_role;
+
+-- Storage: the tables projects' migrations insert buckets into and write policies on (as
+-- postgres, which may create policies on them), and the helpers those policies call.
+CREATE SCHEMA storage AUTHORIZATION supabase_storage_admin;
+GRANT USAGE ON SCHEMA storage TO postgres, anon, authenticated, service_role;
+SET ROLE supabase_storage_admin;
+CREATE TABLE storage.buckets (
+  id text PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  owner uuid,
+  owner_id text,
+  public boolean DEFAULT false,
+  avif_autodetection boolean DEFAULT false,
+  file_size_limit bigint,
+  allowed_mime_types text[],
+  created_at timestamptz DEFAULT now(),
+  updated_at timestamptz DEFAULT now()
+);
+CREATE TABLE storage.objects (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  bucket_id text REFERENCES storage.buckets (id),
+  name text,
+  owner uuid,
+  owner_id text,
+  metadata jsonb,
+  user_metadata jsonb,
+  version text,
+  path_tokens text[] GENERATED ALWAYS AS (string_to_array(name, '/')) STORED,
+  created_at timestamptz DEFAULT now(),
+  updated_at timestamptz DEFAULT now(),
+  last_accessed_at timestamptz DEFAULT now()
+);
+ALTER TABLE storage.buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
+CREATE FUNCTION storage.foldername(name text) RETURNS text[] LANGUAGE sql IMMUTABLE AS
+  $f$ SELECT (string_to_array(name, '/'))[1:array_length(string_to_array(name, '/'), 1) - 1] $f$;
+CREATE FUNCTION storage.filename(name text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $f$ SELECT (string_to_array(name, '/'))[array_length(string_to_array(name, '/'), 1)] $f$;
+CREATE FUNCTION storage.extension(name text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $f$ SELECT reverse(split_part(reverse(storage.filename(name)), '.', 1)) $f$;
+GRANT ALL ON storage.buckets, storage.objects TO postgres, service_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON storage.buckets, storage.objects TO anon, authenticated;
+GRANT EXECUTE ON FUNCTION storage.foldername(text), storage.filename(text), storage.extension(text)
+  TO postgres, anon, authenticated, service_role;
+RESET ROLE;
+GRANT supabase_storage_admin TO postgres;  -- policies on storage.objects need its owner's role
+
+-- Realtime: the publication migrations add tables to, owned by postgres as on hosted projects.
+CREATE PUBLICATION supabase_realtime;
+ALTER PUBLICATION supabase_realtime OWNER TO postgres;
+
+-- Extensions hosted projects have in `extensions` from the start, where this server has them.
+DO $ext$
+DECLARE e text;
+BEGIN
+  FOREACH e IN ARRAY ARRAY['pgcrypto', 'uuid-ossp', 'citext', 'pg_trgm'] LOOP
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = e) AND e IN ('pgcrypto', 'uuid-ossp') THEN
+      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA extensions', e);
+    END IF;
+  END LOOP;
+END
+$ext$;
 
 SET ROLE postgres;
 CREATE TABLE public.users (

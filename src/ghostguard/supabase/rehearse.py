@@ -1,0 +1,238 @@
+"""`ghostguard rehearse`: the guide's "Local Testing (REQUIRED)" step without Docker.
+
+A fresh database in the embedded sandbox (a copy of its Supabase-like template, no server
+restart) gets the project's migration files the way the Supabase CLI applies them: in version
+order, one transaction per file, each version recorded in
+`supabase_migrations.schema_migrations`; then the seed, if any. Then what matters for ghosts:
+which triggers on auth.users write the profile table after the last migration (and which
+migration dropped one that an earlier one created), and every kind of signup through the
+Auth server's path with the triggers as the migrations left them (rolled back). It never touches
+a remote database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pgparse
+import psycopg
+from psycopg import errors
+
+from ghostguard import catalog, initconfig
+from ghostguard.adopt import translate
+from ghostguard.adopt.existing import auth_triggers
+from ghostguard.catalog import Shape
+from ghostguard.checks import app_view, signup_kinds
+from ghostguard.checks.doctor import doctor
+from ghostguard.checks.signup_kinds import CheckReport
+from ghostguard.config import Config
+from ghostguard.errors import ConfigError, GhostguardError
+from ghostguard.runner import primary_message
+from ghostguard.sandbox import Sandbox
+from ghostguard.sqlparts import verbatim
+
+DATABASE = "ghostguard_rehearsal"
+FILE_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
+# Errors that mean the sandbox lacks something a hosted project has, not that the SQL is wrong.
+LACKING = (
+    errors.UndefinedTable,
+    errors.UndefinedObject,
+    errors.UndefinedFunction,
+    errors.InvalidSchemaName,
+    errors.UndefinedFile,
+    errors.FeatureNotSupported,
+)
+
+
+class ReplayFailed(GhostguardError):
+    """A migration (or the seed) failed: the file, the statement and the error, in one line."""
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    path: Path
+    version: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ProfileTrigger:
+    name: str
+    function: str
+    writes_profiles: bool
+
+
+@dataclass
+class Rehearsal:
+    migrations: list[MigrationFile]
+    seeded: bool
+    profile_table: str | None
+    triggers: list[ProfileTrigger] = field(default_factory=list[ProfileTrigger])
+    dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
+    matrix: CheckReport | None = None
+    accepted: tuple[str, ...] = ()
+    problem: str = ""  # why the matrix could not run (no profile table, a config error)
+    app_view: str = ""  # what signed-in users can read of their profile (the Data API)
+    findings: list[str] = field(default_factory=list[str])  # doctor's failing errors
+    adoption: list[str] = field(default_factory=list[str])  # what adopting the app's trigger does
+
+    @property
+    def failing(self) -> list[str]:
+        """Signup kinds that end without a profile (every kind counts: a project supports them
+        all until it says otherwise with --accept-failing)."""
+        if self.matrix is None:
+            return []
+        return [k.kind for k in self.matrix.kinds if not k.ok and k.kind not in self.accepted]
+
+    @property
+    def passed(self) -> bool:
+        return self.matrix is not None and self.matrix.applicable and not self.failing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "migrations": [f"{m.version}_{m.name}" for m in self.migrations],
+            "seeded": self.seeded,
+            "profile_table": self.profile_table,
+            "triggers": [vars(t) for t in self.triggers],
+            "dropped": [{"trigger": t, "by": f} for t, f in self.dropped],
+            "kinds": self.matrix.to_dict()["kinds"] if self.matrix else [],
+            "failing": self.failing,
+            "problem": self.problem,
+            "app_view": self.app_view,
+            "doctor_errors": self.findings,
+            "adoption": self.adoption,
+            "passed": self.passed,
+        }
+
+
+def migration_files(directory: Path) -> list[MigrationFile]:
+    """`<version>_<name>.sql` files in version order, as the Supabase CLI reads them."""
+    if not directory.is_dir():
+        raise ConfigError(f"migrations directory {directory} not found: pass --migrations DIR")
+    found = [
+        MigrationFile(path, match[1], match[2])
+        for path in directory.iterdir()
+        if path.is_file() and (match := FILE_NAME.match(path.name))
+    ]
+    return sorted(found, key=lambda m: (int(m.version), m.name))
+
+
+def _statement_at(text: str, position: int) -> str:
+    """The statement holding character `position` (1-based), first line, shortened."""
+    try:
+        statements = pgparse.parse(text)
+    except pgparse.PGQueryError:
+        statements = []
+    chosen = text
+    for item in statements:
+        start = int(item.get("stmt_location", 0))
+        length = int(item.get("stmt_len", 0)) or len(text) - start
+        if start < position <= start + length:
+            chosen = text[start : start + length]
+            break
+    else:
+        if position:
+            chosen = text[max(text.rfind(";", 0, position - 1) + 1, 0) :]
+    first = " ".join(chosen.strip().rstrip(";").split())
+    return first if len(first) <= 90 else first[:87] + "..."
+
+
+def _run_file(conn: psycopg.Connection, path: Path, text: str) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(verbatim(text))  # the project's own file, as `supabase db push` runs it
+    except psycopg.Error as exc:
+        position = int(exc.diag.statement_position or 0) if exc.diag else 0
+        lacking = (
+            "; not in the sandbox: an object created outside these migrations (in the dashboard, "
+            "or by a hosted service the sandbox does not reproduce)"
+            if isinstance(exc, LACKING)
+            else ""
+        )
+        raise ReplayFailed(
+            f"{path.name}: {_statement_at(text, position)!r}: {primary_message(exc)}{lacking}"
+        ) from None
+
+
+def _profile_writers(conn: psycopg.Connection, config: Config | None) -> dict[str, ProfileTrigger]:
+    found: dict[str, ProfileTrigger] = {}
+    for t in auth_triggers(conn, Config().source):
+        writes = config is not None and t.writes_profiles(config)
+        found[t.name] = ProfileTrigger(t.name, t.function, writes)
+    return found
+
+
+def _history_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE SCHEMA IF NOT EXISTS supabase_migrations; "
+        "CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations "
+        "(version text PRIMARY KEY, statements text[], name text)"
+    )
+
+
+def _config(conn: psycopg.Connection, given: Config | None) -> tuple[Config | None, str]:
+    """The project's ghostguard.toml when there is one, else what init would propose."""
+    if given is not None:
+        return given, ""
+    try:
+        return initconfig.propose(conn).config, ""
+    except ConfigError as exc:
+        return None, exc.message
+
+
+def rehearse(
+    sandbox: Sandbox,
+    directory: Path,
+    seed: Path | None = None,
+    config: Config | None = None,
+    accepted: tuple[str, ...] = (),
+) -> Rehearsal:
+    """Replay the folder into a fresh sandbox database and judge what signups get."""
+    files = migration_files(directory)
+    if seed is not None and not seed.is_file():
+        raise ConfigError(f"seed file {seed} not found")
+    sandbox.start()
+    url = sandbox.fresh_database(DATABASE)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.users")  # the sandbox's demo table, not the project's
+        _history_table(conn)
+        report = Rehearsal(files, seed is not None, None, accepted=accepted)
+        writers: dict[str, ProfileTrigger] = {}
+        for migration in files:
+            text = migration.path.read_text(encoding="utf-8")
+            _run_file(conn, migration.path, text)
+            conn.execute(
+                "INSERT INTO supabase_migrations.schema_migrations (version, statements, name) "
+                "VALUES (%s, %s, %s)",
+                (migration.version, [text], migration.name),
+            )
+            now = _profile_writers(conn, None)
+            report.dropped += [(name, migration.path.name) for name in writers if name not in now]
+            writers = {name: t for name, t in writers.items() if name in now} | {
+                name: t for name, t in now.items() if name not in writers
+            }
+        if seed is not None:
+            _run_file(conn, seed, seed.read_text(encoding="utf-8"))
+        chosen, report.problem = _config(conn, config)
+        report.triggers = list(_profile_writers(conn, chosen).values())
+        if chosen is not None:
+            report.profile_table = chosen.target.display
+            try:
+                shape = catalog.resolve(conn, chosen)
+            except ConfigError as exc:
+                report.problem = exc.message
+            else:
+                report.matrix = signup_kinds.check(conn, chosen, shape, as_it_is=True)
+                _judge(conn, chosen, shape, report)
+    return report
+
+
+def _judge(conn: psycopg.Connection, config: Config, shape: Shape, report: Rehearsal) -> None:
+    """The app's view, doctor's errors, and what adopting the app's own trigger would change."""
+    report.app_view = app_view.read(conn, config).detail
+    report.findings = [f"{f.name}: {f.detail}" for f in doctor(conn, config, shape).failing()]
+    adopted = translate.adoption(conn, config)
+    report.adoption = [*adopted.notes, *(f"TO DECIDE: {d}" for d in adopted.decisions)]

@@ -1,0 +1,236 @@
+"""`ghostguard rehearse`: a project's migration folder replayed into the sandbox the way the
+Supabase CLI applies it, then every signup kind judged with the triggers the migrations left."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from conftest import run
+from ghostguard.sandbox import Sandbox
+from ghostguard.supabase.rehearse import DATABASE
+
+PROFILES = """
+create table public.profiles (
+  id uuid not null references auth.users on delete cascade primary key,
+  full_name text,
+  avatar_url text
+);
+alter table public.profiles enable row level security;
+grant select, update on public.profiles to authenticated;
+create policy "Users can view their own profile." on public.profiles
+  for select to authenticated using ((select auth.uid()) = id);
+
+create function public.handle_new_user()
+returns trigger language plpgsql security definer set search_path = '' as $$
+begin
+  insert into public.profiles (id, full_name, avatar_url)
+  values (new.id, new.raw_user_meta_data ->> 'full_name', new.raw_user_meta_data ->> 'avatar_url');
+  return new;
+end;
+$$;
+create trigger on_auth_user_created after insert on auth.users
+  for each row execute procedure public.handle_new_user();
+"""
+PLATFORM = """
+insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true);
+create policy "Avatar images are publicly accessible." on storage.objects
+  for select using (bucket_id = 'avatars');
+create policy "Users upload their own avatar." on storage.objects
+  for insert to authenticated
+  with check (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text);
+create extension if not exists pg_trgm with schema extensions;
+create index profiles_name_trgm on public.profiles using gin (full_name extensions.gin_trgm_ops);
+alter publication supabase_realtime add table public.profiles;
+select auth.jwt() ->> 'role', auth.role();
+"""
+
+
+def _folder(tmp_path: Path, **files: str) -> Path:
+    folder = tmp_path / "supabase" / "migrations"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / f"{name}.sql").write_text(text)
+    return folder
+
+
+def _rehearse(sandbox: Sandbox, folder: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    result = run(
+        "rehearse",
+        "--migrations",
+        str(folder),
+        "--data-dir",
+        str(sandbox.server.home),
+        "--json",
+        *extra,
+    )
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {
+        "stderr": result.stderr
+    }
+
+
+def test_a_folder_that_creates_the_profile_table_and_trigger_passes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path, **{"20240101000000_profiles": PROFILES, "20240102000000_platform": PLATFORM}
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 0, report
+    assert report["migrations"] == ["20240101000000_profiles", "20240102000000_platform"]
+    assert report["profile_table"] == "public.profiles"
+    assert report["triggers"] == [
+        {
+            "name": "on_auth_user_created",
+            "function": "public.handle_new_user()",
+            "writes_profiles": True,
+        }
+    ]
+    assert report["failing"] == [] and report["passed"] is True
+    assert {k["outcome"] for k in report["kinds"]} == {"profile"}  # type: ignore[union-attr]
+    with_history = run(
+        "sandbox", "url", "--data-dir", str(sandbox.server.home), "--database", DATABASE
+    )
+
+    with psycopg.connect(with_history.stdout.strip(), autocommit=True) as conn:
+        versions = conn.execute(
+            "SELECT version, name FROM supabase_migrations.schema_migrations ORDER BY 1"
+        ).fetchall()
+    assert versions == [("20240101000000", "profiles"), ("20240102000000", "platform")]
+
+    human = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert human.exit_code == 0
+    assert (
+        "trigger on_auth_user_created on auth.users: calls public.handle_new_user(), writes the profile table"
+        in human.stdout
+    )
+    assert "every kind of signup ends with a profile" in human.stdout
+
+
+def test_a_later_migration_that_drops_the_trigger_fails_naming_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        **{
+            "20240101000000_profiles": PROFILES,
+            "20240301000000_refactor": "drop function public.handle_new_user() cascade;",
+        },
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1
+    assert report["dropped"] == [
+        {"trigger": "on_auth_user_created", "by": "20240301000000_refactor.sql"}
+    ]
+    assert report["triggers"] == []
+    assert "email" in report["failing"]  # type: ignore[operator]
+
+
+def test_a_not_null_column_without_default_fails_the_kinds_it_breaks(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        **{
+            "20240101000000_profiles": PROFILES,
+            "20240401000000_usernames": "alter table public.profiles add column username text not null;",
+        },
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1
+    details = {k["kind"]: k["detail"] for k in report["kinds"]}  # type: ignore[union-attr]
+    assert 'null value in column "username"' in details["email"]
+    assert report["failing"] == [k["kind"] for k in report["kinds"]]  # type: ignore[union-attr]
+
+
+def test_a_broken_file_is_one_line_with_the_file_and_the_statement(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        **{
+            "20240101000000_profiles": PROFILES,
+            "20240501000000_things": "create table public.ok (id int);\n"
+            "create table public.things (id int,, name text);",
+        },
+    )
+    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: 20240501000000_things.sql: 'create table public.things (id int,, name text)': "
+        'syntax error at or near ","\n'
+    )
+    missing = run(
+        "rehearse",
+        "--migrations",
+        str(tmp_path / "nowhere"),
+        "--data-dir",
+        str(sandbox.server.home),
+    )
+    assert missing.exit_code == 2
+    assert "migrations directory" in missing.stderr and "not found" in missing.stderr
+
+
+TABLE_ONLY = PROFILES.split("create function")[0]
+CONFIG = """
+[target]
+table = "profiles"
+soft_delete_column = ""
+
+[mapping.full_name]
+metadata = ["full_name", "name"]
+
+[mapping.avatar_url]
+metadata = ["avatar_url", "picture"]
+"""
+
+
+def test_with_ghostguards_own_migrations_in_the_folder_the_rehearsal_passes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, **{"20240101000000_profiles": TABLE_ONLY})
+    config = tmp_path / "ghostguard.toml"
+    config.write_text(CONFIG)
+    written = run("migrations", "--offline", "--config", str(config), "--dir", str(folder))
+    assert written.exit_code == 0, written.output
+    code, report = _rehearse(sandbox, folder, "--config", str(config))
+    assert code == 0, report
+    assert len(report["migrations"]) == 3  # type: ignore[arg-type]
+    assert report["triggers"][0]["writes_profiles"] is True  # type: ignore[index]
+    assert report["app_view"] == "no user has a profile yet"
+    assert report["adoption"] == []
+
+
+def test_the_apps_own_trigger_shows_what_adoption_would_change(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, **{"20240101000000_profiles": PROFILES})
+    code, report = _rehearse(sandbox, folder)
+    assert code == 0, report
+    adoption: list[str] = report["adoption"]  # type: ignore[assignment]
+    assert adoption[0].startswith(
+        "adopting trigger on_auth_user_created (public.handle_new_user()): it writes public.profiles"
+    )
+    assert any(
+        line.startswith("profiles.full_name <- raw_user_meta_data->>'full_name'")
+        for line in adoption
+    )
+
+
+def test_a_folder_that_relies_on_a_table_made_elsewhere_says_so_in_one_line(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Folders from dashboard-first projects start by writing to tables no migration creates."""
+    statement = (
+        "insert into public.profiles (id, email) values (gen_random_uuid(), 'a@example.com')"
+    )
+    folder = _folder(tmp_path, **{"20250905232512_seed_admins": statement + ";"})
+    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f'error: 20250905232512_seed_admins.sql: {statement!r}: relation "public.profiles" does '
+        "not exist; not in the sandbox: an object created outside these migrations (in the "
+        "dashboard, or by a hosted service the sandbox does not reproduce)\n"
+    )
