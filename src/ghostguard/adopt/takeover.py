@@ -47,13 +47,16 @@ class InTheWay:
         return f"trigger {self.trigger.name} (calls {self.function}; {self.why})"
 
 
-def in_the_way(conn: psycopg.Connection, config: Config) -> list[InTheWay]:
-    """What on the auth table is the app's and would be replaced or doubled by apply."""
+def in_the_way(
+    conn: psycopg.Connection, config: Config, triggers: list[AuthTrigger] | None = None
+) -> list[InTheWay]:
+    """What on the auth table is the app's and would be replaced or doubled by apply
+    (`triggers`: the auth table's triggers, when the caller has read them already)."""
     found: list[InTheWay] = []
     # While ghostguard's sync is installed, a trigger of its name pointing elsewhere is drift
     # that apply mends (scan and doctor report it); before, it is the app's own.
     installed = _is_ghostguards(conn, config)
-    for t in auth_triggers(conn, config.source):
+    for t in auth_triggers(conn, config.source) if triggers is None else triggers:
         if t.ghostguards:
             continue
         whys = [
@@ -97,7 +100,8 @@ def adopt_fix(names: list[str]) -> str:
 def refuse_unadopted(conn: psycopg.Connection, config: Config, command: str) -> list[InTheWay]:
     """Refuse (nothing changed) while something in the way is not adopted; else return what
     will be taken over."""
-    found = in_the_way(conn, config)
+    every = auth_triggers(conn, config.source)
+    found = in_the_way(conn, config, every)
     lone = [w for w in found if w.trigger is None]
     if lone:
         raise Refused(
@@ -113,15 +117,14 @@ def refuse_unadopted(conn: psycopg.Connection, config: Config, command: str) -> 
             "To take it over (saved, and restored by `ghostguard rollback`), "
             + adopt_fix([w.trigger.name for w in unadopted if w.trigger])
         )
-    _refuse_other_work(conn, config, found)
+    _refuse_other_work(config, found, every)
     return found
 
 
-def _refuse_other_work(conn: psycopg.Connection, config: Config, found: list[InTheWay]) -> None:
+def _refuse_other_work(config: Config, found: list[InTheWay], every: list[AuthTrigger]) -> None:
     """An adopted function that also writes other tables, or that triggers ghostguard does not
     adopt also call: dropping it would lose that work."""
     adopted = [w.trigger for w in found if w.trigger is not None]
-    every = auth_triggers(conn, config.source)
     for t in adopted:
         other = t.other_work(config)
         if other:

@@ -139,7 +139,10 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
 
 
 def _app_triggers(conn: psycopg.Connection, config: Config) -> list[AppTrigger]:
-    in_the_way = {w.trigger.name: w.why for w in takeover.in_the_way(conn, config) if w.trigger}
+    every = existing.auth_triggers(conn, config.source)
+    in_the_way = {
+        w.trigger.name: w.why for w in takeover.in_the_way(conn, config, every) if w.trigger
+    }
     return [
         AppTrigger(
             t.name,
@@ -149,6 +152,6 @@ def _app_triggers(conn: psycopg.Connection, config: Config) -> list[AppTrigger]:
             in_the_way.get(t.name, ""),
             t.name in config.adopt,
         )
-        for t in existing.auth_triggers(conn, config.source)
+        for t in every
         if not t.ghostguards
     ]

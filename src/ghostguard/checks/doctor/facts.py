@@ -129,11 +129,12 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         _SQL["checks"], (target.schema, target.table)
     ).fetchall():
         checks.setdefault(column, []).append(definition)
+    every = existing.auth_triggers(conn, config.source)
     return Facts(
         config=config,
         shape=shape,
         triggers=catalog.triggers_on(conn, config.source),
-        auth_triggers=existing.auth_triggers(conn, config.source),
+        auth_triggers=every,
         function=catalog.function_state(conn, config),
         installed=sync_drift.installed_fingerprint(conn, config),
         audit=_protection(conn, config.audit, roles),
@@ -163,5 +164,5 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         sso_users=sso_users,
         roles=set(catalog.existing_roles(conn, ("postgres",))),
         link_index=None if shape.key_unique else link_index.read(conn, config),
-        in_the_way=takeover.in_the_way(conn, config),
+        in_the_way=takeover.in_the_way(conn, config, every),
     )
