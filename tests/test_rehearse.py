@@ -234,3 +234,21 @@ def test_a_folder_that_relies_on_a_table_made_elsewhere_says_so_in_one_line(
         "not exist; not in the sandbox: an object created outside these migrations (in the "
         "dashboard, or by a hosted service the sandbox does not reproduce)\n"
     )
+
+
+def test_an_extension_this_server_lacks_is_named_with_the_way_out(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path,
+        **{"20240101000000_ext": '-- helpers\ncreate extension if not exists "no_such_ext";\n'},
+    )
+    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: 20240101000000_ext.sql: 'create extension if not exists \"no_such_ext\"': "
+    )
+    assert result.stderr.endswith(
+        "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has it "
+        "(e.g. $(pg_config --bindir))\n"
+    )

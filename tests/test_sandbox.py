@@ -7,7 +7,7 @@ import json
 import psycopg
 
 from conftest import Database, run, scalar
-from ghostguard.sandbox import Sandbox
+from ghostguard.sandbox import Sandbox, supabase
 
 AUTH_USERS_COLUMNS = [
     "instance_id", "id", "aud", "role", "email", "encrypted_password", "email_confirmed_at",
@@ -269,3 +269,23 @@ def test_a_sandbox_whose_recorded_binaries_are_gone_uses_the_embedded_ones(tmp_p
     server.home.mkdir()
     server.state_file.write_text(_json.dumps({"bin_dir": str(tmp_path / "deleted-venv" / "bin")}))
     assert server.bin_dir == embedded_bin_dir()
+
+
+def test_a_sandbox_made_by_an_older_version_gets_a_new_template_on_start(sandbox: Sandbox) -> None:
+    """A user's sandbox outlives upgrades: the template of an older setup is rebuilt, not kept."""
+    admin_url = sandbox.url("template1", "supabase_admin")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("COMMENT ON DATABASE {} IS 'ghostguard-supabase-v0'").format(
+                psycopg.sql.Identifier(supabase.TEMPLATE_DB)
+            )
+        )
+        assert not supabase.template_ready(admin)
+    sandbox.start()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        assert supabase.template_ready(admin)
+        assert scalar(
+            admin,
+            "SELECT datistemplate FROM pg_database WHERE datname = %s",
+            supabase.TEMPLATE_DB,
+        )

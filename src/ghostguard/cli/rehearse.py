@@ -39,6 +39,12 @@ from ghostguard.supabase.rehearse import Rehearsal
 @click.option(
     "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Sandbox directory."
 )
+@click.option(
+    "--pg-bin",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="PostgreSQL bin directory for the sandbox (e.g. $(pg_config --bindir), whose server "
+    "has extensions such as pgcrypto and uuid-ossp that the embedded one lacks).",
+)
 @accept_failing_option
 @json_option
 def rehearse_cmd(
@@ -46,6 +52,7 @@ def rehearse_cmd(
     seed: Path | None,
     config_path: Path | None,
     data_dir: Path | None,
+    pg_bin: Path | None,
     accept_failing: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -61,7 +68,9 @@ def rehearse_cmd(
     was found); 2 when a migration fails (the file, the statement and the error, in one line).
     """
     config = load_config(config_path) if config_path or Path(DEFAULT_CONFIG_FILE).exists() else None
-    report = rehearse_mod.rehearse(Sandbox(data_dir), directory, seed, config, accept_failing)
+    report = rehearse_mod.rehearse(
+        Sandbox(data_dir, pg_bin), directory, seed, config, accept_failing
+    )
     if as_json:
         print_json(report.to_dict())
     else:

@@ -31,6 +31,11 @@ def template_ready(admin: psycopg.Connection) -> bool:
 def build_template(admin: psycopg.Connection, template_url: str) -> None:
     """(Re)create the template database with the per-database setup, then lock it as a template."""
     name = sql.Identifier(TEMPLATE_DB)
+    exists = admin.execute(
+        "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE_DB,)
+    ).fetchone()
+    if exists:  # an older setup's template: a template database must stop being one to be dropped
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(name))
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
     admin.execute(sql.SQL("CREATE DATABASE {} OWNER postgres").format(name))
     with psycopg.connect(template_url, autocommit=True) as conn:

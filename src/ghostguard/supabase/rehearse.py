@@ -36,15 +36,15 @@ from ghostguard.sqlparts import verbatim
 
 DATABASE = "ghostguard_rehearsal"
 FILE_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
-# Errors that mean the sandbox lacks something a hosted project has, not that the SQL is wrong.
-LACKING = (
+# Errors that mean something the migrations expect is not there: an object made outside them (in
+# the dashboard, or by a hosted service), or an extension this server was built without.
+MISSING_OBJECT = (
     errors.UndefinedTable,
     errors.UndefinedObject,
     errors.UndefinedFunction,
     errors.InvalidSchemaName,
-    errors.UndefinedFile,
-    errors.FeatureNotSupported,
 )
+MISSING_EXTENSION = (errors.FeatureNotSupported, errors.UndefinedFile)
 
 
 class ReplayFailed(GhostguardError):
@@ -121,39 +121,63 @@ def migration_files(directory: Path) -> list[MigrationFile]:
 
 
 def _statement_at(text: str, position: int) -> str:
-    """The statement holding character `position` (1-based), first line, shortened."""
+    """In a file the parser could not split: the statement around `position` (1-based)."""
+    if position:
+        start = text.rfind(";", 0, position - 1) + 1
+        end = text.find(";", position - 1)
+        text = text[start : end if end >= 0 else len(text)]
+    return _shown(text)
+
+
+def _statements(text: str) -> list[str]:
+    """The file's statements as the server's parser splits them (the whole text when it does not
+    parse: the server then reports the syntax error with its position)."""
     try:
-        statements = pgparse.parse(text)
+        parsed = pgparse.parse(text)
     except pgparse.PGQueryError:
-        statements = []
-    chosen = text
-    for item in statements:
+        return [text]
+    found: list[str] = []
+    for item in parsed:
         start = int(item.get("stmt_location", 0))
         length = int(item.get("stmt_len", 0)) or len(text) - start
-        if start < position <= start + length:
-            chosen = text[start : start + length]
-            break
-    else:
-        if position:
-            chosen = text[max(text.rfind(";", 0, position - 1) + 1, 0) :]
-    first = " ".join(chosen.strip().rstrip(";").split())
-    return first if len(first) <= 90 else first[:87] + "..."
+        found.append(text[start : start + length])
+    return found or [text]
+
+
+def _shown(statement: str) -> str:
+    """A statement on one line without its comments, shortened."""
+    lines = [line.split("--", 1)[0] for line in statement.strip().splitlines()]
+    flat = " ".join(" ".join(lines).split()).rstrip(";").strip()
+    return flat if len(flat) <= 90 else flat[:87] + "..."
+
+
+def _why_missing(exc: psycopg.Error) -> str:
+    if isinstance(exc, MISSING_EXTENSION):
+        return (
+            "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has "
+            "it (e.g. $(pg_config --bindir))"
+        )
+    if isinstance(exc, MISSING_OBJECT):
+        return (
+            "; not in the sandbox: an object created outside these migrations (in the "
+            "dashboard, or by a hosted service the sandbox does not reproduce)"
+        )
+    return ""
 
 
 def _run_file(conn: psycopg.Connection, path: Path, text: str) -> None:
+    """One transaction for the file, as the Supabase CLI does; statement by statement, so a
+    failure names its statement."""
+    statement = text
     try:
         with conn.transaction():
-            conn.execute(verbatim(text))  # the project's own file, as `supabase db push` runs it
+            for statement in _statements(text):
+                conn.execute(verbatim(statement))  # the project's own SQL, as `db push` runs it
     except psycopg.Error as exc:
         position = int(exc.diag.statement_position or 0) if exc.diag else 0
-        lacking = (
-            "; not in the sandbox: an object created outside these migrations (in the dashboard, "
-            "or by a hosted service the sandbox does not reproduce)"
-            if isinstance(exc, LACKING)
-            else ""
-        )
+        shown = _statement_at(statement, position) if statement is text else _shown(statement)
         raise ReplayFailed(
-            f"{path.name}: {_statement_at(text, position)!r}: {primary_message(exc)}{lacking}"
+            f"{path.name}: {shown!r}: {primary_message(exc)}{_why_missing(exc)}"
         ) from None
 
 
