@@ -15,6 +15,10 @@ _SQL = sqlfiles.statements(__name__, "existing.sql")
 
 # pg_trigger.tgtype bits
 INSERT, UPDATE = 4, 16
+# How apply's function comment starts (sync/install.comment_function): what tells ghostguard's
+# function from the app's own.
+MANAGED_COMMENT = "ghostguard:"
+MANAGED_PATTERN = MANAGED_COMMENT + "%"
 
 
 @dataclass(frozen=True)
@@ -103,5 +107,5 @@ def auth_triggers(conn: psycopg.Connection, source: TableRef) -> list[AuthTrigge
             tuple(r[12]),
             r[13],
         )  # fmt: skip
-        for r in conn.execute(_SQL["auth_triggers"], (source.schema, source.table))
+        for r in conn.execute(_SQL["auth_triggers"], (MANAGED_PATTERN, source.schema, source.table))
     ]

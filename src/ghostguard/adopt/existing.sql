@@ -10,7 +10,7 @@ SELECT t.tgname, t.tgenabled, t.tgtype::int,
          WHERE c LIKE 'search_path=%%'),
        coalesce(p.prosrc, ''),
        array_remove(ARRAY[t.tgoldtable::text, t.tgnewtable::text], NULL),
-       coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') LIKE 'ghostguard:%%'
+       coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') LIKE %s
 FROM pg_catalog.pg_trigger t
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace

@@ -23,13 +23,12 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog
-from ghostguard.adopt.existing import AuthTrigger, auth_triggers
+from ghostguard.adopt.existing import MANAGED_PATTERN, AuthTrigger, auth_triggers
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.sqlparts import DOLLAR_TAG, Step, audit, source
 
 ADOPT_JOB = "adopt_app_sync"
-OURS = "ghostguard:%"  # the comment apply puts on its function (sync/install.comment_function)
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def in_the_way(
 def _is_ghostguards(conn: psycopg.Connection, config: Config) -> bool:
     row = conn.execute(
         "SELECT coalesce(obj_description(to_regprocedure(%s), 'pg_proc'), '') LIKE %s",
-        (config.function_display, OURS),
+        (config.function_display, MANAGED_PATTERN),
     ).fetchone()
     return bool(row and row[0])
 
@@ -150,7 +149,7 @@ def _adopted(config: Config) -> sql.Composed:
     ).format(
         src=sql.Literal(source(config).as_string(None)),
         names=sql.Literal(list(config.adopt)),
-        ours=sql.Literal(OURS),
+        ours=sql.Literal(MANAGED_PATTERN),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ghostguard.adopt.existing import MANAGED_COMMENT
 from ghostguard.adopt.takeover import takeover_steps
 from ghostguard.audit import audit_table, record_ghost_count
 from ghostguard.catalog import Shape
@@ -38,7 +39,7 @@ def comment_function(config: Config) -> Step:
         sql.SQL("COMMENT ON FUNCTION {}() IS {}").format(
             function(config),
             sql.Literal(
-                f"ghostguard: keeps {config.target.display} in step with {config.source.display} "
+                f"{MANAGED_COMMENT} keeps {config.target.display} in step with {config.source.display} "
                 f"(triggers {', '.join(config.trigger_names)}); failures go to "
                 f"{config.failures.display}"
             ),
