@@ -143,6 +143,7 @@ def test_a_not_null_column_without_default_fails_the_kinds_it_breaks(
     details = {k["kind"]: k["detail"] for k in report["kinds"]}  # type: ignore[union-attr]
     assert 'null value in column "username"' in details["email"]
     assert report["failing"] == [k["kind"] for k in report["kinds"]]  # type: ignore[union-attr]
+    assert [e["ok"] for e in report["lifecycle"]] == [None, None]  # type: ignore[union-attr]
 
 
 def test_a_broken_file_is_one_line_with_the_file_and_the_statement(
@@ -252,3 +253,110 @@ def test_an_extension_this_server_lacks_is_named_with_the_way_out(
         "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has it "
         "(e.g. $(pg_config --bindir))\n"
     )
+
+
+def test_a_files_own_begin_and_commit_run_in_the_files_one_transaction(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Dumps and hand-written files carry BEGIN/COMMIT; the CLI's batch takes them as no-ops."""
+    folder = _folder(
+        tmp_path,
+        **{
+            "20240101000000_profiles": f"BEGIN;\n{PROFILES}\nCOMMIT;\n",
+            "20240102000000_more": "start transaction;\n"
+            "alter table public.profiles add column bio text;\nend;",
+        },
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 0, report
+    assert report["passed"] is True
+    url = run("sandbox", "url", "--data-dir", str(sandbox.server.home), "--database", DATABASE)
+    with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'profiles' AND column_name = 'bio'"
+        ).fetchone() == (1,)
+    broken = _folder(
+        tmp_path / "broken",
+        **{
+            "20240101000000_half": "begin;\ncreate table public.half (id int);\nselect 1/0;\ncommit;"
+        },
+    )
+    failed = run("rehearse", "--migrations", str(broken), "--data-dir", str(sandbox.server.home))
+    assert failed.exit_code == 2
+    assert failed.stderr == "error: 20240101000000_half.sql: 'select 1/0': division by zero\n"
+    with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.half')").fetchone() == (None,)
+
+
+LOGINS = """
+create table public.logins (user_id uuid not null, device text not null);
+create function public.log_sign_in() returns trigger language plpgsql security definer
+set search_path = '' as $$
+begin
+  insert into public.logins (user_id, device) values (new.id, new.raw_user_meta_data ->> 'device');
+  return new;
+end;
+$$;
+create trigger on_auth_user_signed_in after update of last_sign_in_at on auth.users
+  for each row execute function public.log_sign_in();
+"""
+
+
+def test_a_sign_in_trigger_that_fails_fails_the_rehearsal(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Every sign-in updates last_sign_in_at: an app trigger on it that fails blocks sign-ins,
+    which no signup shows."""
+    folder = _folder(
+        tmp_path, **{"20240101000000_profiles": PROFILES, "20240601000000_logins": LOGINS}
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1, report
+    assert {k["outcome"] for k in report["kinds"]} == {"profile"}  # type: ignore[union-attr]
+    assert report["failing"] == ["sign_in"]
+    sign_in, delete = report["lifecycle"]  # type: ignore[misc]
+    assert sign_in["event"] == "sign_in" and sign_in["ok"] is False
+    assert sign_in["detail"].startswith(
+        'the Auth server\'s write failed: null value in column "device"'
+    )
+    assert delete == {"event": "delete", "ok": True, "detail": ""}  # ON DELETE CASCADE
+    accepted = run(
+        "rehearse",
+        "--migrations",
+        str(folder),
+        "--data-dir",
+        str(sandbox.server.home),
+        "--accept-failing",
+        "sign_in",
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert "sign_in: FAILS (the Auth server's write failed: null value" in accepted.stdout
+    assert "delete: ok" in accepted.stdout
+
+
+def test_a_profile_key_without_on_delete_cascade_blocks_deleting_users(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """ "Database error deleting user": the profile's foreign key without ON DELETE CASCADE."""
+    no_cascade = PROFILES.replace("on delete cascade ", "")
+    folder = _folder(tmp_path, **{"20240101000000_profiles": no_cascade})
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1, report
+    assert report["failing"] == ["delete"]
+    delete = report["lifecycle"][1]  # type: ignore[index]
+    assert delete["ok"] is False
+    assert 'violates foreign key constraint "profiles_id_fkey"' in delete["detail"]
+    unlinked = _folder(
+        tmp_path / "unlinked",
+        **{
+            "20240101000000_profiles": PROFILES.replace(
+                "references auth.users on delete cascade ", ""
+            )
+        },
+    )
+    code, report = _rehearse(sandbox, unlinked)
+    assert code == 0, report
+    assert report["lifecycle"][1] == {  # type: ignore[index]
+        "event": "delete",
+        "ok": True,
+        "detail": "the profile stays, linked to no user (its foreign key has no ON DELETE CASCADE)",
+    }

@@ -146,12 +146,12 @@ class CheckReport:
         }
 
 
-def parse_kinds(text: str) -> tuple[str, ...]:
+def parse_kinds(text: str, known: tuple[str, ...] = tuple(KINDS)) -> tuple[str, ...]:
     """`--accept-failing phone,anonymous`: known kind names only (ValueError names the others)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in KINDS]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(KINDS)}")
+        raise ValueError(f"unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(known)}")
     return names
 
 
@@ -209,11 +209,11 @@ def check(
             run_steps(conn, [*takeover.removal(config), *sync_install.sync_objects(config, shape)])
         recorded = install or sync_failures.failures_table_exists(conn, config)
         for kind, (act, _) in KINDS.items():
-            results.append(_run_kind(conn, config, kind, act, present[kind], as_auth, recorded))
+            results.append(run_kind(conn, config, kind, act, present[kind], as_auth, recorded))
     return CheckReport(results, ran_as, install)
 
 
-def _run_kind(
+def run_kind(
     conn: psycopg.Connection,
     config: Config,
     kind: str,
@@ -222,6 +222,9 @@ def _run_kind(
     as_auth: bool,
     recorded: bool = True,
 ) -> KindResult:
+    """One kind in a savepoint of the caller's rolled-back transaction, as the Auth server when
+    this connection can become it: a profile, a recorded failure, none, or the error that failed
+    the Auth server's own statement."""
     try:
         with conn.transaction():
             if as_auth:

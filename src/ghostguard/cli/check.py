@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,23 +21,30 @@ from ghostguard.cli.common import (
 )
 
 
-def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
-    try:
-        return signup_kinds.parse_kinds(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+def accept_failing_option_for(known: tuple[str, ...], meaning: str) -> Callable[[F], F]:
+    """`--accept-failing KIND,...` over the given kind names; `meaning` starts its help."""
 
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+        try:
+            return signup_kinds.parse_kinds(value, known)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
 
-def accept_failing_option(func: F) -> F:
     return click.option(
         "--accept-failing",
         "accept_failing",
         default="",
-        callback=_kinds,
+        callback=parse,
         metavar="KIND,...",
-        help="Signup kinds the project has that may end without a profile (recorded as sync "
-        f"failures) without failing: {', '.join(signup_kinds.KINDS)}.",
-    )(func)
+        help=f"{meaning}: {', '.join(known)}.",
+    )
+
+
+accept_failing_option = accept_failing_option_for(
+    tuple(signup_kinds.KINDS),
+    "Signup kinds the project has that may end without a profile (recorded as sync failures) "
+    "without failing",
+)
 
 
 @click.command("check")

@@ -7,13 +7,20 @@ from pathlib import Path
 import click
 from rich.text import Text
 
+from ghostguard.checks.signup_kinds import KINDS
 from ghostguard.cli import render
-from ghostguard.cli.check import accept_failing_option
+from ghostguard.cli.check import accept_failing_option_for
 from ghostguard.cli.common import finish, json_option, load_config, print_json, stdout_console
 from ghostguard.config import DEFAULT_CONFIG_FILE
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import rehearse as rehearse_mod
-from ghostguard.supabase.rehearse import Rehearsal
+from ghostguard.supabase.rehearse import LIFECYCLE, Rehearsal
+
+accept_failing_option = accept_failing_option_for(
+    (*KINDS, *LIFECYCLE),
+    "Signup kinds, and the sign_in and delete that follow one, that may fail without failing the "
+    "rehearsal (e.g. a project without phone signups)",
+)
 
 
 @click.command("rehearse")
@@ -62,10 +69,13 @@ def rehearse_cmd(
     applies them (version order, one transaction per file, recorded in
     supabase_migrations.schema_migrations), then --seed. Then: the triggers on auth.users and
     which write the profile table, any trigger a later migration dropped, and every kind of
-    signup through the Auth server's path (rolled back). Never touches a remote database.
+    signup through the Auth server's path, then a sign-in and a delete of a user who signed up
+    (all rolled back). A file's own BEGIN and COMMIT are dropped: the file already runs in one
+    transaction. Never touches a remote database.
 
-    Exit 0 when every signup kind ends with a profile; 1 when one does not (or no profile table
-    was found); 2 when a migration fails (the file, the statement and the error, in one line).
+    Exit 0 when every signup kind ends with a profile and sign-in and delete work; 1 when one
+    does not (or no profile table was found); 2 when a migration fails (the file, the statement
+    and the error, in one line).
     """
     config = load_config(config_path) if config_path or Path(DEFAULT_CONFIG_FILE).exists() else None
     report = rehearse_mod.rehearse(
@@ -97,6 +107,10 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         console.print(Text(report.problem, style="bold red"))
     if report.matrix is not None:
         render.check(console, report.matrix, accepted)
+    for event in report.lifecycle:
+        verdict = {True: "ok", False: "FAILS", None: "-"}[event.ok]
+        line = f"{event.event}: {verdict}" + (f" ({event.detail})" if event.detail else "")
+        console.print(Text(line, style="bold red" if event.ok is False else ""))
     if report.app_view:
         console.print(f"the app's view (Data API): {report.app_view}", markup=False)
     for finding in report.findings:

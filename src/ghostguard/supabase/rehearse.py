@@ -13,6 +13,8 @@ a remote database.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,15 @@ from ghostguard.adopt.existing import auth_triggers
 from ghostguard.catalog import Shape
 from ghostguard.checks import app_view, signup_kinds
 from ghostguard.checks.doctor import doctor
-from ghostguard.checks.signup_kinds import CheckReport
+from ghostguard.checks.probe import can_become_auth_server
+from ghostguard.checks.signup_kinds import NO_PROFILE, PROFILE, SIGNUP_FAILED, CheckReport
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError, GhostguardError
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 from ghostguard.sqlparts import verbatim
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 
 DATABASE = "ghostguard_rehearsal"
 FILE_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
@@ -45,6 +50,7 @@ MISSING_OBJECT = (
     errors.InvalidSchemaName,
 )
 MISSING_EXTENSION = (errors.FeatureNotSupported, errors.UndefinedFile)
+FILE_TRANSACTION = {"TRANS_STMT_BEGIN", "TRANS_STMT_START", "TRANS_STMT_COMMIT"}
 
 
 class ReplayFailed(GhostguardError):
@@ -65,6 +71,70 @@ class ProfileTrigger:
     writes_profiles: bool
 
 
+@dataclass(frozen=True)
+class LifecycleResult:
+    """A sign-in or a delete of a user who signed up, through the Auth server's path."""
+
+    event: str  # one of LIFECYCLE
+    ok: bool | None  # None: not rehearsed (the signup before it fails)
+    detail: str
+
+
+def _sign_in(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("sign-in"), full_name="Signing In"))
+    writer.sign_in(user_id)
+    return user_id
+
+
+def _delete(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("delete"), full_name="Leaving"))
+    writer.hard_delete(user_id)
+    return user_id
+
+
+def _address(what: str) -> str:
+    return f"ghostguard-rehearse-{what}-{uuid.uuid4().hex[:10]}@check.invalid"
+
+
+# Events that fail on what signups never touch: a trigger on UPDATE of auth.users (every sign-in
+# updates last_sign_in_at), a profile foreign key without ON DELETE CASCADE ("Database error
+# deleting user"). Run only in the rehearsal's own database: ghostguard never deletes from a real
+# project's auth.users, not even in a rolled-back transaction.
+LIFECYCLE: dict[str, Callable[[AuthServer], uuid.UUID]] = {"sign_in": _sign_in, "delete": _delete}
+
+
+def _lifecycle(
+    conn: psycopg.Connection, config: Config, matrix: CheckReport
+) -> list[LifecycleResult]:
+    """Each event after an email signup; not rehearsed when that signup itself fails (the
+    matrix's email kind says so already)."""
+    email = next(k for k in matrix.kinds if k.kind == "email")
+    if email.outcome == SIGNUP_FAILED:
+        return [
+            LifecycleResult(e, None, "not rehearsed: the email signup fails") for e in LIFECYCLE
+        ]
+    as_auth = can_become_auth_server(conn)
+    results: list[LifecycleResult] = []
+    with conn.transaction(force_rollback=True):
+        for event, act in LIFECYCLE.items():
+            kind = signup_kinds.run_kind(conn, config, event, act, True, as_auth, recorded=False)
+            results.append(_judged(event, kind.outcome, kind.detail, email.ok))
+    return results
+
+
+def _judged(event: str, outcome: str, detail: str, signup_has_profile: bool) -> LifecycleResult:
+    if outcome == SIGNUP_FAILED:
+        return LifecycleResult(event, False, f"the Auth server's write failed: {detail}")
+    if event == "sign_in":
+        lost = signup_has_profile and outcome != PROFILE
+        return LifecycleResult(
+            event, not lost, "the profile is gone after signing in" if lost else ""
+        )
+    stays = outcome != NO_PROFILE
+    left = "the profile stays, linked to no user (its foreign key has no ON DELETE CASCADE)"
+    return LifecycleResult(event, True, left if stays and signup_has_profile else "")
+
+
 @dataclass
 class Rehearsal:
     migrations: list[MigrationFile]
@@ -73,6 +143,7 @@ class Rehearsal:
     triggers: list[ProfileTrigger] = field(default_factory=list[ProfileTrigger])
     dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
     matrix: CheckReport | None = None
+    lifecycle: list[LifecycleResult] = field(default_factory=list[LifecycleResult])
     accepted: tuple[str, ...] = ()
     problem: str = ""  # why the matrix could not run (no profile table, a config error)
     app_view: str = ""  # what signed-in users can read of their profile (the Data API)
@@ -85,7 +156,9 @@ class Rehearsal:
         all until it says otherwise with --accept-failing)."""
         if self.matrix is None:
             return []
-        return [k.kind for k in self.matrix.kinds if not k.ok and k.kind not in self.accepted]
+        failed = [k.kind for k in self.matrix.kinds if not k.ok]
+        failed += [e.event for e in self.lifecycle if e.ok is False]
+        return [name for name in failed if name not in self.accepted]
 
     @property
     def passed(self) -> bool:
@@ -99,6 +172,7 @@ class Rehearsal:
             "triggers": [vars(t) for t in self.triggers],
             "dropped": [{"trigger": t, "by": f} for t, f in self.dropped],
             "kinds": self.matrix.to_dict()["kinds"] if self.matrix else [],
+            "lifecycle": [vars(e) for e in self.lifecycle],
             "failing": self.failing,
             "problem": self.problem,
             "app_view": self.app_view,
@@ -131,13 +205,17 @@ def _statement_at(text: str, position: int) -> str:
 
 def _statements(text: str) -> list[str]:
     """The file's statements as the server's parser splits them (the whole text when it does not
-    parse: the server then reports the syntax error with its position)."""
+    parse: the server then reports the syntax error with its position), less the BEGIN and
+    COMMIT that dumps and hand-written files carry: the CLI runs a file as one batch, where they
+    only open and close the transaction the file runs in anyway."""
     try:
         parsed = pgparse.parse(text)
     except pgparse.PGQueryError:
         return [text]
     found: list[str] = []
     for item in parsed:
+        if item["stmt"].get("TransactionStmt", {}).get("kind") in FILE_TRANSACTION:
+            continue  # the file's own BEGIN/COMMIT: it already runs in one transaction
         start = int(item.get("stmt_location", 0))
         length = int(item.get("stmt_len", 0)) or len(text) - start
         found.append(text[start : start + length])
@@ -250,6 +328,7 @@ def rehearse(
                 report.problem = exc.message
             else:
                 report.matrix = signup_kinds.check(conn, chosen, shape, as_it_is=True)
+                report.lifecycle = _lifecycle(conn, chosen, report.matrix)
                 _judge(conn, chosen, shape, report)
     return report
 
