@@ -28,12 +28,14 @@ CREATE TABLE public.profiles (
 );
 """
 # A hand-written function as projects write them: its own names, camelCase metadata, an enum
-# cast from app metadata, derivations with lower() and split_part(), a constant, now().
+# cast from app metadata, derivations with lower() and split_part(), a constant, now(), and a
+# comment that is not ASCII (the parser counts bytes: every location after it shifts).
 HAND_WRITTEN = """
 CREATE FUNCTION public.handle_new_auth_user() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
   INSERT INTO public.profiles (id, email, firstname, lastname, plan, username, joined_at)
+  -- les valeurs de l'utilisateur « nouveau »
   VALUES (
     NEW.id,
     lower(NEW.email),

@@ -18,6 +18,7 @@ create table public.profiles (
   full_name text,
   avatar_url text
 );
+comment on table public.profiles is 'Profils des utilisateurs — un par compte';
 alter table public.profiles enable row level security;
 grant select, update on public.profiles to authenticated;
 create policy "Users can view their own profile." on public.profiles

@@ -309,7 +309,7 @@ def _escape_hatch(text: str, node: Node) -> str | None:
         return None
     start, piece = _span(text, node)
     for ref in sorted(refs, key=lambda r: -int(r["location"])):
-        at = int(ref["location"]) - start
+        at = _char_at(text, int(ref["location"])) - start
         match = _NEW.match(piece, at)
         if match is None:
             return None
@@ -325,7 +325,7 @@ def _span(text: str, node: Node) -> tuple[int, str]:
     """Where the expression starts in `text`, and its text: from its first token to the comma or
     closing parenthesis that ends it, parentheses balanced."""
     locations = _locations(node)
-    start = min(locations) if locations else 0
+    start = _char_at(text, min(locations)) if locations else 0
     depth, quote, end = 0, "", len(text)
     for i in range(start, len(text)):
         ch = text[i]
@@ -344,6 +344,12 @@ def _span(text: str, node: Node) -> tuple[int, str]:
             end = i
             break
     return start, text[start:end].strip()
+
+
+def _char_at(text: str, location: int) -> int:
+    """The parser's locations count UTF-8 bytes; a comment like `-- créer` before the expression
+    would shift a character index."""
+    return len(text.encode()[:location].decode(errors="ignore"))
 
 
 def _locations(node: Node) -> list[int]:

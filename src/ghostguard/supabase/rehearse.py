@@ -212,13 +212,14 @@ def _statements(text: str) -> list[str]:
         parsed = pgparse.parse(text)
     except pgparse.PGQueryError:
         return [text]
+    encoded = text.encode()  # the parser's locations count UTF-8 bytes, not characters
     found: list[str] = []
     for item in parsed:
         if item["stmt"].get("TransactionStmt", {}).get("kind") in FILE_TRANSACTION:
             continue  # the file's own BEGIN/COMMIT: it already runs in one transaction
         start = int(item.get("stmt_location", 0))
-        length = int(item.get("stmt_len", 0)) or len(text) - start
-        found.append(text[start : start + length])
+        length = int(item.get("stmt_len", 0)) or len(encoded) - start
+        found.append(encoded[start : start + length].decode())
     return found or [text]
 
 
