@@ -361,3 +361,51 @@ def test_a_profile_key_without_on_delete_cascade_blocks_deleting_users(
         "ok": True,
         "detail": "the profile stays, linked to no user (its foreign key has no ON DELETE CASCADE)",
     }
+
+
+# A shape seen in public projects: an identity table keyed by the auth id, a profile table keyed
+# by the identity's id, and one trigger writing both, its email UNIQUE NOT NULL with the user's id
+# as text when there is no email.
+IDENTITY_AND_PROFILE = """
+create table public.users (
+  id uuid primary key references auth.users (id) on delete cascade,
+  email text not null unique
+);
+create table public.profiles (
+  user_id uuid primary key references public.users (id) on delete cascade,
+  display_name varchar(80)
+);
+create function public.handle_new_auth_user() returns trigger language plpgsql
+security definer set search_path = '' as $$
+begin
+  insert into public.users (id, email) values (new.id, coalesce(new.email, new.id::text));
+  insert into public.profiles (user_id, display_name)
+  values (new.id, new.raw_user_meta_data ->> 'display_name');
+  return new;
+end;
+$$;
+create trigger on_auth_user_created after insert on auth.users
+  for each row execute function public.handle_new_auth_user();
+"""
+
+
+def test_an_identity_table_whose_unique_email_blocks_sso_users_sharing_an_address(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The email falls back to the id (varchar and uuid: init's proposal must not fail on the
+    types), and the second account with one address (SSO beside a password signup) fails its
+    signup on the UNIQUE email: the rehearsal names it."""
+    folder = _folder(tmp_path, **{"20260710000001_identity": IDENTITY_AND_PROFILE})
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1, report
+    assert report["profile_table"] == "public.users"
+    assert report["failing"] == ["sso_shared_email"]
+    sso = next(k for k in report["kinds"] if k["kind"] == "sso_shared_email")  # type: ignore[union-attr]
+    assert sso["outcome"] == "signup failed"
+    assert 'unique constraint "users_email_key"' in sso["detail"]
+    adoption: list[str] = report["adoption"]  # type: ignore[assignment]
+    assert (
+        "users.email <- email, then id (from on_auth_user_created: coalesce(new.email, new.id::text))"
+        in adoption
+    )
+    assert any("also writes public.profiles" in line for line in adoption)

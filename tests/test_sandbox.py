@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 
@@ -289,3 +290,51 @@ def test_a_sandbox_made_by_an_older_version_gets_a_new_template_on_start(sandbox
             "SELECT datistemplate FROM pg_database WHERE datname = %s",
             supabase.TEMPLATE_DB,
         )
+
+
+def test_pgcrypto_and_uuid_ossp_are_in_extensions_as_on_hosted_projects(
+    conn: psycopg.Connection, pg_major: int
+) -> None:
+    """Every hosted project has both in `extensions`, and migrations call them. Debian's 15 has the
+    real ones; the embedded 18 was built without them and gets ghostguard's SQL stand-ins, which
+    must give the same values where the values are defined (v3 UUIDs, digests, HMACs) and the
+    same shapes elsewhere."""
+    installed = dict(
+        conn.execute(
+            "SELECT e.extname, n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'"
+        ).fetchall()
+    )
+    assert installed == {"pgcrypto": "extensions", "uuid-ossp": "extensions"}
+    conn.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')  # a migration's line: a no-op
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions")
+    conn.execute("SET search_path = ''")  # as inside a SECURITY DEFINER function
+    row = conn.execute(
+        "SELECT extensions.uuid_generate_v3(extensions.uuid_ns_dns(), 'www.example.com'), "
+        "encode(extensions.digest('abc', 'sha256'), 'hex'), "
+        "encode(extensions.hmac('The quick brown fox jumps over the lazy dog', 'key', 'sha256'), 'hex'), "
+        "extensions.uuid_generate_v4()::text ~ '^.{8}-.{4}-4.{3}-[89ab]', "
+        "extensions.uuid_generate_v1mc()::text ~ '^.{8}-.{4}-1.{3}-[89ab]', "
+        "length(extensions.gen_random_bytes(40)), extensions.gen_random_uuid() IS NOT NULL"
+    ).fetchone()
+    assert row == (
+        uuid.UUID("5df41881-3aed-3515-88a7-2f4a814cf09e"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",
+        True,
+        True,
+        40,
+        True,
+    )
+    stored, again, other = conn.execute(
+        "SELECT h, extensions.crypt('secret', h), extensions.crypt('guess', h) "
+        "FROM (SELECT extensions.crypt('secret', extensions.gen_salt('bf')) AS h) AS hashed"
+    ).fetchone() or (None, None, None)
+    assert str(stored).startswith("$2a$06$") and len(str(stored)) == 60
+    assert again == stored and other != stored
+    comments = scalar(
+        conn,
+        "SELECT string_agg(obj_description(oid, 'pg_extension'), ' | ') FROM pg_extension "
+        "WHERE extname IN ('pgcrypto', 'uuid-ossp')",
+    )
+    assert ("ghostguard stand-in" in str(comments)) == (pg_major >= 18)

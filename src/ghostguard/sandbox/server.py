@@ -22,6 +22,7 @@ from typing import Any, cast
 import platformdirs
 
 from ghostguard.errors import SandboxError
+from ghostguard.sandbox import standins
 
 SUPERUSER = "supabase_admin"
 SERVICE_USER = "ghostguard"  # PostgreSQL refuses to run as root; as root we run it as this user
@@ -157,8 +158,11 @@ class Server:
                 f"{self.bin_dir} is PostgreSQL {self.binaries_version()}: pass --pg-bin with "
                 f"PostgreSQL {self.data_version()} binaries, or use another --data-dir"
             )
+        changed = standins.configure(self.data_dir, int(self.data_version() or 0))
         current = self.status()
         if current.running:
+            if changed:
+                self._run("pg_ctl", "-D", str(self.data_dir), "reload")
             return current
         port = self.port if self.port and _port_free(self.port) else _free_port()
         self._save_state(port=port)
@@ -204,7 +208,7 @@ class Server:
         account = pwd.getpwnam(user)
         os.chown(self.home, account.pw_uid, account.pw_gid)
         # The server process must reach its data dir and binaries: let others traverse their parents.
-        for leaf in (self.home, self.bin_dir):
+        for leaf in (self.home, self.bin_dir, standins.directory()):
             _allow_traverse(leaf.parent)
 
     def _initdb(self) -> None:

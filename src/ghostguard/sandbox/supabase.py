@@ -11,7 +11,7 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v3"  # v2: 2026 default privileges; v3: storage, realtime
+SETUP_VERSION = "ghostguard-supabase-v4"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

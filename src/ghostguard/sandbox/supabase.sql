@@ -203,12 +203,13 @@ GRANT supabase_storage_admin TO postgres;  -- policies on storage.objects need i
 CREATE PUBLICATION supabase_realtime;
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 
--- Extensions hosted projects have in `extensions` from the start, where this server has them.
+-- Extensions every hosted project has in `extensions` from the start. A server built without them
+-- (the embedded one) gets ghostguard's SQL stand-ins from PostgreSQL 18 on (sandbox/standins.py).
 DO $ext$
 DECLARE e text;
 BEGIN
-  FOREACH e IN ARRAY ARRAY['pgcrypto', 'uuid-ossp', 'citext', 'pg_trgm'] LOOP
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = e) AND e IN ('pgcrypto', 'uuid-ossp') THEN
+  FOREACH e IN ARRAY ARRAY['pgcrypto', 'uuid-ossp'] LOOP
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = e) THEN
       EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA extensions', e);
     END IF;
   END LOOP;

