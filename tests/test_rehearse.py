@@ -409,3 +409,77 @@ def test_an_identity_table_whose_unique_email_blocks_sso_users_sharing_an_addres
         in adoption
     )
     assert any("also writes public.profiles" in line for line in adoption)
+
+
+def test_a_row_for_a_user_made_in_the_dashboard_says_what_a_fresh_reset_would_do(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Seen in public folders: a migration inserting the admin's profile by a fixed id, for a
+    user who exists only in the hosted project."""
+    statement = (
+        "insert into public.profiles (id, full_name) "
+        "values ('c09d022b-b00e-4b1a-a475-9d3869560b79', 'Адміністратор')"
+    )
+    folder = _folder(
+        tmp_path,
+        **{"20240101000000_profiles": PROFILES, "20240102000000_admin": statement + ";"},
+    )
+    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        'error: 20240102000000_admin.sql: "insert into public.profiles (id, full_name) values '
+    )
+    assert result.stderr.endswith(
+        'violates foreign key constraint "profiles_id_fkey"; the row needs one no migration '
+        "creates (a user made in the dashboard?): a fresh `supabase db reset` fails here too; "
+        "move such rows to the seed, after what they need\n"
+    )
+
+
+# Seen in public folders: the role a user picks at signup, cast from user metadata into a NOT
+# NULL enum with no default, and an email NOT NULL that phone, anonymous and Apple users lack.
+ROLE_AT_SIGNUP = """
+create type public.user_role as enum ('teacher', 'student');
+create table public.profiles (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid references auth.users (id) on delete cascade not null unique,
+  email text not null,
+  full_name text not null,
+  role public.user_role not null
+);
+create function public.handle_new_user() returns trigger language plpgsql
+security definer set search_path = public as $$
+begin
+  insert into public.profiles (user_id, email, full_name, role)
+  values (new.id, new.email,
+          coalesce(new.raw_user_meta_data ->> 'full_name', split_part(new.email, '@', 1)),
+          coalesce((new.raw_user_meta_data ->> 'role')::user_role, 'student'));
+  return new;
+end;
+$$;
+create trigger on_auth_user_created after insert on auth.users
+  for each row execute function public.handle_new_user();
+"""
+
+
+def test_a_role_chosen_at_signup_is_a_decision_and_the_app_trigger_is_still_judged(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """ghostguard will not carry a privilege from user metadata over, so its own proposal needs a
+    decision; the app's trigger is judged as it is all the same: every signup without an email
+    fails with the NOT NULL email."""
+    folder = _folder(tmp_path, **{"20251212114137_classes": ROLE_AT_SIGNUP})
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1, report
+    assert report["failing"] == ["phone", "anonymous", "apple", "anonymous_conversion"]
+    details = {k["kind"]: k["detail"] for k in report["kinds"]}  # type: ignore[union-attr]
+    assert 'null value in column "email" of relation "profiles"' in details["phone"]
+    assert report["proposal"] == (
+        "ghostguard's proposal needs a decision: public.profiles.role is NOT NULL with no "
+        "default and no mapping: add it under [mapping] or give it a default"
+    )
+    adoption: list[str] = report["adoption"]  # type: ignore[assignment]
+    assert any(
+        line.startswith("TO DECIDE: profiles.role: the original reads it from raw_user_meta_data")
+        for line in adoption
+    )

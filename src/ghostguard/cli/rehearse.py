@@ -113,6 +113,8 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         console.print(Text(line, style="bold red" if event.ok is False else ""))
     if report.app_view:
         console.print(f"the app's view (Data API): {report.app_view}", markup=False)
+    if report.proposal:
+        console.print(Text(report.proposal, style="yellow"))
     for finding in report.findings:
         console.print(Text(f"doctor: {finding}", style="yellow"))
     for line in report.adoption:

