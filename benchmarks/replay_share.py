@@ -1,6 +1,6 @@
 """Measure: the share of real migration folders that `ghostguard rehearse` replays (issue 15).
 
-    python benchmarks/replay_share.py DIR [--pg-bin BIN] [--data-dir SANDBOX]
+    python benchmarks/replay_share.py DIR [--pg-bin BIN] [--data-dir SANDBOX] [--legacy-grants]
 
 DIR holds one folder per project, each with `supabase/migrations/` (public projects' folders,
 collected by hand: they are not ours to commit, so none is in this repository). Each is replayed
@@ -24,7 +24,7 @@ def _verdict(report: rehearse.Rehearsal) -> str:
     if report.profile_table is None:
         return "replayed; no profile table"
     failing = ", ".join(report.failing) or "none"
-    return f"replayed; profile table {report.profile_table}; without a profile: {failing}"
+    return f"replayed; profile table {report.profile_table}; failing: {failing}"
 
 
 def main() -> None:
@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("projects", type=Path)
     parser.add_argument("--pg-bin", type=Path)
     parser.add_argument("--data-dir", type=Path)
+    parser.add_argument(
+        "--legacy-grants", action="store_true", help="the pre-2026 default privileges"
+    )
     args = parser.parse_args()
     sandbox = Sandbox(args.data_dir, args.pg_bin)
     folders = sorted(p for p in args.projects.iterdir() if (p / "supabase" / "migrations").is_dir())
@@ -40,7 +43,9 @@ def main() -> None:
     for folder in folders:
         files = len(rehearse.migration_files(folder / "supabase" / "migrations"))
         try:
-            report = rehearse.rehearse(sandbox, folder / "supabase" / "migrations")
+            report = rehearse.rehearse(
+                sandbox, folder / "supabase" / "migrations", legacy_grants=args.legacy_grants
+            )
         except GhostguardError as exc:
             print(f"{folder.name} ({files} files): FAILED {exc.message}")
             continue

@@ -14,12 +14,14 @@ from ghostguard.cli.common import finish, json_option, load_config, print_json, 
 from ghostguard.config import DEFAULT_CONFIG_FILE
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import rehearse as rehearse_mod
-from ghostguard.supabase.rehearse import LIFECYCLE, Rehearsal
+from ghostguard.supabase.after_signup import APP_VIEW, LIFECYCLE
+from ghostguard.supabase.rehearse import Rehearsal
 
 accept_failing_option = accept_failing_option_for(
-    (*KINDS, *LIFECYCLE),
-    "Signup kinds, and the sign_in and delete that follow one, that may fail without failing the "
-    "rehearsal (e.g. a project without phone signups)",
+    (*KINDS, *LIFECYCLE, APP_VIEW),
+    "Signup kinds, the sign_in and delete that follow one, and app_view (new users reading their "
+    "own profile) that may fail without failing the rehearsal (e.g. a project without phone "
+    "signups)",
 )
 
 
@@ -52,6 +54,12 @@ accept_failing_option = accept_failing_option_for(
     help="PostgreSQL bin directory for the sandbox (e.g. $(pg_config --bindir), whose server "
     "has extensions such as pgcrypto and uuid-ossp that the embedded one lacks).",
 )
+@click.option(
+    "--legacy-grants",
+    is_flag=True,
+    help="Rehearse with the default privileges hosted projects had before 2026 (new public "
+    "tables granted to anon, authenticated and service_role), for a project created then.",
+)
 @accept_failing_option
 @json_option
 def rehearse_cmd(
@@ -60,6 +68,7 @@ def rehearse_cmd(
     config_path: Path | None,
     data_dir: Path | None,
     pg_bin: Path | None,
+    legacy_grants: bool,
     accept_failing: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -69,17 +78,17 @@ def rehearse_cmd(
     applies them (version order, one transaction per file, recorded in
     supabase_migrations.schema_migrations), then --seed. Then: the triggers on auth.users and
     which write the profile table, any trigger a later migration dropped, and every kind of
-    signup through the Auth server's path, then a sign-in and a delete of a user who signed up
-    (all rolled back). A file's own BEGIN and COMMIT are dropped: the file already runs in one
+    signup through the Auth server's path, then a sign-in and a delete of a user who signed up,
+    and new users reading their own profile as the Data API runs it (all rolled back). A file's own BEGIN and COMMIT are dropped: the file already runs in one
     transaction. Never touches a remote database.
 
-    Exit 0 when every signup kind ends with a profile and sign-in and delete work; 1 when one
-    does not (or no profile table was found); 2 when a migration fails (the file, the statement
+    Exit 0 when every signup kind ends with a profile its user can read and sign-in and delete
+    work; 1 when one does not (or no profile table was found); 2 when a migration fails (the file, the statement
     and the error, in one line).
     """
     config = load_config(config_path) if config_path or Path(DEFAULT_CONFIG_FILE).exists() else None
     report = rehearse_mod.rehearse(
-        Sandbox(data_dir, pg_bin), directory, seed, config, accept_failing
+        Sandbox(data_dir, pg_bin), directory, seed, config, accept_failing, legacy_grants
     )
     if as_json:
         print_json(report.to_dict())
@@ -112,7 +121,10 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         line = f"{event.event}: {verdict}" + (f" ({event.detail})" if event.detail else "")
         console.print(Text(line, style="bold red" if event.ok is False else ""))
     if report.app_view:
-        console.print(f"the app's view (Data API): {report.app_view}", markup=False)
+        style = "" if report.app_view_passed else "bold red"
+        console.print(Text(f"the app's view (Data API): {report.app_view}", style=style))
+    if report.app_view_fix:
+        console.print(f"  fix: {report.app_view_fix}", markup=False)
     if report.proposal:
         console.print(Text(report.proposal, style="yellow"))
     for finding in report.findings:

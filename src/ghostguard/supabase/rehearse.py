@@ -13,8 +13,6 @@ a remote database.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +25,16 @@ from ghostguard import catalog, initconfig
 from ghostguard.adopt import translate
 from ghostguard.adopt.existing import auth_triggers
 from ghostguard.catalog import Shape
-from ghostguard.checks import app_view, signup_kinds
+from ghostguard.checks import signup_kinds
 from ghostguard.checks.doctor import doctor
-from ghostguard.checks.probe import can_become_auth_server
-from ghostguard.checks.signup_kinds import NO_PROFILE, PROFILE, SIGNUP_FAILED, CheckReport
+from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError, GhostguardError
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 from ghostguard.sqlparts import verbatim
-from ghostguard.supabase import authserver
-from ghostguard.supabase.authserver import AuthServer
+from ghostguard.supabase import after_signup
+from ghostguard.supabase.after_signup import APP_VIEW, LifecycleResult
 
 DATABASE = "ghostguard_rehearsal"
 FILE_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
@@ -71,70 +68,6 @@ class ProfileTrigger:
     writes_profiles: bool
 
 
-@dataclass(frozen=True)
-class LifecycleResult:
-    """A sign-in or a delete of a user who signed up, through the Auth server's path."""
-
-    event: str  # one of LIFECYCLE
-    ok: bool | None  # None: not rehearsed (the signup before it fails)
-    detail: str
-
-
-def _sign_in(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("sign-in"), full_name="Signing In"))
-    writer.sign_in(user_id)
-    return user_id
-
-
-def _delete(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("delete"), full_name="Leaving"))
-    writer.hard_delete(user_id)
-    return user_id
-
-
-def _address(what: str) -> str:
-    return f"ghostguard-rehearse-{what}-{uuid.uuid4().hex[:10]}@check.invalid"
-
-
-# Events that fail on what signups never touch: a trigger on UPDATE of auth.users (every sign-in
-# updates last_sign_in_at), a profile foreign key without ON DELETE CASCADE ("Database error
-# deleting user"). Run only in the rehearsal's own database: ghostguard never deletes from a real
-# project's auth.users, not even in a rolled-back transaction.
-LIFECYCLE: dict[str, Callable[[AuthServer], uuid.UUID]] = {"sign_in": _sign_in, "delete": _delete}
-
-
-def _lifecycle(
-    conn: psycopg.Connection, config: Config, matrix: CheckReport
-) -> list[LifecycleResult]:
-    """Each event after an email signup; not rehearsed when that signup itself fails (the
-    matrix's email kind says so already)."""
-    email = next(k for k in matrix.kinds if k.kind == "email")
-    if email.outcome == SIGNUP_FAILED:
-        return [
-            LifecycleResult(e, None, "not rehearsed: the email signup fails") for e in LIFECYCLE
-        ]
-    as_auth = can_become_auth_server(conn)
-    results: list[LifecycleResult] = []
-    with conn.transaction(force_rollback=True):
-        for event, act in LIFECYCLE.items():
-            kind = signup_kinds.run_kind(conn, config, event, act, True, as_auth, recorded=False)
-            results.append(_judged(event, kind.outcome, kind.detail, email.ok))
-    return results
-
-
-def _judged(event: str, outcome: str, detail: str, signup_has_profile: bool) -> LifecycleResult:
-    if outcome == SIGNUP_FAILED:
-        return LifecycleResult(event, False, f"the Auth server's write failed: {detail}")
-    if event == "sign_in":
-        lost = signup_has_profile and outcome != PROFILE
-        return LifecycleResult(
-            event, not lost, "the profile is gone after signing in" if lost else ""
-        )
-    stays = outcome != NO_PROFILE
-    left = "the profile stays, linked to no user (its foreign key has no ON DELETE CASCADE)"
-    return LifecycleResult(event, True, left if stays and signup_has_profile else "")
-
-
 @dataclass
 class Rehearsal:
     migrations: list[MigrationFile]
@@ -144,6 +77,8 @@ class Rehearsal:
     dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
     matrix: CheckReport | None = None
     lifecycle: list[LifecycleResult] = field(default_factory=list[LifecycleResult])
+    app_view_passed: bool = True  # every new user can read their own profile (or not applicable)
+    app_view_fix: str = ""
     accepted: tuple[str, ...] = ()
     problem: str = ""  # why the matrix could not run (no profile table, a config error)
     app_view: str = ""  # what signed-in users can read of their profile (the Data API)
@@ -159,6 +94,7 @@ class Rehearsal:
             return []
         failed = [k.kind for k in self.matrix.kinds if not k.ok]
         failed += [e.event for e in self.lifecycle if e.ok is False]
+        failed += [] if self.app_view_passed else [APP_VIEW]
         return [name for name in failed if name not in self.accepted]
 
     @property
@@ -177,6 +113,7 @@ class Rehearsal:
             "failing": self.failing,
             "problem": self.problem,
             "app_view": self.app_view,
+            "app_view_fix": self.app_view_fix,
             "doctor_errors": self.findings,
             "proposal": self.proposal,
             "adoption": self.adoption,
@@ -299,13 +236,15 @@ def rehearse(
     seed: Path | None = None,
     config: Config | None = None,
     accepted: tuple[str, ...] = (),
+    legacy_grants: bool = False,
 ) -> Rehearsal:
-    """Replay the folder into a fresh sandbox database and judge what signups get."""
+    """Replay the folder into a fresh sandbox database and judge what signups get.
+    `legacy_grants`: the pre-2026 default privileges, for a project created before them."""
     files = migration_files(directory)
     if seed is not None and not seed.is_file():
         raise ConfigError(f"seed file {seed} not found")
     sandbox.start()
-    url = sandbox.fresh_database(DATABASE)
+    url = sandbox.fresh_database(DATABASE, legacy_grants)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE public.users")  # the sandbox's demo table, not the project's
         _history_table(conn)
@@ -339,7 +278,7 @@ def rehearse(
                 report.proposal = f"ghostguard's proposal needs a decision: {exc.message}"
             as_it_is = shape or catalog.supabase_shape(chosen)
             report.matrix = signup_kinds.check(conn, chosen, as_it_is, as_it_is=True)
-            report.lifecycle = _lifecycle(conn, chosen, report.matrix)
+            report.lifecycle = after_signup.lifecycle(conn, chosen, report.matrix)
             _judge(conn, chosen, shape, report)
     return report
 
@@ -349,7 +288,12 @@ def _judge(
 ) -> None:
     """The app's view, doctor's errors (doctor needs ghostguard's mapping resolved), and what
     adopting the app's own trigger would change."""
-    report.app_view = app_view.read(conn, config).detail
+    seen = after_signup.app_view_of_new_users(conn, config)
+    report.app_view, report.app_view_passed, report.app_view_fix = (
+        seen.detail,
+        seen.passed,
+        seen.fix,
+    )
     if shape is not None:
         report.findings = [f"{f.name}: {f.detail}" for f in doctor(conn, config, shape).failing()]
     adopted = translate.adoption(conn, config)

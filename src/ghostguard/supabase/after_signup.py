@@ -1,0 +1,107 @@
+"""What a rehearsal does after the signup matrix, with a user who signed up (all rolled back, and
+only ever in the rehearsal's own database): a sign-in and a delete through the Auth server's path,
+and the app's view of new users' profiles through the Data API roles.
+
+Sign-in and delete fail on what signups never touch: a trigger on UPDATE of auth.users (every
+sign-in updates last_sign_in_at), a profile foreign key without ON DELETE CASCADE ("Database error
+deleting user"). ghostguard never deletes from a real project's auth.users, not even rolled back:
+that is why these are here and not in the preflight matrix that verify and apply run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ghostguard.checks import app_view, signup_kinds
+from ghostguard.checks.app_view import AppView
+from ghostguard.checks.probe import can_become_auth_server
+from ghostguard.checks.signup_kinds import NO_PROFILE, PROFILE, SIGNUP_FAILED, CheckReport
+from ghostguard.config import Config
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
+
+APP_VIEW = "app_view"  # the name --accept-failing takes for "new users cannot read their profile"
+
+
+@dataclass(frozen=True)
+class LifecycleResult:
+    """A sign-in or a delete of a user who signed up, through the Auth server's path."""
+
+    event: str  # one of LIFECYCLE
+    ok: bool | None  # None: not rehearsed (the signup before it fails)
+    detail: str
+
+
+def _sign_in(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("sign-in"), full_name="Signing In"))
+    writer.sign_in(user_id)
+    return user_id
+
+
+def _delete(writer: AuthServer) -> uuid.UUID:
+    user_id = writer.signup(authserver.email_user(_address("delete"), full_name="Leaving"))
+    writer.hard_delete(user_id)
+    return user_id
+
+
+def _address(what: str) -> str:
+    return f"ghostguard-rehearse-{what}-{uuid.uuid4().hex[:10]}@check.invalid"
+
+
+LIFECYCLE: dict[str, Callable[[AuthServer], uuid.UUID]] = {"sign_in": _sign_in, "delete": _delete}
+
+
+def lifecycle(
+    conn: psycopg.Connection, config: Config, matrix: CheckReport
+) -> list[LifecycleResult]:
+    """Each event after an email signup; not rehearsed when that signup itself fails (the
+    matrix's email kind says so already)."""
+    email = next(k for k in matrix.kinds if k.kind == "email")
+    if email.outcome == SIGNUP_FAILED:
+        return [
+            LifecycleResult(e, None, "not rehearsed: the email signup fails") for e in LIFECYCLE
+        ]
+    as_auth = can_become_auth_server(conn)
+    results: list[LifecycleResult] = []
+    with conn.transaction(force_rollback=True):
+        for event, act in LIFECYCLE.items():
+            kind = signup_kinds.run_kind(conn, config, event, act, True, as_auth, recorded=False)
+            results.append(_judged(event, kind.outcome, kind.detail, email.ok))
+    return results
+
+
+def _judged(event: str, outcome: str, detail: str, signup_has_profile: bool) -> LifecycleResult:
+    if outcome == SIGNUP_FAILED:
+        return LifecycleResult(event, False, f"the Auth server's write failed: {detail}")
+    if event == "sign_in":
+        lost = signup_has_profile and outcome != PROFILE
+        return LifecycleResult(
+            event, not lost, "the profile is gone after signing in" if lost else ""
+        )
+    stays = outcome != NO_PROFILE
+    left = "the profile stays, linked to no user (its foreign key has no ON DELETE CASCADE)"
+    return LifecycleResult(event, True, left if stays and signup_has_profile else "")
+
+
+def app_view_of_new_users(conn: psycopg.Connection, config: Config) -> AppView:
+    """Two users sign up (rolled back) and each reads their own profile the way the Data API runs
+    the app's select: in a fresh folder there is nobody else to ask."""
+    with conn.transaction(force_rollback=True):
+        try:
+            with conn.transaction():
+                if can_become_auth_server(conn):
+                    conn.execute(
+                        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
+                    )
+                writer = AuthServer(conn)
+                for who in ("reader-one", "reader-two"):
+                    writer.signup(authserver.email_user(_address(who), full_name="App Reader"))
+                conn.execute("RESET ROLE")
+        except psycopg.Error:  # the matrix's email kind names why
+            return AppView(True, 0, {}, 0, None, "not rehearsed: the email signup fails", "")
+        return app_view.read(conn, config)
