@@ -128,7 +128,7 @@ def read(conn: psycopg.Connection, config: Config) -> AppView:
         others_visible,
         anon_visible,
         _detail(own, len(users), others_visible, anon_visible, failure),
-        _fix(config, own),
+        _fix(conn, config, own),
     )
 
 
@@ -147,12 +147,26 @@ def _detail(own: dict[str, int], sampled: int, others: int, anon: int | None, fa
     return "; ".join(parts)
 
 
-def _fix(config: Config, own: dict[str, int]) -> str:
+def _select_policy_exists(conn: psycopg.Connection, config: Config) -> bool:
+    """RLS is off, or a SELECT policy applies to signed-in users: with the grant they would get
+    past it (whether it shows them their own row, the grant's absence keeps unknown)."""
+    row = conn.execute(
+        "SELECT NOT c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid "
+        "AND p.polcmd IN ('r', '*') "
+        "AND (p.polroles = '{0}' OR 'authenticated'::regrole = ANY (p.polroles))) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (config.target.schema, config.target.table),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _fix(conn: psycopg.Connection, config: Config, own: dict[str, int]) -> str:
     table = target(config)
     fixes: list[str] = []
     if own.get(DENIED):
         fixes.append(statement(sql.SQL("GRANT SELECT ON {} TO authenticated").format(table)))
-    if own.get(DENIED) or own.get(HIDDEN):
+    if own.get(HIDDEN) or (own.get(DENIED) and not _select_policy_exists(conn, config)):
         fixes.append(
             statement(
                 sql.SQL(

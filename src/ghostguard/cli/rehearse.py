@@ -79,12 +79,13 @@ def rehearse_cmd(
     supabase_migrations.schema_migrations), then --seed. Then: the triggers on auth.users and
     which write the profile table, any trigger a later migration dropped, and every kind of
     signup through the Auth server's path, then a sign-in and a delete of a user who signed up,
-    and new users reading their own profile as the Data API runs it (all rolled back). A file's own BEGIN and COMMIT are dropped: the file already runs in one
-    transaction. Never touches a remote database.
+    and new users reading their own profile as the Data API runs it (all rolled back). A file's
+    own BEGIN and COMMIT are dropped: the file already runs in one transaction. Never touches a
+    remote database.
 
     Exit 0 when every signup kind ends with a profile its user can read and sign-in and delete
-    work; 1 when one does not (or no profile table was found); 2 when a migration fails (the file, the statement
-    and the error, in one line).
+    work; 1 when one does not (or no profile table was found); 2 when a migration fails (the
+    file, the statement and the error, in one line).
     """
     config = load_config(config_path) if config_path or Path(DEFAULT_CONFIG_FILE).exists() else None
     report = rehearse_mod.rehearse(
