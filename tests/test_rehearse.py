@@ -10,6 +10,8 @@ import psycopg
 
 from conftest import run
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase import authserver
+from ghostguard.supabase.authserver import AuthServer
 from ghostguard.supabase.rehearse import DATABASE
 
 PROFILES = """
@@ -507,3 +509,70 @@ def test_profiles_new_users_cannot_read_fail_the_rehearsal_with_the_grant_to_add
     code, report = _rehearse(sandbox, folder, "--legacy-grants")
     assert code == 0, report
     assert report["app_view"].startswith("2 of 2 sampled users can read their own profile")  # type: ignore[union-attr]
+
+
+# Seen in public folders: a push sent through pg_net from a trigger, a nightly job with pg_cron,
+# and a database webhook as `supabase db pull` writes it.
+SERVICES = """
+create extension if not exists pg_net with schema extensions;
+create extension if not exists pg_cron with schema pg_catalog;
+grant usage on schema cron to postgres;
+create function public.notify_signup() returns trigger language plpgsql
+security definer set search_path = '' as $$
+begin
+  perform net.http_post(url := 'https://push.invalid/send',
+                        body := jsonb_build_object('user', new.id));
+  return new;
+end;
+$$;
+create trigger on_profile_created after insert on public.profiles
+  for each row execute function public.notify_signup();
+select cron.schedule('purge-old-rows', '0 3 * * *', $$delete from public.profiles where false$$);
+create trigger profile_webhook after update on public.profiles for each row
+  execute function supabase_functions.http_request(
+    'https://hooks.invalid/profile', 'POST', '{"Content-Type":"application/json"}', '{}', '5000');
+"""
+
+
+def test_pg_net_pg_cron_and_webhooks_replay_on_the_embedded_server(
+    sandbox: Sandbox, tmp_path: Path, pg_major: int
+) -> None:
+    """Hosted projects offer pg_net and pg_cron; the embedded 18 has stand-ins (requests queued,
+    jobs recorded, nothing sent or run). Debian's 15 has neither: the one-line error says where
+    the folder does replay."""
+    folder = _folder(
+        tmp_path,
+        **{"20240101000000_profiles": PROFILES, "20240601000000_services": SERVICES},
+    )
+    code, report = _rehearse(sandbox, folder)
+    if pg_major < 18:
+        assert code == 2
+        assert report["stderr"] == (  # type: ignore[comparison-overlap]
+            "error: 20240601000000_services.sql: 'create extension if not exists pg_net with "
+            'schema extensions\': extension "pg_net" is not available; this server has no '
+            "stand-in for it (PostgreSQL 18 and later do): rehearse on the embedded server, "
+            "without --pg-bin\n"
+        )
+        return
+    assert code == 0, report
+    assert {k["outcome"] for k in report["kinds"]} == {"profile"}  # type: ignore[union-attr]
+    url = run("sandbox", "url", "--data-dir", str(sandbox.server.home), "--database", DATABASE)
+    with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
+        assert conn.execute("SELECT jobname, schedule FROM cron.job").fetchall() == [
+            ("purge-old-rows", "0 3 * * *")
+        ]
+        # every signup was rolled back, and with it every request it queued
+        assert conn.execute("SELECT count(*) FROM net.http_request_queue").fetchone() == (0,)
+        with conn.transaction(force_rollback=True):
+            AuthServer(conn).signup(authserver.email_user("net@x.invalid", full_name="Net"))
+            queued = conn.execute("SELECT method, url FROM net.http_request_queue").fetchall()
+            conn.execute("UPDATE public.profiles SET full_name = 'Renamed'")
+            hooks = conn.execute("SELECT hook_name FROM supabase_functions.hooks").fetchall()
+        comments = conn.execute(
+            "SELECT extname, obj_description(oid, 'pg_extension') FROM pg_extension "
+            "WHERE extname IN ('pg_net', 'pg_cron') ORDER BY 1"
+        ).fetchall()
+    assert queued == [("POST", "https://push.invalid/send")]
+    assert hooks == [("profile_webhook",)]
+    assert [c[0] for c in comments] == ["pg_cron", "pg_net"]
+    assert all("ghostguard stand-in" in str(c[1]) for c in comments)

@@ -11,7 +11,8 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v4"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins
+SETUP_VERSION = "ghostguard-supabase-v5"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
+# v5: supabase_functions (database webhooks)
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

@@ -199,6 +199,33 @@ GRANT EXECUTE ON FUNCTION storage.foldername(text), storage.filename(text), stor
 RESET ROLE;
 GRANT supabase_storage_admin TO postgres;  -- policies on storage.objects need its owner's role
 
+-- Database webhooks: triggers that call supabase_functions.http_request(url, method, headers,
+-- params, timeout), as `supabase db pull` writes them. Hosted, it sends the request through pg_net;
+-- here it records the call in supabase_functions.hooks and sends nothing.
+CREATE SCHEMA supabase_functions AUTHORIZATION supabase_admin;
+GRANT USAGE ON SCHEMA supabase_functions TO postgres, anon, authenticated, service_role;
+CREATE TABLE supabase_functions.hooks (
+  id bigserial PRIMARY KEY,
+  hook_table_id integer NOT NULL,
+  hook_name text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  request_id bigint
+);
+GRANT SELECT ON supabase_functions.hooks TO postgres;
+CREATE FUNCTION supabase_functions.http_request() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $hook$
+BEGIN
+  IF TG_NARGS < 2 THEN
+    RAISE EXCEPTION 'supabase_functions.http_request needs at least a url and a method';
+  END IF;
+  INSERT INTO supabase_functions.hooks (hook_table_id, hook_name) VALUES (TG_RELID, TG_NAME);
+  RETURN NEW;
+END
+$hook$;
+REVOKE ALL ON FUNCTION supabase_functions.http_request() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION supabase_functions.http_request()
+  TO postgres, anon, authenticated, service_role;
+
 -- Realtime: the publication migrations add tables to, owned by postgres as on hosted projects.
 CREATE PUBLICATION supabase_realtime;
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;

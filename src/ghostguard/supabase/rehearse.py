@@ -31,7 +31,7 @@ from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError, GhostguardError
 from ghostguard.runner import primary_message
-from ghostguard.sandbox import Sandbox
+from ghostguard.sandbox import Sandbox, standins
 from ghostguard.sqlparts import verbatim
 from ghostguard.supabase import after_signup
 from ghostguard.supabase.after_signup import APP_VIEW, LifecycleResult
@@ -47,6 +47,7 @@ MISSING_OBJECT = (
     errors.InvalidSchemaName,
 )
 MISSING_EXTENSION = (errors.FeatureNotSupported, errors.UndefinedFile)
+EXTENSION_NAME = re.compile(r'extension "([^"]+)"')
 FILE_TRANSACTION = {"TRANS_STMT_BEGIN", "TRANS_STMT_START", "TRANS_STMT_COMMIT"}
 
 
@@ -171,6 +172,12 @@ def _shown(statement: str) -> str:
 
 def _why_missing(exc: psycopg.Error) -> str:
     if isinstance(exc, MISSING_EXTENSION):
+        named = EXTENSION_NAME.search(primary_message(exc))
+        if named and named[1] in standins.names():
+            return (
+                "; this server has no stand-in for it (PostgreSQL 18 and later do): rehearse "
+                "on the embedded server, without --pg-bin"
+            )
         return (
             "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has "
             "it (e.g. $(pg_config --bindir))"
