@@ -74,6 +74,13 @@ def _rehearse(sandbox: Sandbox, folder: Path, *extra: str) -> tuple[int, dict[st
     }
 
 
+def _one_line_error(sandbox: Sandbox, folder: Path) -> str:
+    """A rehearsal that stops at a file: exit 2 and its one line on stderr."""
+    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
+    assert result.exit_code == 2, result.output
+    return result.stderr
+
+
 def test_a_folder_that_creates_the_profile_table_and_trigger_passes(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -160,9 +167,8 @@ def test_a_broken_file_is_one_line_with_the_file_and_the_statement(
             "create table public.things (id int,, name text);",
         },
     )
-    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
-    assert result.exit_code == 2
-    assert result.stderr == (
+    stderr = _one_line_error(sandbox, folder)
+    assert stderr == (
         "error: 20240501000000_things.sql: 'create table public.things (id int,, name text)': "
         'syntax error at or near ","\n'
     )
@@ -231,9 +237,8 @@ def test_a_folder_that_relies_on_a_table_made_elsewhere_says_so_in_one_line(
         "insert into public.profiles (id, email) values (gen_random_uuid(), 'a@example.com')"
     )
     folder = _folder(tmp_path, **{"20250905232512_seed_admins": statement + ";"})
-    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
-    assert result.exit_code == 2
-    assert result.stderr == (
+    stderr = _one_line_error(sandbox, folder)
+    assert stderr == (
         f'error: 20250905232512_seed_admins.sql: {statement!r}: relation "public.profiles" does '
         "not exist; not in the sandbox: an object created outside these migrations (in the "
         "dashboard, or by a hosted service the sandbox does not reproduce)\n"
@@ -247,12 +252,11 @@ def test_an_extension_this_server_lacks_is_named_with_the_way_out(
         tmp_path,
         **{"20240101000000_ext": '-- helpers\ncreate extension if not exists "no_such_ext";\n'},
     )
-    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
-    assert result.exit_code == 2
-    assert result.stderr.startswith(
+    stderr = _one_line_error(sandbox, folder)
+    assert stderr.startswith(
         "error: 20240101000000_ext.sql: 'create extension if not exists \"no_such_ext\"': "
     )
-    assert result.stderr.endswith(
+    assert stderr.endswith(
         "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has it "
         "(e.g. $(pg_config --bindir))\n"
     )
@@ -285,9 +289,9 @@ def test_a_files_own_begin_and_commit_run_in_the_files_one_transaction(
             "20240101000000_half": "begin;\ncreate table public.half (id int);\nselect 1/0;\ncommit;"
         },
     )
-    failed = run("rehearse", "--migrations", str(broken), "--data-dir", str(sandbox.server.home))
-    assert failed.exit_code == 2
-    assert failed.stderr == "error: 20240101000000_half.sql: 'select 1/0': division by zero\n"
+    assert _one_line_error(sandbox, broken) == (
+        "error: 20240101000000_half.sql: 'select 1/0': division by zero\n"
+    )
     with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.half')").fetchone() == (None,)
 
@@ -426,12 +430,11 @@ def test_a_row_for_a_user_made_in_the_dashboard_says_what_a_fresh_reset_would_do
         tmp_path,
         **{"20240101000000_profiles": PROFILES, "20240102000000_admin": statement + ";"},
     )
-    result = run("rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home))
-    assert result.exit_code == 2
-    assert result.stderr.startswith(
+    stderr = _one_line_error(sandbox, folder)
+    assert stderr.startswith(
         'error: 20240102000000_admin.sql: "insert into public.profiles (id, full_name) values '
     )
-    assert result.stderr.endswith(
+    assert stderr.endswith(
         'violates foreign key constraint "profiles_id_fkey"; the row needs one no migration '
         "creates (a user made in the dashboard?): a fresh `supabase db reset` fails here too; "
         "move such rows to the seed, after what they need\n"

@@ -25,15 +25,20 @@ CREATE TABLE net._http_response (
   created timestamptz NOT NULL DEFAULT now()
 );
 
+CREATE FUNCTION net._queue(method text, url text, headers jsonb, body bytea, timeout integer)
+RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+  INSERT INTO net.http_request_queue (method, url, headers, body, timeout_milliseconds)
+  VALUES (method, url, headers, body, timeout) RETURNING id
+$$;
+REVOKE ALL ON FUNCTION net._queue(text, text, jsonb, bytea, integer) FROM PUBLIC;
+
 CREATE FUNCTION net.http_get(
   url text,
   params jsonb DEFAULT '{}'::jsonb,
   headers jsonb DEFAULT '{}'::jsonb,
   timeout_milliseconds integer DEFAULT 5000
-) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = '' AS $$
-  INSERT INTO net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  VALUES ('GET', url, headers, NULL, timeout_milliseconds) RETURNING id
-$$;
+) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = ''
+AS $$ SELECT net._queue('GET', url, headers, NULL, timeout_milliseconds) $$;
 
 CREATE FUNCTION net.http_post(
   url text,
@@ -41,21 +46,16 @@ CREATE FUNCTION net.http_post(
   params jsonb DEFAULT '{}'::jsonb,
   headers jsonb DEFAULT '{"Content-Type": "application/json"}'::jsonb,
   timeout_milliseconds integer DEFAULT 5000
-) RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
-  INSERT INTO net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  VALUES ('POST', url, headers, pg_catalog.convert_to(body::text, 'UTF8'), timeout_milliseconds)
-  RETURNING id
-$$;
+) RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = ''
+AS $$ SELECT net._queue('POST', url, headers, pg_catalog.convert_to(body::text, 'UTF8'), timeout_milliseconds) $$;
 
 CREATE FUNCTION net.http_delete(
   url text,
   params jsonb DEFAULT '{}'::jsonb,
   headers jsonb DEFAULT '{}'::jsonb,
   timeout_milliseconds integer DEFAULT 5000
-) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = '' AS $$
-  INSERT INTO net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  VALUES ('DELETE', url, headers, NULL, timeout_milliseconds) RETURNING id
-$$;
+) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = ''
+AS $$ SELECT net._queue('DELETE', url, headers, NULL, timeout_milliseconds) $$;
 
 -- Anyone may queue a request (SECURITY DEFINER, every name qualified); only the functions write
 -- the queue, and both tables can be read (projects query them to see what was sent).
