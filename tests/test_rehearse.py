@@ -579,3 +579,31 @@ def test_pg_net_pg_cron_and_webhooks_replay_on_the_embedded_server(
     assert hooks == [("profile_webhook",)]
     assert [c[0] for c in comments] == ["pg_cron", "pg_net"]
     assert all("ghostguard stand-in" in str(c[1]) for c in comments)
+
+
+def test_changing_storage_tables_fails_as_on_hosted_projects_while_policies_replay(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Seen in public folders and reported from `supabase db push`: `alter table storage.objects
+    enable row level security` before the policies. Hosted projects let postgres write policies on
+    storage's tables and refuse everything else ("must be owner of table objects")."""
+    policies = PLATFORM.split("create extension")[0]  # the bucket and its policies
+    folder = _folder(
+        tmp_path,
+        **{
+            "20240101000000_profiles": PROFILES,
+            "20240102000000_storage": policies,
+            "20240103000000_rls": "alter table storage.objects enable row level security;",
+        },
+    )
+    assert _one_line_error(sandbox, folder) == (
+        "error: 20240103000000_rls.sql: 'alter table storage.objects enable row level security': "
+        "must be owner of table objects; hosted projects refuse it too: the table belongs to "
+        "Supabase (on storage's tables postgres may write policies and nothing else; RLS is "
+        "already on)\n"
+    )
+    index = _folder(
+        tmp_path / "index",
+        **{"20240101000000_index": "create index objects_by_name on storage.objects (name);"},
+    )
+    assert "must be owner of table objects;" in _one_line_error(sandbox, index)

@@ -11,8 +11,8 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v5"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
-# v5: supabase_functions (database webhooks)
+SETUP_VERSION = "ghostguard-supabase-v6"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
+# v5: supabase_functions (database webhooks); v6: storage tables refuse DDL but policies
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

@@ -197,7 +197,36 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON storage.buckets, storage.objects TO anon
 GRANT EXECUTE ON FUNCTION storage.foldername(text), storage.filename(text), storage.extension(text)
   TO postgres, anon, authenticated, service_role;
 RESET ROLE;
-GRANT supabase_storage_admin TO postgres;  -- policies on storage.objects need its owner's role
+-- Hosted, postgres may create, alter and drop policies on storage's tables without owning them
+-- (Supabase's supautils grants exactly that) and nothing else: `ALTER TABLE storage.objects ...`
+-- fails with "must be owner of table objects". Vanilla PostgreSQL ties policies to ownership, so
+-- postgres acts as the owner here and an event trigger refuses every other change to storage's
+-- tables by a role that is not their owner or a superuser, with the hosted error.
+GRANT supabase_storage_admin TO postgres;
+CREATE FUNCTION storage.ghostguard_owner_only() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = '' AS $only$
+DECLARE
+  changed record;
+BEGIN
+  IF current_user = 'supabase_storage_admin'
+     OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    RETURN;
+  END IF;
+  FOR changed IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
+    IF changed.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND changed.schema_name = 'storage'
+       AND changed.command_tag NOT IN ('GRANT', 'REVOKE') THEN
+      RAISE EXCEPTION 'must be owner of table %', (  -- an index's table, as the hosted error says
+        SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = COALESCE(
+          (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = changed.objid),
+          changed.objid))
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END LOOP;
+END
+$only$;
+CREATE EVENT TRIGGER ghostguard_storage_owner_only ON ddl_command_end
+  EXECUTE FUNCTION storage.ghostguard_owner_only();
 
 -- Database webhooks: triggers that call supabase_functions.http_request(url, method, headers,
 -- params, timeout), as `supabase db pull` writes them. Hosted, it sends the request through pg_net;

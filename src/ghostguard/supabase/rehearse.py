@@ -182,6 +182,11 @@ def _why_missing(exc: psycopg.Error) -> str:
             "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has "
             "it (e.g. $(pg_config --bindir))"
         )
+    if isinstance(exc, errors.InsufficientPrivilege) and "must be owner of" in str(exc):
+        return (
+            "; hosted projects refuse it too: the table belongs to Supabase (on storage's tables "
+            "postgres may write policies and nothing else; RLS is already on)"
+        )
     if isinstance(exc, errors.ForeignKeyViolation):
         return (
             "; the row needs one no migration creates (a user made in the dashboard?): a fresh "
