@@ -51,8 +51,8 @@ accept_failing_option = accept_failing_option_for(
 @click.option(
     "--pg-bin",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="PostgreSQL bin directory for the sandbox (e.g. $(pg_config --bindir), whose server "
-    "has extensions such as pgcrypto and uuid-ossp that the embedded one lacks).",
+    help="PostgreSQL bin directory for the sandbox (e.g. $(pg_config --bindir)): another major "
+    "version, or the real pgcrypto and uuid-ossp instead of the embedded server's stand-ins.",
 )
 @click.option(
     "--legacy-grants",
