@@ -6,6 +6,7 @@ import json
 import uuid
 
 import psycopg
+import pytest
 
 from conftest import Database, run, scalar
 from ghostguard.sandbox import Sandbox, supabase
@@ -305,7 +306,14 @@ def test_pgcrypto_and_uuid_ossp_are_in_extensions_as_on_hosted_projects(
             "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'"
         ).fetchall()
     )
-    assert installed == {"pgcrypto": "extensions", "uuid-ossp": "extensions"}
+    hosted = {
+        "pgcrypto": "extensions",
+        "uuid-ossp": "extensions",
+        "pg_stat_statements": "extensions",
+    }
+    stand_ins = {"pgjwt": "extensions", "pg_graphql": "graphql", "pgsodium": "pgsodium"}
+    stand_ins["supabase_vault"] = "vault"
+    assert installed == hosted | (stand_ins if pg_major >= 18 else {})
     conn.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')  # a migration's line: a no-op
     conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions")
     conn.execute("SET search_path = ''")  # as inside a SECURITY DEFINER function
@@ -338,3 +346,45 @@ def test_pgcrypto_and_uuid_ossp_are_in_extensions_as_on_hosted_projects(
         "WHERE extname IN ('pgcrypto', 'uuid-ossp')",
     )
     assert ("ghostguard stand-in" in str(comments)) == (pg_major >= 18)
+
+
+def test_the_extensions_hosted_projects_come_with_answer_as_there(
+    conn: psycopg.Connection, pg_major: int
+) -> None:
+    """A dump of a hosted project starts with `CREATE EXTENSION IF NOT EXISTS` for each; on the
+    embedded 18 they are stand-ins that do what projects call them for: pgjwt signs (the value of
+    jwt.io's example), Vault keeps a secret, GraphQL answers with an error."""
+    for line in (
+        'CREATE EXTENSION IF NOT EXISTS "pgsodium" WITH SCHEMA "pgsodium"',
+        'CREATE EXTENSION IF NOT EXISTS "pg_graphql" WITH SCHEMA "graphql"',
+        'CREATE EXTENSION IF NOT EXISTS "pgjwt" WITH SCHEMA "extensions"',
+        'CREATE EXTENSION IF NOT EXISTS "supabase_vault" WITH SCHEMA "vault"',
+    ):
+        if pg_major >= 18:
+            conn.execute(line)
+        else:
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                conn.execute(line)
+    if pg_major < 18:
+        return
+    token = scalar(
+        conn,
+        'SELECT extensions.sign(\'{"sub":"1234567890","name":"John Doe",'
+        "\"iat\":1516239022}'::json, 'your-256-bit-secret')",
+    )
+    assert token == (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
+        "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    )
+    assert scalar(conn, "SELECT valid FROM extensions.verify(%s, 'your-256-bit-secret')", token)
+    assert not scalar(conn, "SELECT valid FROM extensions.verify(%s, 'guess')", token)
+    conn.execute("SELECT vault.create_secret('service-key', 'edge_functions_key')")
+    assert (
+        scalar(
+            conn,
+            "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = 'edge_functions_key'",
+        )
+        == "service-key"
+    )
+    answer = scalar(conn, "SELECT graphql_public.graphql(query := '{ profiles { id } }')")
+    assert answer == {"errors": [{"message": "the ghostguard sandbox has no GraphQL"}]}

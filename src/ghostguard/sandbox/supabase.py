@@ -11,8 +11,9 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v6"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
-# v5: supabase_functions (database webhooks); v6: storage tables refuse DDL but policies
+SETUP_VERSION = "ghostguard-supabase-v7"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
+# v5: supabase_functions (database webhooks); v6: storage tables refuse DDL but policies;
+# v7: the extensions hosted projects come with (pg_graphql, pgsodium, pgjwt, vault, pg_stat_statements)
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

@@ -27,6 +27,20 @@ BEGIN
   END IF;
 END
 $roles$;
+-- Roles hosted projects have that database dumps of them name in their grants.
+DO $more$
+DECLARE r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['dashboard_user', 'pgsodium_keyiduser', 'pgsodium_keyholder',
+                           'pgsodium_keymaker', 'supabase_functions_admin',
+                           'supabase_realtime_admin', 'supabase_replication_admin',
+                           'supabase_read_only_user'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
+END
+$more$;
 ALTER ROLE postgres SET search_path = "$user", public, extensions;
 ALTER ROLE supabase_auth_admin SET search_path = auth;
 GRANT anon, authenticated, service_role TO authenticator;
@@ -259,18 +273,47 @@ GRANT EXECUTE ON FUNCTION supabase_functions.http_request()
 CREATE PUBLICATION supabase_realtime;
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 
--- Extensions every hosted project has in `extensions` from the start. A server built without them
--- (the embedded one) gets ghostguard's SQL stand-ins from PostgreSQL 18 on (sandbox/standins.py).
+-- Extensions every hosted project comes with, in the schemas it has them in. A server built
+-- without them (the embedded one) gets ghostguard's SQL stand-ins from PostgreSQL 18 on
+-- (sandbox/standins.py), so a migration's `CREATE EXTENSION IF NOT EXISTS` is the no-op it is there.
+CREATE SCHEMA graphql AUTHORIZATION supabase_admin;
+CREATE SCHEMA graphql_public AUTHORIZATION supabase_admin;
+CREATE SCHEMA pgsodium AUTHORIZATION supabase_admin;
+CREATE SCHEMA vault AUTHORIZATION supabase_admin;
 DO $ext$
-DECLARE e text;
+DECLARE
+  e text;
+  wanted constant text[][] := ARRAY[
+    ['pgcrypto', 'extensions'], ['uuid-ossp', 'extensions'], ['pg_stat_statements', 'extensions'],
+    ['pgjwt', 'extensions'], ['pg_graphql', 'graphql'], ['pgsodium', 'pgsodium'],
+    ['supabase_vault', 'vault']];
 BEGIN
-  FOREACH e IN ARRAY ARRAY['pgcrypto', 'uuid-ossp'] LOOP
+  FOR i IN 1 .. array_length(wanted, 1) LOOP
+    e := wanted[i][1];
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = e) THEN
-      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA extensions', e);
+      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', e, wanted[i][2]);
     END IF;
   END LOOP;
 END
 $ext$;
+GRANT USAGE ON SCHEMA graphql, graphql_public TO postgres, anon, authenticated, service_role;
+-- The Data API's GraphQL entry point (the platform's, beside pg_graphql).
+CREATE FUNCTION graphql_public.graphql(
+  "operationName" text DEFAULT NULL, query text DEFAULT NULL,
+  variables jsonb DEFAULT NULL, extensions jsonb DEFAULT NULL
+) RETURNS jsonb LANGUAGE sql STABLE SET search_path = '' AS $gql$
+  SELECT '{"errors": [{"message": "the ghostguard sandbox has no GraphQL"}]}'::jsonb
+$gql$;
+GRANT USAGE ON SCHEMA vault TO postgres, service_role;
+DO $vault$
+BEGIN
+  IF to_regclass('vault.secrets') IS NOT NULL THEN
+    GRANT SELECT, DELETE ON vault.secrets, vault.decrypted_secrets TO postgres, service_role;
+    GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid),
+      vault.update_secret(uuid, text, text, text, uuid) TO postgres, service_role;
+  END IF;
+END
+$vault$;
 
 SET ROLE postgres;
 CREATE TABLE public.users (
