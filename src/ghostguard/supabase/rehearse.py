@@ -78,11 +78,11 @@ class Rehearsal:
     dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
     matrix: CheckReport | None = None
     lifecycle: list[LifecycleResult] = field(default_factory=list[LifecycleResult])
-    app_view_passed: bool = True  # every new user can read their own profile (or not applicable)
-    app_view_fix: str = ""
     accepted: tuple[str, ...] = ()
     problem: str = ""  # why the matrix could not run (no profile table, a config error)
     app_view: str = ""  # what signed-in users can read of their profile (the Data API)
+    app_view_passed: bool = True  # every new user can read their own profile (or not applicable)
+    app_view_fix: str = ""
     findings: list[str] = field(default_factory=list[str])  # doctor's failing errors
     proposal: str = ""  # why ghostguard's own mapping for the table needs a decision first
     adoption: list[str] = field(default_factory=list[str])  # what adopting the app's trigger does
@@ -170,7 +170,8 @@ def _shown(statement: str) -> str:
     return flat if len(flat) <= 90 else flat[:87] + "..."
 
 
-def _why_missing(exc: psycopg.Error) -> str:
+def _meaning(exc: psycopg.Error) -> str:
+    """What a migration's error means for a rehearsal, and the way out, as the end of its line."""
     if isinstance(exc, MISSING_EXTENSION):
         named = EXTENSION_NAME.search(primary_message(exc))
         if named and named[1] in standins.names():
@@ -212,7 +213,7 @@ def _run_file(conn: psycopg.Connection, path: Path, text: str) -> None:
         position = int(exc.diag.statement_position or 0) if exc.diag else 0
         shown = _statement_at(statement, position) if statement is text else _shown(statement)
         raise ReplayFailed(
-            f"{path.name}: {shown!r}: {primary_message(exc)}{_why_missing(exc)}"
+            f"{path.name}: {shown!r}: {primary_message(exc)}{_meaning(exc)}"
         ) from None
 
 
