@@ -607,3 +607,55 @@ def test_changing_storage_tables_fails_as_on_hosted_projects_while_policies_repl
         **{"20240101000000_index": "create index objects_by_name on storage.objects (name);"},
     )
     assert "must be owner of table objects;" in _one_line_error(sandbox, index)
+
+
+SEED = """
+-- a test user, the way seed files in public projects make one (and a password through pgcrypto)
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+  raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+values ('00000000-0000-0000-0000-000000000000', 'a5c1d0e2-0000-4000-8000-000000000001',
+  'authenticated', 'authenticated', 'seed@example.com', crypt('password123', gen_salt('bf')), now(),
+  '{"provider": "email", "providers": ["email"]}', '{"full_name": "Seed Person"}', now(), now());
+"""
+
+
+def test_the_seed_runs_after_the_migrations_and_its_users_get_profiles(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, **{"20240101000000_profiles": PROFILES})
+    seed = tmp_path / "supabase" / "seed.sql"
+    seed.write_text(SEED)
+    code, report = _rehearse(sandbox, folder, "--seed", str(seed))
+    assert code == 0, report
+    assert report["seeded"] is True
+    url = run("sandbox", "url", "--data-dir", str(sandbox.server.home), "--database", DATABASE)
+    with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
+        assert conn.execute("SELECT id::text, full_name FROM public.profiles").fetchall() == [
+            ("a5c1d0e2-0000-4000-8000-000000000001", "Seed Person")
+        ]
+        stored = conn.execute("SELECT encrypted_password FROM auth.users").fetchone()
+        assert stored is not None and str(stored[0]).startswith("$2a$06$")
+    seed.write_text(SEED.replace("'seed@example.com'", "'seed@example.com', 'one too many'"))
+    result = run(
+        "rehearse",
+        "--migrations",
+        str(folder),
+        "--seed",
+        str(seed),
+        "--data-dir",
+        str(sandbox.server.home),
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: seed.sql: 'insert into auth.users (instance_id, id,")
+    assert "INSERT has more expressions than target columns" in result.stderr
+    gone = run(
+        "rehearse",
+        "--migrations",
+        str(folder),
+        "--seed",
+        str(tmp_path / "nope.sql"),
+        "--data-dir",
+        str(sandbox.server.home),
+    )
+    assert gone.exit_code == 2
+    assert gone.stderr == f"error: seed file {tmp_path / 'nope.sql'} not found\n"
