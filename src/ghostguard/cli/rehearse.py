@@ -11,6 +11,7 @@ from ghostguard.checks.signup_kinds import KINDS
 from ghostguard.cli import render
 from ghostguard.cli.check import accept_failing_option_for
 from ghostguard.cli.common import finish, json_option, load_config, print_json, stdout_console
+from ghostguard.cli.sandbox import data_dir_option
 from ghostguard.config import DEFAULT_CONFIG_FILE
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import rehearse as rehearse_mod
@@ -45,9 +46,7 @@ accept_failing_option = accept_failing_option_for(
     type=click.Path(path_type=Path, dir_okay=False),
     help=f"ghostguard.toml (default: ./{DEFAULT_CONFIG_FILE} if present, else what init proposes).",
 )
-@click.option(
-    "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Sandbox directory."
-)
+@data_dir_option
 @click.option(
     "--pg-bin",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
