@@ -18,6 +18,7 @@ import psycopg
 from psycopg import errors, sql
 
 from ghostguard import catalog
+from ghostguard.catalog.policies import policies, row_security
 from ghostguard.checks.sync_state import statement
 from ghostguard.config import Config
 from ghostguard.runner import primary_message
@@ -147,32 +148,31 @@ def _detail(own: dict[str, int], sampled: int, others: int, anon: int | None, fa
     return "; ".join(parts)
 
 
-def _select_policy_exists(conn: psycopg.Connection, config: Config) -> bool:
-    """RLS is off, or a SELECT policy applies to signed-in users: with the grant they would get
-    past it (whether it shows them their own row, the grant's absence keeps unknown)."""
-    row = conn.execute(
-        "SELECT NOT c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid "
-        "AND p.polcmd IN ('r', '*') "
-        "AND (p.polroles = '{0}' OR 'authenticated'::regrole = ANY (p.polroles))) "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
-        (config.target.schema, config.target.table),
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def _fix(conn: psycopg.Connection, config: Config, own: dict[str, int]) -> str:
     table = target(config)
     fixes: list[str] = []
     if own.get(DENIED):
         fixes.append(statement(sql.SQL("GRANT SELECT ON {} TO authenticated").format(table)))
-    if own.get(HIDDEN) or (own.get(DENIED) and not _select_policy_exists(conn, config)):
-        fixes.append(
-            statement(
-                sql.SQL(
-                    "CREATE POLICY {} ON {} FOR SELECT TO authenticated "
-                    "USING ((SELECT auth.uid()) = {})"
-                ).format(ident("Users can view their own profile"), table, ident(config.target.key))
-            )
-        )
+    if own.get(HIDDEN) or (own.get(DENIED) and not _past_row_security(conn, config)):
+        fixes.append(own_row_policy(config))
     return " ".join(fixes)
+
+
+def _past_row_security(conn: psycopg.Connection, config: Config) -> bool:
+    """RLS is off, or a SELECT policy applies to signed-in users: with the grant they would get
+    past it (whether it shows them their own row, the missing grant keeps unknown)."""
+    table = config.target
+    return not row_security(conn, table) or any(
+        p.lets_signed_in_users_select for p in policies(conn, table)
+    )
+
+
+def own_row_policy(config: Config) -> str:
+    """The policy that lets each signed-in user read their own profile."""
+    return statement(
+        sql.SQL(
+            "CREATE POLICY {} ON {} FOR SELECT TO authenticated USING ((SELECT auth.uid()) = {})"
+        ).format(
+            ident("Users can view their own profile"), target(config), ident(config.target.key)
+        )
+    )

@@ -12,6 +12,7 @@ from ghostguard.adopt import existing, takeover
 from ghostguard.adopt.existing import AuthTrigger
 from ghostguard.adopt.takeover import InTheWay
 from ghostguard.catalog import API_ROLES, Column, ForeignKey, FunctionState, Shape, TriggerState
+from ghostguard.catalog.policies import Policy, policies
 from ghostguard.checks import link_index
 from ghostguard.checks.app_view import AppView
 from ghostguard.checks.link_index import LinkIndex
@@ -34,14 +35,6 @@ class Protection:
     exists: bool
     rls: bool = False
     readable_by: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    command: str  # r (SELECT), a, w, d, * (ALL)
-    roles: tuple[str, ...]
-    using: str | None
 
 
 @dataclass(frozen=True)
@@ -140,12 +133,7 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         audit=_protection(conn, config.audit, roles),
         failures=_protection(conn, config.failures, roles),
         profile=_protection(conn, target, roles),
-        policies=[
-            Policy(name, cmd, tuple(pol_roles), using)
-            for name, cmd, pol_roles, using in conn.execute(
-                _SQL["policies"], (target.schema, target.table)
-            )
-        ],
+        policies=policies(conn, target),
         profile_columns=columns,
         unique_columns={
             r[0] for r in conn.execute(_SQL["unique_columns"], (target.schema, target.table))

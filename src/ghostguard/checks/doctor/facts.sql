@@ -6,15 +6,6 @@ SELECT c.relrowsecurity,
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s
 
--- name: policies
-SELECT p.polname, p.polcmd::text,
-       ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r) END
-             FROM unnest(p.polroles) r)::text[],
-       pg_catalog.pg_get_expr(p.polqual, p.polrelid)
-FROM pg_catalog.pg_policy p
-WHERE p.polrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
-ORDER BY p.polname
-
 -- name: unique_columns
 SELECT a.attname FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]

@@ -7,6 +7,7 @@ from psycopg import sql
 
 from ghostguard.adopt.takeover import adopt_fix
 from ghostguard.checks import sync_state
+from ghostguard.checks.app_view import own_row_policy
 from ghostguard.checks.doctor.facts import Facts, Protection
 from ghostguard.checks.finding import ERROR, WARN, Finding, combine, ok, problem
 from ghostguard.checks.sync_state import SyncState, statement
@@ -91,11 +92,7 @@ def profile_rls(f: Facts) -> list[Finding]:
     ]
     if p.rls and own:
         return [ok("profile_rls", ERROR, p.table.display, f"RLS on; own-row policy {own[0].name}")]
-    policy = statement(
-        sql.SQL(
-            "CREATE POLICY {} ON {} FOR SELECT TO authenticated USING ((SELECT auth.uid()) = {})"
-        ).format(ident("Users can view their own profile"), table, ident(key))
-    )
+    policy = own_row_policy(f.config)
     if not p.rls:
         return [
             problem(
