@@ -34,7 +34,8 @@ def _tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def _address(kind: str) -> str:
+def address(kind: str) -> str:
+    """An email no real user has (.invalid), tagged with what it is for."""
     return f"ghostguard-check-{kind}-{_tag()}@check.invalid"
 
 
@@ -43,36 +44,36 @@ def _signup(make: Callable[[], NewUser]) -> Callable[[AuthServer], uuid.UUID]:
 
 
 def _sso_sharing_an_email(writer: AuthServer) -> uuid.UUID:
-    shared = _address("sso")
+    shared = address("sso")
     writer.signup(authserver.email_user(shared, full_name="Shared Address"))
     return writer.signup(authserver.sso_user(shared))
 
 
 def _admin_create(writer: AuthServer) -> uuid.UUID:
-    user = authserver.email_user(_address("admin"), full_name="Invited User")
+    user = authserver.email_user(address("admin"), full_name="Invited User")
     return writer.admin_create(user, {"role_hint": "invited"})
 
 
 def _email_change(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("before"), full_name="Changing Email"))
-    writer.confirm_email_change(user_id, _address("after"))
+    user_id = writer.signup(authserver.email_user(address("before"), full_name="Changing Email"))
+    writer.confirm_email_change(user_id, address("after"))
     return user_id
 
 
 def _anonymous_conversion(writer: AuthServer) -> uuid.UUID:
     user_id = writer.signup(authserver.anonymous_user())
-    writer.convert_anonymous(user_id, _address("converted"))
+    writer.convert_anonymous(user_id, address("converted"))
     return user_id
 
 
 def _soft_delete(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("deleted"), full_name="Soon Gone"))
+    user_id = writer.signup(authserver.email_user(address("deleted"), full_name="Soon Gone"))
     writer.soft_delete(user_id)
     return user_id
 
 
 def _azure_user() -> NewUser:
-    email = _address("azure")
+    email = address("azure")
     meta = {"iss": "https://login.microsoftonline.com", "email": email, "full_name": "Azure User"}
     return NewUser(email=email, provider="azure", user_metadata=meta, provider_id=_tag())
 
@@ -80,7 +81,7 @@ def _azure_user() -> NewUser:
 # kind -> (what it does, SQL over auth.users `au` telling whether the project has such users)
 KINDS: dict[str, tuple[Callable[[AuthServer], uuid.UUID], LiteralString]] = {
     "email": (
-        _signup(lambda: authserver.email_user(_address("email"), full_name="Email User")),
+        _signup(lambda: authserver.email_user(address("email"), full_name="Email User")),
         "au.email IS NOT NULL AND NOT au.is_sso_user AND NOT au.is_anonymous",
     ),
     "phone": (
@@ -89,11 +90,11 @@ KINDS: dict[str, tuple[Callable[[AuthServer], uuid.UUID], LiteralString]] = {
     ),
     "anonymous": (_signup(authserver.anonymous_user), "au.is_anonymous"),
     "google": (
-        _signup(lambda: authserver.google_user(_address("google"), "Google User", "https://g/p")),
+        _signup(lambda: authserver.google_user(address("google"), "Google User", "https://g/p")),
         "au.raw_app_meta_data ->> 'provider' = 'google'",
     ),
     "github": (
-        _signup(lambda: authserver.github_user(_address("github"), "octo" + _tag(), "https://a/o")),
+        _signup(lambda: authserver.github_user(address("github"), "octo" + _tag(), "https://a/o")),
         "au.raw_app_meta_data ->> 'provider' = 'github'",
     ),
     "apple": (

@@ -15,12 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
 from ghostguard.checks import app_view, signup_kinds
 from ghostguard.checks.app_view import AppView
 from ghostguard.checks.probe import can_become_auth_server
-from ghostguard.checks.signup_kinds import NO_PROFILE, PROFILE, SIGNUP_FAILED, CheckReport
+from ghostguard.checks.signup_kinds import (
+    NO_PROFILE,
+    PROFILE,
+    SIGNUP_FAILED,
+    CheckReport,
+    address,
+)
 from ghostguard.config import Config
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
@@ -38,19 +43,15 @@ class LifecycleResult:
 
 
 def _sign_in(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("sign-in"), full_name="Signing In"))
+    user_id = writer.signup(authserver.email_user(address("sign-in"), full_name="Signing In"))
     writer.sign_in(user_id)
     return user_id
 
 
 def _delete(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(_address("delete"), full_name="Leaving"))
+    user_id = writer.signup(authserver.email_user(address("delete"), full_name="Leaving"))
     writer.hard_delete(user_id)
     return user_id
-
-
-def _address(what: str) -> str:
-    return f"ghostguard-rehearse-{what}-{uuid.uuid4().hex[:10]}@check.invalid"
 
 
 LIFECYCLE: dict[str, Callable[[AuthServer], uuid.UUID]] = {"sign_in": _sign_in, "delete": _delete}
@@ -92,16 +93,14 @@ def app_view_of_new_users(conn: psycopg.Connection, config: Config) -> AppView:
     """Two users sign up (rolled back) and each reads their own profile the way the Data API runs
     the app's select: in a fresh folder there is nobody else to ask."""
     with conn.transaction(force_rollback=True):
-        try:
-            with conn.transaction():
-                if can_become_auth_server(conn):
-                    conn.execute(
-                        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
-                    )
-                writer = AuthServer(conn)
-                for who in ("reader-one", "reader-two"):
-                    writer.signup(authserver.email_user(_address(who), full_name="App Reader"))
-                conn.execute("RESET ROLE")
-        except psycopg.Error:  # the matrix's email kind names why
+        signed_up = signup_kinds.run_kind(
+            conn, config, APP_VIEW, _two_readers, True, can_become_auth_server(conn), recorded=False
+        )
+        if signed_up.outcome == SIGNUP_FAILED:  # the matrix's email kind names why
             return AppView(True, 0, {}, 0, None, "not rehearsed: the email signup fails", "")
         return app_view.read(conn, config)
+
+
+def _two_readers(writer: AuthServer) -> uuid.UUID:
+    writer.signup(authserver.email_user(address("reader"), full_name="App Reader"))
+    return writer.signup(authserver.email_user(address("reader"), full_name="App Reader"))
