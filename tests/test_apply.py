@@ -77,7 +77,11 @@ def test_apply_installs_backfills_audits_and_verifies(
         "SELECT prosecdef, proconfig, pg_get_userbyid(proowner) FROM pg_proc "
         "WHERE proname = 'handle_new_user'"
     ).fetchone()
-    assert fn == (True, ['search_path=""', "work_mem=32MB"], "postgres")
+    assert fn == (
+            True,
+            ['search_path=""', "work_mem=32MB", "lock_timeout=200ms"],
+            "postgres",
+        )
     for role in ("anon", "authenticated", "service_role"):
         assert (
             scalar(
@@ -232,7 +236,8 @@ def test_a_lock_on_auth_users_times_out_retries_and_changes_nothing(
         for n, d in ((1, "0.5"), (2, "1.0"), (3, "2.0"))
     ]
     assert lines[3] == (
-        "error: apply: could not lock auth.users within lock_timeout 200ms in 4 attempts; in the way: "
+        "error: apply: could not lock public.users (without waiting) and auth.users (within "
+        "lock_timeout 200ms) in 4 attempts; in the way: "
         f"pid {holder} (role supabase_auth_admin, holds AccessExclusiveLock on auth.users; its activity is "
         "hidden from this role: grant pg_read_all_stats to postgres to see it); nothing was changed, "
         "run again when that transaction ends"
@@ -257,7 +262,8 @@ def test_with_pg_read_all_stats_the_blocker_is_named_with_its_age_and_query(
         admin.execute("REVOKE pg_read_all_stats FROM postgres")
     assert result.exit_code == 2
     assert re.search(
-        r"in the way: pid \d+ \(role supabase_auth_admin, idle in transaction, transaction open \d+:\d\d:\d\d, "
+        r"in the way: pid \d+ \(application \?, role supabase_auth_admin, idle in transaction, "
+        r"transaction open \d+:\d\d:\d\d, query started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+, "
         r"holds AccessExclusiveLock on auth.users, query 'LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE'\)",
         result.stderr,
     ), result.stderr

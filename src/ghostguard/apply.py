@@ -115,9 +115,10 @@ def _under_locks(
         except errors.LockNotAvailable as exc:
             who = in_the_way(conn, [config.source, config.target, config.audit])
             raise DatabaseError(
-                f"apply: could not lock {config.source.display} within lock_timeout "
-                f"{config.lock_timeout} in {attempts} attempts{who}; nothing was changed, "
-                "run again when that transaction ends",
+                f"apply: could not lock {config.target.display} (without waiting) and "
+                f"{config.source.display} (within lock_timeout {config.lock_timeout}) in "
+                f"{attempts} attempts{who}; nothing was changed, run again when that "
+                "transaction ends",
                 exc.sqlstate,
             ) from None
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import tomli_w
 
+from ghostguard.durations import DDL_LOCK_BOUNDS, SIGNUP_LOCK_BOUNDS, parse_duration
 from ghostguard.errors import ConfigError
 from ghostguard.sources import (
     PRIVILEGED_NAMES,
@@ -65,6 +66,9 @@ class Config:
     mapping: dict[str, ColumnSource] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
     soft_delete_column: str | None = "deleted_at"
     lock_timeout: str = "1s"  # every lock ghostguard waits for: DDL and each backfill batch
+    # What a signup's profile write waits for a lock before it is recorded as a failure instead
+    # (the sync function's own lock_timeout): a signup never queues behind a migration.
+    signup_lock_timeout: str = "200ms"
     # The app's own triggers on the auth table that apply takes over: their functions are saved
     # in the audit log and dropped in the install transaction, and rollback restores them.
     adopt: tuple[str, ...] = ()
@@ -128,7 +132,15 @@ def from_dict(data: dict[str, Any]) -> Config:
     trigger = _section(
         data,
         "trigger",
-        {"name", "update_name", "delete_name", "function_schema", "function", "lock_timeout"},
+        {
+            "name",
+            "update_name",
+            "delete_name",
+            "function_schema",
+            "function",
+            "lock_timeout",
+            "signup_lock_timeout",
+        },
     )
     audit = _section(data, "audit", table_keys - {"key"} | {"job"})
     failures = _section(data, "failures", table_keys - {"key"})
@@ -165,8 +177,15 @@ def from_dict(data: dict[str, Any]) -> Config:
         soft_delete_column=require_name("target.soft_delete_column", soft_delete)
         if soft_delete
         else None,
-        lock_timeout=require_name(
-            "trigger.lock_timeout", trigger.get("lock_timeout", default.lock_timeout)
+        lock_timeout=parse_duration(
+            "trigger.lock_timeout",
+            trigger.get("lock_timeout", default.lock_timeout),
+            DDL_LOCK_BOUNDS,
+        ),
+        signup_lock_timeout=parse_duration(
+            "trigger.signup_lock_timeout",
+            trigger.get("signup_lock_timeout", default.signup_lock_timeout),
+            SIGNUP_LOCK_BOUNDS,
         ),
         adopt=tuple(require_name("adopt.triggers", name) for name in cast(list[object], adopt)),
     )
@@ -212,6 +231,7 @@ def to_dict(config: Config) -> dict[str, Any]:
             "function_schema": config.function_schema,
             "function": config.function_name,
             "lock_timeout": config.lock_timeout,
+            "signup_lock_timeout": config.signup_lock_timeout,
         },
         "audit": {
             "schema": config.audit.schema,

@@ -7,12 +7,12 @@ from collections.abc import Generator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 
 from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
-from ghostguard.errors import Refused
-from ghostguard.sqlparts import Step
+from ghostguard.errors import DatabaseError, Refused
+from ghostguard.sqlparts import Step, do_block
 
 _SQL = sqlfiles.statements(__name__, "locks.sql")
 LOCK_CLASS = 0x67676C6B  # "gglk": the first key, so our locks are recognisable in pg_locks
@@ -98,7 +98,14 @@ def in_the_way(conn: psycopg.Connection, tables: list[TableRef]) -> str:
 
 
 def _describe_holder(
-    pid: int, user: str, state: str | None, age: object, modes: str, query: str | None
+    pid: int,
+    user: str,
+    application: str | None,
+    state: str | None,
+    age: object,
+    started: str | None,
+    modes: str,
+    query: str | None,
 ) -> str:
     if state is None:  # other roles' activity is hidden without pg_read_all_stats
         return (
@@ -106,5 +113,41 @@ def _describe_holder(
             "grant pg_read_all_stats to postgres to see it)"
         )
     return (
-        f"pid {pid} (role {user}, {state}, transaction open {age}, holds {modes}, query {query!r})"
+        f"pid {pid} (application {application or '?'}, role {user}, {state}, transaction open "
+        f"{age}, query started {started}, holds {modes}, query {query!r})"
     )
+
+
+def profile_lock_first(config: Config) -> Step:
+    """Before anything locks the auth table: the lock a profile write needs, without waiting
+    (LockNotAvailable at once when a migration holds the profile table). So ghostguard never holds
+    a lock on auth.users while it waits on the profile table, and the signups queued behind it
+    never wait on that migration too."""
+    return Step(
+        "the profile table's lock first and without waiting: never hold auth.users while waiting",
+        # In a DO block so a migration file run outside a transaction (plain `psql -f`) still
+        # fails fast when the table is locked; inside one, the lock is held to its end.
+        do_block(
+            sql.SQL("\nBEGIN\n  LOCK TABLE {} IN ROW EXCLUSIVE MODE NOWAIT;\nEND\n").format(
+                sql.Identifier(config.target.schema, config.target.table)
+            )
+        ),
+    )
+
+
+@contextmanager
+def conflicts_named(
+    conn: psycopg.Connection, tables: list[TableRef], action: str
+) -> Generator[None, None, None]:
+    """Around a transaction block: a lock it could not get ends as one DatabaseError (exit 2)
+    naming the session in the way, read after the transaction was rolled back."""
+    try:
+        yield
+    except errors.LockNotAvailable as exc:
+        who = in_the_way(conn, tables)
+        names = " or ".join(t.display for t in tables)
+        raise DatabaseError(
+            f"{action}: {names} is locked by another session{who}; nothing was changed and no "
+            "signup waited on ghostguard; run again when that transaction ends",
+            exc.sqlstate,
+        ) from None

@@ -10,7 +10,7 @@ from psycopg import sql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 
-DOLLAR_TAG = sql.SQL("$ghostguard$")
+DOLLAR_TAG = "ghostguard"  # the body's quote: $ghostguard$, or $ghostguard_N$ if the body holds it
 
 
 Query = sql.SQL | sql.Composed  # what psycopg can execute: never a plain str built by hand
@@ -32,6 +32,24 @@ def verbatim(text: object) -> sql.SQL:
     the config's escape hatch after it was parsed as exactly one expression. The only two ways
     such text becomes SQL."""
     return sql.SQL(cast(LiteralString, text))
+
+
+def dollar_quoted(body: sql.Composable) -> sql.Composed:
+    """`body` between dollar quotes whose tag does not occur in it: text the server printed (a
+    CHECK expression, a default, a name) can never end the quote and run as statements of its own,
+    whether apply executes it or `psql -f` runs the migration file."""
+    text = body.as_string(None)
+    tag, n = DOLLAR_TAG, 0
+    while f"${tag}$" in text:
+        n += 1
+        tag = f"{DOLLAR_TAG}_{n}"
+    quote = sql.SQL(cast(LiteralString, f"${tag}$"))
+    return sql.Composed([quote, body, quote])
+
+
+def do_block(body: sql.Composable) -> sql.Composed:
+    """`DO` with `body` dollar-quoted (see `dollar_quoted`)."""
+    return sql.Composed([sql.SQL("DO "), dollar_quoted(body)])
 
 
 def for_parameters(part: sql.Composable) -> sql.SQL:

@@ -26,7 +26,7 @@ from ghostguard import catalog
 from ghostguard.adopt.existing import MANAGED_PATTERN, AuthTrigger, auth_triggers
 from ghostguard.config import Config
 from ghostguard.errors import Refused
-from ghostguard.sqlparts import DOLLAR_TAG, Step, audit, source
+from ghostguard.sqlparts import Step, audit, do_block, source
 
 ADOPT_JOB = "adopt_app_sync"
 
@@ -81,8 +81,9 @@ def in_the_way(
 
 def _is_ghostguards(conn: psycopg.Connection, config: Config) -> bool:
     row = conn.execute(
-        "SELECT coalesce(obj_description(to_regprocedure(%s), 'pg_proc'), '') LIKE %s",
-        (config.function_display, MANAGED_PATTERN),
+        "SELECT coalesce(pg_catalog.obj_description(pg_catalog.to_regprocedure("
+        "pg_catalog.format('%%I.%%I()', %s::text, %s::text)), 'pg_proc'), '') LIKE %s",
+        (config.function_schema, config.function_name, MANAGED_PATTERN),
     ).fetchone()
     return bool(row and row[0])
 
@@ -158,30 +159,31 @@ def save_definitions(config: Config) -> Step:
     return Step(
         "adopt: save the app's own triggers and functions (definitions, enabled state, owner, "
         "EXECUTE grants) in the audit log, for rollback",
-        sql.SQL(
-            "DO {tag}\nDECLARE v_path text := current_setting('search_path');\nBEGIN\n"
-            "  -- definitions printed with every name qualified, so they replay anywhere\n"
-            "  PERFORM pg_catalog.set_config('search_path', '', true);\n"
-            "  WITH adopted AS (SELECT t.* FROM pg_catalog.pg_trigger t WHERE {adopted}),\n"
-            "  saved AS (SELECT\n"
-            "    (SELECT jsonb_agg(jsonb_build_object('name', a.tgname,\n"
-            "       'definition', pg_catalog.pg_get_triggerdef(a.oid), 'enabled', a.tgenabled::text,\n"
-            "       'function', a.tgfoid::regprocedure::text) ORDER BY a.tgname) FROM adopted a) AS triggers,\n"
-            "    (SELECT jsonb_agg(jsonb_build_object('signature', p.oid::regprocedure::text,\n"
-            "       'definition', pg_catalog.pg_get_functiondef(p.oid),\n"
-            "       'owner', pg_catalog.pg_get_userbyid(p.proowner), 'acl', p.proacl::text[]))\n"
-            "     FROM pg_catalog.pg_proc p WHERE p.oid IN (SELECT a.tgfoid FROM adopted a)) AS functions)\n"
-            "  INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
-            "  SELECT {job}, 'success', jsonb_array_length(s.triggers), clock_timestamp(),\n"
-            "         jsonb_build_object('triggers', s.triggers, 'functions', s.functions)\n"
-            "  FROM saved s WHERE s.triggers IS NOT NULL;\n"
-            "  PERFORM pg_catalog.set_config('search_path', v_path, true);\n"
-            "END\n{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            adopted=_adopted(config),
-            audit=audit(config),
-            job=sql.Literal(ADOPT_JOB),
+        do_block(
+            sql.SQL(
+                "\nDECLARE v_path text := current_setting('search_path');\nBEGIN\n"
+                "  -- definitions printed with every name qualified, so they replay anywhere\n"
+                "  PERFORM pg_catalog.set_config('search_path', '', true);\n"
+                "  WITH adopted AS (SELECT t.* FROM pg_catalog.pg_trigger t WHERE {adopted}),\n"
+                "  saved AS (SELECT\n"
+                "    (SELECT jsonb_agg(jsonb_build_object('name', a.tgname,\n"
+                "       'definition', pg_catalog.pg_get_triggerdef(a.oid), 'enabled', a.tgenabled::text,\n"
+                "       'function', a.tgfoid::regprocedure::text) ORDER BY a.tgname) FROM adopted a) AS triggers,\n"
+                "    (SELECT jsonb_agg(jsonb_build_object('signature', p.oid::regprocedure::text,\n"
+                "       'definition', pg_catalog.pg_get_functiondef(p.oid),\n"
+                "       'owner', pg_catalog.pg_get_userbyid(p.proowner), 'acl', p.proacl::text[]))\n"
+                "     FROM pg_catalog.pg_proc p WHERE p.oid IN (SELECT a.tgfoid FROM adopted a)) AS functions)\n"
+                "  INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
+                "  SELECT {job}, 'success', jsonb_array_length(s.triggers), clock_timestamp(),\n"
+                "         jsonb_build_object('triggers', s.triggers, 'functions', s.functions)\n"
+                "  FROM saved s WHERE s.triggers IS NOT NULL;\n"
+                "  PERFORM pg_catalog.set_config('search_path', v_path, true);\n"
+                "END\n"
+            ).format(
+                adopted=_adopted(config),
+                audit=audit(config),
+                job=sql.Literal(ADOPT_JOB),
+            )
         ),
     )
 
@@ -190,22 +192,23 @@ def drop_adopted(config: Config) -> Step:
     """Drop the adopted triggers' functions with CASCADE (their triggers go with them)."""
     return Step(
         "adopt: remove the app's own triggers by dropping their functions (CASCADE), as saved above",
-        sql.SQL(
-            "DO {tag}\nDECLARE f regprocedure;\nBEGIN\n"
-            "  FOR f IN SELECT DISTINCT t.tgfoid::regprocedure FROM pg_catalog.pg_trigger t\n"
-            "           WHERE {adopted} LOOP\n"
-            "    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger o WHERE o.tgfoid = f\n"
-            "               AND NOT (o.tgrelid = {src}::regclass AND o.tgname = ANY ({names}))) THEN\n"
-            "      RAISE EXCEPTION 'ghostguard adopt refused: another trigger calls %', f;\n"
-            "    END IF;\n"
-            "    EXECUTE pg_catalog.format('DROP FUNCTION %s CASCADE', f);\n"
-            "  END LOOP;\n"
-            "END\n{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            adopted=_adopted(config),
-            src=sql.Literal(source(config).as_string(None)),
-            names=sql.Literal(list(config.adopt)),
+        do_block(
+            sql.SQL(
+                "\nDECLARE f regprocedure;\nBEGIN\n"
+                "  FOR f IN SELECT DISTINCT t.tgfoid::regprocedure FROM pg_catalog.pg_trigger t\n"
+                "           WHERE {adopted} LOOP\n"
+                "    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger o WHERE o.tgfoid = f\n"
+                "               AND NOT (o.tgrelid = {src}::regclass AND o.tgname = ANY ({names}))) THEN\n"
+                "      RAISE EXCEPTION 'ghostguard adopt refused: another trigger calls %', f;\n"
+                "    END IF;\n"
+                "    EXECUTE pg_catalog.format('DROP FUNCTION %s CASCADE', f);\n"
+                "  END LOOP;\n"
+                "END\n"
+            ).format(
+                adopted=_adopted(config),
+                src=sql.Literal(source(config).as_string(None)),
+                names=sql.Literal(list(config.adopt)),
+            )
         ),
     )
 
@@ -226,67 +229,69 @@ def restore_adopted(config: Config) -> Step:
     they were. A no-op when nothing was adopted."""
     return Step(
         "put back the app's own triggers and functions that apply took over (from the audit log)",
-        sql.SQL(
-            "DO {tag}\nDECLARE\n  r record;\n  f jsonb;\n  t jsonb;\n  g record;\n"
-            "  v_fn regprocedure;\n  v_mode text;\n"
-            "BEGIN\n"
-            "  FOR r IN SELECT id, details FROM {audit} WHERE job_name = {job}\n"
-            "           AND status = 'success' ORDER BY started_at DESC LOOP\n"
-            "    FOR f IN SELECT * FROM jsonb_array_elements(r.details -> 'functions') LOOP\n"
-            "      IF pg_catalog.to_regprocedure(f ->> 'signature') IS NULL THEN\n"
-            "        EXECUTE f ->> 'definition';\n"
-            "        v_fn := pg_catalog.to_regprocedure(f ->> 'signature');\n"
-            "        IF (f ->> 'owner') <> current_user THEN\n"
-            "          BEGIN\n"
-            "            EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', v_fn, f ->> 'owner');\n"
-            "          EXCEPTION WHEN insufficient_privilege THEN\n"
-            "            RAISE WARNING 'ghostguard: % restored, but owned by % (was %)', v_fn,\n"
-            "              current_user, f ->> 'owner';\n"
-            "          END;\n"
-            "        END IF;\n"
-            "        -- EXECUTE exactly as saved, in the saved order: every entry the new function got\n"
-            "        -- (the owner's included) goes first\n"
-            "        FOR g IN SELECT e.grantee FROM pg_catalog.pg_proc p,\n"
-            "                 pg_catalog.aclexplode(p.proacl) e WHERE p.oid = v_fn LOOP\n"
-            "          EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', v_fn,\n"
-            "            CASE WHEN g.grantee = 0 THEN 'PUBLIC'\n"
-            "                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);\n"
-            "        END LOOP;\n"
-            "        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);\n"
-            "        FOR g IN SELECT e.grantee, e.privilege_type FROM pg_catalog.aclexplode(ARRAY(\n"
-            "                   SELECT pg_catalog.jsonb_array_elements_text(CASE\n"
-            "                     WHEN pg_catalog.jsonb_typeof(f -> 'acl') = 'array' THEN f -> 'acl'\n"
-            "                     ELSE pg_catalog.jsonb_build_array(f ->> 'owner' || '=X/' || (f ->> 'owner'),\n"
-            "                                                   '=X/' || (f ->> 'owner')) END))::aclitem[]) e LOOP\n"
-            "          EXECUTE pg_catalog.format('GRANT %s ON FUNCTION %s TO %s', g.privilege_type, v_fn,\n"
-            "            CASE WHEN g.grantee = 0 THEN 'PUBLIC'\n"
-            "                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);\n"
-            "        END LOOP;\n"
-            "      END IF;\n"
-            "    END LOOP;\n"
-            "    FOR t IN SELECT * FROM jsonb_array_elements(r.details -> 'triggers') LOOP\n"
-            "      IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger x WHERE x.tgrelid = {src}::regclass\n"
-            "                     AND x.tgname = t ->> 'name') THEN\n"
-            "        EXECUTE t ->> 'definition';\n"
-            "      END IF;\n"
-            "      v_mode := CASE t ->> 'enabled' WHEN 'D' THEN 'DISABLE' WHEN 'A' THEN 'ENABLE ALWAYS'\n"
-            "                WHEN 'R' THEN 'ENABLE REPLICA' END;\n"
-            "      IF v_mode IS NOT NULL THEN\n"
-            "        BEGIN\n"
-            "          EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', {src}, v_mode, t ->> 'name');\n"
-            "        EXCEPTION WHEN insufficient_privilege THEN\n"
-            "          RAISE WARNING 'ghostguard: trigger % restored enabled; it was %', t ->> 'name', v_mode;\n"
-            "        END;\n"
-            "      END IF;\n"
-            "    END LOOP;\n"
-            "    UPDATE {audit} SET status = 'restored', completed_at = clock_timestamp() WHERE id = r.id;\n"
-            "  END LOOP;\n"
-            "END\n{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            audit=audit(config),
-            job=sql.Literal(ADOPT_JOB),
-            src=sql.Literal(source(config).as_string(None)),
+        do_block(
+            sql.SQL(
+                "\nDECLARE\n  r record;\n  f jsonb;\n  t jsonb;\n  g record;\n"
+                "  v_fn regprocedure;\n  v_mode text;\n"
+                "BEGIN\n"
+                "  FOR r IN SELECT id, details FROM {audit} WHERE job_name = {job}\n"
+                "           AND status = 'success' ORDER BY started_at DESC LOOP\n"
+                "    FOR f IN SELECT * FROM jsonb_array_elements(r.details -> 'functions') LOOP\n"
+                "      IF pg_catalog.to_regprocedure(f ->> 'signature') IS NULL THEN\n"
+                "        EXECUTE f ->> 'definition';\n"
+                "        v_fn := pg_catalog.to_regprocedure(f ->> 'signature');\n"
+                "        IF (f ->> 'owner') <> current_user THEN\n"
+                "          BEGIN\n"
+                "            EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', v_fn, f ->> 'owner');\n"
+                "          EXCEPTION WHEN insufficient_privilege THEN\n"
+                "            RAISE WARNING 'ghostguard: % restored, but owned by % (was %)', v_fn,\n"
+                "              current_user, f ->> 'owner';\n"
+                "          END;\n"
+                "        END IF;\n"
+                "        -- EXECUTE exactly as saved, in the saved order: every entry the new function got\n"
+                "        -- (the owner's included) goes first\n"
+                "        FOR g IN SELECT e.grantee FROM pg_catalog.pg_proc p,\n"
+                "                 pg_catalog.aclexplode(p.proacl) e WHERE p.oid = v_fn LOOP\n"
+                "          EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', v_fn,\n"
+                "            CASE WHEN g.grantee = 0 THEN 'PUBLIC'\n"
+                "                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);\n"
+                "        END LOOP;\n"
+                "        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);\n"
+                "        FOR g IN SELECT e.grantee, e.privilege_type FROM pg_catalog.aclexplode(ARRAY(\n"
+                "                   SELECT pg_catalog.jsonb_array_elements_text(CASE\n"
+                "                     WHEN pg_catalog.jsonb_typeof(f -> 'acl') = 'array' THEN f -> 'acl'\n"
+                "                     ELSE pg_catalog.jsonb_build_array(\n"
+                "                       f ->> 'owner' || '=X/' || (f ->> 'owner'),\n"
+                "                       '=X/' || (f ->> 'owner')) END))::aclitem[]) e LOOP\n"
+                "          EXECUTE pg_catalog.format('GRANT %s ON FUNCTION %s TO %s', g.privilege_type, v_fn,\n"
+                "            CASE WHEN g.grantee = 0 THEN 'PUBLIC'\n"
+                "                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);\n"
+                "        END LOOP;\n"
+                "      END IF;\n"
+                "    END LOOP;\n"
+                "    FOR t IN SELECT * FROM jsonb_array_elements(r.details -> 'triggers') LOOP\n"
+                "      IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger x WHERE x.tgrelid = {src}::regclass\n"
+                "                     AND x.tgname = t ->> 'name') THEN\n"
+                "        EXECUTE t ->> 'definition';\n"
+                "      END IF;\n"
+                "      v_mode := CASE t ->> 'enabled' WHEN 'D' THEN 'DISABLE' WHEN 'A' THEN 'ENABLE ALWAYS'\n"
+                "                WHEN 'R' THEN 'ENABLE REPLICA' END;\n"
+                "      IF v_mode IS NOT NULL THEN\n"
+                "        BEGIN\n"
+                "          EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', {src}, v_mode, t ->> 'name');\n"
+                "        EXCEPTION WHEN insufficient_privilege THEN\n"
+                "          RAISE WARNING 'ghostguard: trigger % restored enabled; it was %', t ->> 'name', v_mode;\n"
+                "        END;\n"
+                "      END IF;\n"
+                "    END LOOP;\n"
+                "    UPDATE {audit} SET status = 'restored', completed_at = clock_timestamp() WHERE id = r.id;\n"
+                "  END LOOP;\n"
+                "END\n"
+            ).format(
+                audit=audit(config),
+                job=sql.Literal(ADOPT_JOB),
+                src=sql.Literal(source(config).as_string(None)),
+            )
         ),
     )
 

@@ -22,7 +22,7 @@ from psycopg import errors, sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.sqlparts import DOLLAR_TAG, Step, audit, failures, ident, source, target
+from ghostguard.sqlparts import Step, audit, do_block, failures, ident, source, target
 from ghostguard.sync.function import insert_rows, insert_rows_declarations
 from ghostguard.sync.mapping import profile_values
 
@@ -169,52 +169,53 @@ def salvage(config: Config, shape: Shape) -> Step:
     return Step(
         "backfill salvage: record the rows that break a "
         "NOT NULL or CHECK constraint, insert the others set-based, else in chunks and row by row",
-        sql.SQL(
-            "DO {tag}\n"
-            "DECLARE\n"
-            "  v_after {key_type} := nullif(current_setting('ghostguard.after'), '');\n"
-            "  v_last {key_type} := current_setting('ghostguard.last');\n"
-            "  v_lo {key_type};\n"
-            "  v_rules text;\n"
-            "  v_bad text[] := '{{}}';\n"
-            "{declarations}"
-            "BEGIN\n"
-            "  -- the window's first key, so every read below is an index range on both tables\n"
-            "  IF v_after IS NULL THEN\n"
-            "    SELECT a.{skey} INTO v_lo FROM {source} a ORDER BY a.{skey} LIMIT 1;\n"
-            "  ELSE\n"
-            "    SELECT a.{skey} INTO v_lo FROM {source} a WHERE a.{skey} > v_after\n"
-            "      ORDER BY a.{skey} LIMIT 1;\n"
-            "  END IF;\n"
-            "  {rules}\n"
-            "  IF v_rules IS NOT NULL THEN\n"
-            "    BEGIN\n"
-            "      EXECUTE {record_rule} INTO v_bad USING v_lo, v_last;\n"
-            "    EXCEPTION WHEN OTHERS THEN\n"
-            "      v_bad := '{{}}';  -- a rule this cannot evaluate: the row-by-row path finds its rows\n"
-            "    END;\n"
-            "  END IF;\n"
-            "  {insert_rows}\n"
-            "END\n"
-            "{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            key_type=key_type,
-            skey=skey,
-            source=source(config),
-            rules=_rules(config, shape),
-            record_rule=record_rule,
-            declarations=insert_rows_declarations(config),
-            insert_rows=insert_rows(
-                config,
-                shape,
-                sql.SQL("({}) n").format(remaining),
-                sql.SQL(""),
-                remaining,
-                OPERATION,
-                once=True,
-                chunk_size=FALLBACK_CHUNK,
-            ),
+        do_block(
+            sql.SQL(
+                "\n"
+                "DECLARE\n"
+                "  v_after {key_type} := nullif(current_setting('ghostguard.after'), '');\n"
+                "  v_last {key_type} := current_setting('ghostguard.last');\n"
+                "  v_lo {key_type};\n"
+                "  v_rules text;\n"
+                "  v_bad text[] := '{{}}';\n"
+                "{declarations}"
+                "BEGIN\n"
+                "  -- the window's first key, so every read below is an index range on both tables\n"
+                "  IF v_after IS NULL THEN\n"
+                "    SELECT a.{skey} INTO v_lo FROM {source} a ORDER BY a.{skey} LIMIT 1;\n"
+                "  ELSE\n"
+                "    SELECT a.{skey} INTO v_lo FROM {source} a WHERE a.{skey} > v_after\n"
+                "      ORDER BY a.{skey} LIMIT 1;\n"
+                "  END IF;\n"
+                "  {rules}\n"
+                "  IF v_rules IS NOT NULL THEN\n"
+                "    BEGIN\n"
+                "      EXECUTE {record_rule} INTO v_bad USING v_lo, v_last;\n"
+                "    EXCEPTION WHEN OTHERS THEN\n"
+                "      v_bad := '{{}}';  -- a rule this cannot evaluate: the row-by-row path finds its rows\n"
+                "    END;\n"
+                "  END IF;\n"
+                "  {insert_rows}\n"
+                "END\n"
+                ""
+            ).format(
+                key_type=key_type,
+                skey=skey,
+                source=source(config),
+                rules=_rules(config, shape),
+                record_rule=record_rule,
+                declarations=insert_rows_declarations(config),
+                insert_rows=insert_rows(
+                    config,
+                    shape,
+                    sql.SQL("({}) n").format(remaining),
+                    sql.SQL(""),
+                    remaining,
+                    OPERATION,
+                    once=True,
+                    chunk_size=FALLBACK_CHUNK,
+                ),
+            )
         ),
     )
 

@@ -13,7 +13,7 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
+from ghostguard import catalog, locks
 from ghostguard.adopt import takeover
 from ghostguard.catalog import Shape
 from ghostguard.checks import sync_state
@@ -27,6 +27,7 @@ from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import install as sync_install
 
 PROFILE, RECORDED, SIGNUP_FAILED, NO_PROFILE = "profile", "recorded", "signup failed", "no profile"
+LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 _KIND_COLUMNS = {"email", "phone", "is_anonymous", "deleted_at"}  # read to tell the kinds apart
 
 
@@ -121,6 +122,11 @@ class KindResult:
     def ok(self) -> bool:
         return self.outcome == PROFILE
 
+    @property
+    def waited_on_lock(self) -> bool:
+        """Its write gave up on a lock another session holds: a lock conflict, not a verdict."""
+        return LOCK_NOT_AVAILABLE in self.detail
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -189,6 +195,15 @@ def _outcome(
     return (PROFILE, "") if found and found[0] else (NO_PROFILE, "")
 
 
+def check_or_name_holder(
+    conn: psycopg.Connection, config: Config, shape: Shape, as_it_is: bool = False
+) -> CheckReport:
+    """`check`, with a lock it could not get reported once (exit 2) naming the session in the way
+    (apply instead retries `check` a few times first)."""
+    with locks.conflicts_named(conn, [config.target, config.source], "check"):
+        return check(conn, config, shape, as_it_is)
+
+
 def check(
     conn: psycopg.Connection, config: Config, shape: Shape, as_it_is: bool = False
 ) -> CheckReport:
@@ -203,14 +218,23 @@ def check(
         return CheckReport([], ran_as, False, applicable=False)
     present = _present(conn, config)
     state = sync_state.read_state(conn, config)
+    install = not as_it_is and bool(sync_state.drift(state, config, shape))
     results: list[KindResult] = []
     with conn.transaction(force_rollback=True):
-        install = not as_it_is and bool(sync_state.drift(state, config, shape))
+        # The profile table first, without waiting; auth.users (the install's DDL) last, under
+        # lock_timeout; the trial signups then wait for nothing longer than a signup would.
+        run_steps(conn, [locks.profile_lock_first(config)])
         if install:  # as apply would install it, gone again with the rollback
             run_steps(conn, [*takeover.removal(config), *sync_install.sync_objects(config, shape)])
+        conn.execute(
+            "SELECT pg_catalog.set_config('lock_timeout', %s, true)", (config.signup_lock_timeout,)
+        )
         recorded = install or sync_failures.failures_table_exists(conn, config)
         for kind, (act, _) in KINDS.items():
-            results.append(run_kind(conn, config, kind, act, present[kind], as_auth, recorded))
+            result = run_kind(conn, config, kind, act, present[kind], as_auth, recorded)
+            if result.waited_on_lock:
+                raise psycopg.errors.LockNotAvailable(result.detail)
+            results.append(result)
     return CheckReport(results, ran_as, install)
 
 
@@ -235,6 +259,8 @@ def run_kind(
             user_id = act(AuthServer(conn))
             conn.execute("RESET ROLE")
             outcome, detail = _outcome(conn, config, user_id, recorded)
+    except psycopg.errors.LockNotAvailable:
+        raise  # another session's lock: not this kind's verdict
     except psycopg.Error as exc:
         return KindResult(kind, present, SIGNUP_FAILED, primary_message(exc))
     return KindResult(kind, present, outcome, detail)

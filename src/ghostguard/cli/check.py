@@ -65,7 +65,7 @@ def check_cmd(
     """
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
-        report = signup_kinds.check(conn, target.config, shape)
+        report = signup_kinds.check_or_name_holder(conn, target.config, shape)
     if as_json:
         print_json(report.to_dict())
     else:

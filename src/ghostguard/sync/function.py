@@ -9,6 +9,9 @@ removes everything, and there is one function to secure):
   key order (neighbouring keys share index pages: measured ~12% faster for an import than random
   order). If that statement fails, the rows are retried in set-based chunks of 1,000, and row by
   row only inside a chunk that fails, so one bad row costs only its own profile.
+- Every lock it waits for is bounded by its own lock_timeout ([trigger] signup_lock_timeout): a
+  profile table held by a migration (CREATE INDEX, ALTER TABLE) costs a signup at most that long,
+  and its profile write is recorded as a failure that `repair` and the monitor pick up.
 - UPDATE, per row, only `UPDATE OF` the auth columns the mapping reads and only `WHEN` a mapped
   value (or deleted_at) really changed: a sign-in never calls the function at all.
 - DELETE, per row, only when the profile table has a soft-delete column and no foreign key that
@@ -27,8 +30,8 @@ from psycopg import sql
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import (
-    DOLLAR_TAG,
     Step,
+    dollar_quoted,
     function,
     ident,
     source,
@@ -156,7 +159,12 @@ def insert_rows(
         "  INSERT INTO {target} ({columns})\n"
         "  SELECT {set_values} FROM {set_from} {where} {order}\n"
         "  {conflict};\n"
-        "EXCEPTION WHEN OTHERS THEN\n"
+        "EXCEPTION WHEN lock_not_available THEN\n"
+        "  -- the profile table is locked (a migration): record every row now, not a wait per row\n"
+        "  FOR r IN {rows} LOOP\n"
+        "    {record}\n"
+        "  END LOOP;\n"
+        "WHEN OTHERS THEN\n"
         "  -- a row broke the set: again in chunks, row by row only inside a chunk that fails\n"
         "  FOR r IN {rows} LOOP\n"
         "    v_chunk := v_chunk || r;\n"
@@ -177,6 +185,9 @@ def insert_rows(
         order=order,
         conflict=conflict,
         rows=rows,
+        record=record_failure(
+            config, sql.SQL("r.{}").format(ident(config.source.key)), operation, once
+        ),
         chunk_size=sql.Literal(chunk_size),
         chunk=chunk,
     )
@@ -233,6 +244,12 @@ def trigger_function(config: Config, shape: Shape) -> Step:
             "SECURITY DEFINER\n"
             "SET search_path = ''\n"
             "SET work_mem = {work_mem}\n"
-            "AS {tag}{body}{tag}"
-        ).format(fn=function(config), tag=DOLLAR_TAG, body=body, work_mem=sql.Literal(SORT_MEMORY)),
+            "SET lock_timeout = {lock_timeout}\n"
+            "AS {body}"
+        ).format(
+            fn=function(config),
+            body=dollar_quoted(body),
+            work_mem=sql.Literal(SORT_MEMORY),
+            lock_timeout=sql.Literal(config.signup_lock_timeout),
+        ),
     )

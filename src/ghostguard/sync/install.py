@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ghostguard import locks
 from ghostguard.adopt.existing import MANAGED_COMMENT
 from ghostguard.adopt.takeover import takeover_steps
 from ghostguard.audit import audit_table, record_ghost_count
@@ -72,6 +73,7 @@ def install_plan(config: Config, shape: Shape) -> list[Step]:
     """Migration 1 and apply's install transaction: audit table, ghost count, function, trigger."""
     return [
         set_lock_timeout(config),
+        locks.profile_lock_first(config),
         *audit_table(config, shape),
         record_ghost_count(config),
         *takeover_steps(config),

@@ -15,9 +15,9 @@ from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors, run_steps
 from ghostguard.sqlparts import (
-    DOLLAR_TAG,
     Step,
     audit,
+    do_block,
     function,
     source,
 )
@@ -168,21 +168,22 @@ def refuse_foreign_callers(config: Config) -> Step:
     """For the rollback migration: stop before CASCADE would drop a trigger that is not ours."""
     return Step(
         "refuse when a trigger that is not ghostguard's calls the function (CASCADE would drop it)",
-        sql.SQL(
-            "DO {tag}\nBEGIN\n"
-            "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
-            "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
-            "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
-            "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
-            "drop or repoint it first', {shown};\n"
-            "  END IF;\n"
-            "END\n{tag}"
-        ).format(
-            tag=DOLLAR_TAG,
-            fn=sql.Literal(function(config).as_string(None) + "()"),
-            shown=sql.Literal(config.function_display),
-            src=sql.Literal(source(config).as_string(None)),
-            ours=sql.Literal(list(config.trigger_names)),
+        do_block(
+            sql.SQL(
+                "\nBEGIN\n"
+                "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
+                "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
+                "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
+                "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
+                "drop or repoint it first', {shown};\n"
+                "  END IF;\n"
+                "END\n"
+            ).format(
+                fn=sql.Literal(function(config).as_string(None) + "()"),
+                shown=sql.Literal(config.function_display),
+                src=sql.Literal(source(config).as_string(None)),
+                ours=sql.Literal(list(config.trigger_names)),
+            )
         ),
     )
 

@@ -29,7 +29,9 @@ def doctor(conn: psycopg.Connection, config: Config, shape: Shape) -> DoctorRepo
     with snapshot(conn):
         known = facts.read(conn, config, shape)
     if any(w.trigger and w.trigger.writes_profiles(config) for w in known.in_the_way):
-        known = replace(known, app_signups=signup_kinds.check(conn, config, shape, as_it_is=True))
+        known = replace(
+            known, app_signups=signup_kinds.check_or_name_holder(conn, config, shape, as_it_is=True)
+        )
     if known.profile.exists:
         known = replace(known, app_view=app_view.read(conn, config))
     return DoctorReport([finding for check in CHECKS for finding in check(known)])
