@@ -244,8 +244,8 @@ def test_a_role_read_from_user_metadata_is_an_error_and_not_carried_over(
     doctor = run("doctor", "--json", db=database)
     assert doctor.exit_code == 1
     assert (
-        "writes public.profiles.role from raw_user_meta_data: any user can give themselves this "
-        "at signup; read it from raw_app_meta_data" in doctor.stdout
+        "writes public.profiles.role from raw_user_meta_data, which every user sets for "
+        "themselves at signup" in doctor.stdout
     )
 
 

@@ -20,6 +20,7 @@ from ghostguard.config import (
 )
 from ghostguard.errors import ConfigError
 from ghostguard.signup_sample import SAMPLE_USERS, SignupSample, describe
+from ghostguard.sources import is_profile_data
 
 CANDIDATE_TABLES = (
     TableRef("public", "users"),
@@ -203,6 +204,21 @@ def _seen(src: ColumnSource, seen: dict[str, int], sampled: int) -> str:
     return f" (seen in {sampled:,} sampled users: {counts or 'none of these keys yet'})"
 
 
+def _user_metadata_decision(
+    target: TableRef, name: str, column: catalog.Column, seen: dict[str, int]
+) -> str:
+    """A column named like a user-metadata key that is not plainly profile data: never mapped
+    from what every user writes for themselves; the owner decides, raw_app_meta_data proposed."""
+    return (
+        f"{target.display}.{name} ({column.type}): {USER_WRITABLE_METADATA} has a {name!r} key "
+        f"({seen[name]:,} sampled users), but every user sets that metadata for themselves (at "
+        "signup and with supabase.auth.updateUser), and this column may grant something: not "
+        f'mapped. Map it from raw_app_meta_data ([mapping.{name}] metadata = ["{name}"], from = '
+        '"raw_app_meta_data"), which only the service role writes; or, if it is harmless '
+        f'profile data, from = "{USER_WRITABLE_METADATA}" by hand'
+    )
+
+
 def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
     """Find the profile table and map its columns by name and by the metadata keys users have;
     validated against the catalog before it is returned."""
@@ -260,6 +276,9 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
                 )
             continue
         if known is None and name in seen:
+            if not is_profile_data(name, columns[name].type):
+                decisions.append(_user_metadata_decision(target, name, columns[name], seen))
+                continue
             known = ColumnSource(metadata=(name,))
         elif (
             known is not None

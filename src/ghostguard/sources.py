@@ -91,6 +91,67 @@ PRIVILEGED_NAMES = frozenset(
 
 
 USER_WRITABLE_METADATA = "raw_user_meta_data"
+
+# What a user may rightly say about themselves, so a profile column of this name (and a text type)
+# may be filled from raw_user_meta_data without asking: names, handles, pictures, a bio, where and
+# how they live. Anything else seen there (is_staff, credits, approved, account_type, ...) may be a
+# privilege the user grants themselves at signup and again with supabase.auth.updateUser({data}):
+# init leaves it to the owner, and doctor flags a trigger that writes it. Compared without case,
+# underscores or dashes (fullName, full_name and full-name alike).
+PROFILE_DATA_NAMES = frozenset(
+    {
+        "name", "fullname", "displayname", "firstname", "givenname", "middlename", "lastname",
+        "familyname", "surname", "username", "preferredusername", "nickname", "handle",
+        "screenname", "login", "avatar", "avatarurl", "picture", "photo", "photourl", "image",
+        "imageurl", "bio", "about", "headline", "tagline", "description", "locale", "language",
+        "lang", "timezone", "tz", "phone", "phonenumber", "mobile", "website", "url", "blog",
+        "location", "city", "country", "company", "jobtitle", "pronouns",
+    }
+)  # fmt: skip
+PROFILE_DATA_TYPES = ("text", "citext", "character varying", "varchar", "character")
+
+
+def is_profile_data(column: str, column_type: str | None = None) -> bool:
+    """The column holds what a user may say about themselves (see PROFILE_DATA_NAMES), of a
+    text type when the type is known."""
+    key = "".join(ch for ch in column.lower() if ch.isalnum())
+    textual = column_type is None or column_type.split("(")[0].strip() in PROFILE_DATA_TYPES
+    return key in PROFILE_DATA_NAMES and textual
+
+
+def reads_user_metadata(expression: str, row_names: tuple[str, ...] = ("au", "new")) -> bool:
+    """The SQL expression reads raw_user_meta_data: a column reference of any case or quoting,
+    the whole row (`to_jsonb(au)`, `new.*`), or the name as a string. Read from PostgreSQL's own
+    parse tree, not the text (`au.RAW_USER_META_DATA` is the same column); an expression that
+    does not parse is judged by its text, without case."""
+    try:
+        tree: object = pgparse.parse(f"SELECT ({expression})")
+    except pgparse.PGQueryError:
+        return USER_WRITABLE_METADATA in expression.lower()
+    return _mentions_user_metadata(tree, row_names)
+
+
+def _mentions_user_metadata(node: object, row_names: tuple[str, ...]) -> bool:
+    if isinstance(node, list):
+        return any(_mentions_user_metadata(n, row_names) for n in cast(list[object], node))
+    if not isinstance(node, dict):
+        return False
+    items = cast(dict[str, object], node)
+    ref = items.get("ColumnRef")
+    if isinstance(ref, dict):
+        fields = cast(list[dict[str, Any]], cast(dict[str, Any], ref).get("fields", []))
+        names = [str(f["String"]["sval"]).lower() for f in fields if "String" in f]
+        whole_row = any("A_Star" in f for f in fields) or (
+            len(fields) == 1 and names and names[0] in row_names
+        )
+        if whole_row or USER_WRITABLE_METADATA in names:
+            return True
+    sval = items.get("sval")
+    if isinstance(sval, str) and sval.lower() == USER_WRITABLE_METADATA:
+        return True
+    return any(_mentions_user_metadata(v, row_names) for v in items.values())
+
+
 APP_METADATA = "raw_app_meta_data"  # written by the service role and the Auth server only
 
 
@@ -134,7 +195,7 @@ def column_source(target_column: str, value: Any) -> ColumnSource:
             )
         expression = _expression(where, raw["sql"])
         source = ColumnSource(expression=expression, follow_updates=False, **extra)
-        if target_column.lower() in PRIVILEGED_NAMES and USER_WRITABLE_METADATA in expression:
+        if target_column.lower() in PRIVILEGED_NAMES and reads_user_metadata(expression):
             _refuse_privilege_from_user_metadata(target_column, ColumnSource(metadata=("sql",)))
         return source
     if "column" in raw:

@@ -19,7 +19,13 @@ import psycopg
 from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger, auth_triggers
 from ghostguard.config import ColumnSource, Config
 from ghostguard.plpgsql import Node, walk
-from ghostguard.sources import APP_METADATA, PRIVILEGED_NAMES, USER_WRITABLE_METADATA
+from ghostguard.sources import (
+    APP_METADATA,
+    PRIVILEGED_NAMES,
+    USER_WRITABLE_METADATA,
+    is_profile_data,
+    reads_user_metadata,
+)
 
 _METADATA = {USER_WRITABLE_METADATA: "meta", APP_METADATA: "app"}
 _NEW = re.compile(r'"?new"?', re.I)
@@ -194,13 +200,14 @@ def written(trigger: AuthTrigger) -> list[tuple[str, str, str]]:
     return found
 
 
-def privileged_from_user_metadata(trigger: AuthTrigger) -> list[str]:
-    """`table.column` for every privilege-like column the function writes (INSERT or UPDATE)
-    from raw_user_meta_data, which every user can set at signup."""
+def user_metadata_beyond_profile_data(trigger: AuthTrigger) -> list[str]:
+    """`table.column` for every column the function writes (INSERT or UPDATE) from
+    raw_user_meta_data, which every user sets for themselves, that is not plainly profile data
+    (sources.PROFILE_DATA_NAMES): is_staff, credits, approved, role, ..."""
     return [
         f"{table}.{column}"
         for table, column, expression in written(trigger)
-        if column.lower() in PRIVILEGED_NAMES and USER_WRITABLE_METADATA in expression
+        if not is_profile_data(column) and reads_user_metadata(expression)
     ]
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from psycopg import sql
 
 from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger
-from ghostguard.adopt.translate import privileged_from_user_metadata
+from ghostguard.adopt.translate import user_metadata_beyond_profile_data
 from ghostguard.checks.doctor.facts import Facts
 from ghostguard.checks.finding import APPLY, ERROR, WARN, Finding, ok, problem
 from ghostguard.checks.sync_state import PINNED_EMPTY, statement
@@ -184,23 +184,30 @@ def one_profile_writer(f: Facts) -> list[Finding]:
 
 
 def trigger_privilege_from_user_metadata(f: Facts) -> list[Finding]:
+    """Every column a trigger writes from raw_user_meta_data that is not plainly profile data:
+    an error in the app's own function, a warning in ghostguard's (its mapping is the owner's
+    word in ghostguard.toml, where a privilege-like name is refused outright)."""
+
     def judge(t: AuthTrigger, obj: str) -> Finding:
-        written = privileged_from_user_metadata(t)
+        written = user_metadata_beyond_profile_data(t)
+        level = WARN if t.ghostguards else ERROR
         if not written:
             return ok(
                 "trigger_privilege_from_user_metadata",
-                ERROR,
+                level,
                 obj,
-                "no privilege-like column from raw_user_meta_data",
+                "writes nothing but profile data (names, avatar, bio, ...) from raw_user_meta_data",
             )
         return problem(
             "trigger_privilege_from_user_metadata",
-            ERROR,
+            level,
             obj,
-            f"writes {', '.join(written)} from raw_user_meta_data: any user can give themselves "
-            "this at signup; read it from raw_app_meta_data",
-            "read the value from NEW.raw_app_meta_data (only the service role and the Auth "
-            "server write it), or from a constant",
+            f"writes {', '.join(written)} from raw_user_meta_data, which every user sets for "
+            "themselves at signup and with supabase.auth.updateUser({data}); these are not plain "
+            "profile data and may grant something",
+            "read them from NEW.raw_app_meta_data (only the service role and the Auth server write "
+            "it), from a constant or the column's default; keep raw_user_meta_data for names, "
+            "avatars and the like",
         )
 
     return _each_function(f, judge)
