@@ -82,6 +82,33 @@ def test_unreachable_server_never_shows_the_password(command: str) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [("zq7/ss99word", True), ("zq7@ss99word", True), ("zq7:ss99word", False)],
+)
+@pytest.mark.parametrize("command", ["scan", "apply", "doctor"])
+def test_a_password_with_unencoded_separators_never_shows(
+    command: str, password: str, refused: bool
+) -> None:
+    result = run(
+        command,
+        *WRITE_FLAGS.get(command, []),
+        "--db-url",
+        f"postgresql://admin:{password}@127.0.0.1:1/app",
+    )
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    for fragment in ("zq7", "ss99word", password):
+        assert fragment not in result.output
+    if refused:
+        assert result.stderr == (
+            "error: invalid database URL: its password holds a raw '/' or '@'; percent-encode them "
+            "(/ as %2F, @ as %40, : as %3A) or pass the password in PGPASSWORD\n"
+        )
+    else:
+        assert result.stderr.startswith("error: cannot connect to admin@127.0.0.1:1/app: ")
+
+
 def test_password_in_a_working_url_never_reaches_output(
     database: Database, admin: psycopg.Connection
 ) -> None:

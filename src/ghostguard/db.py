@@ -15,8 +15,26 @@ APPLICATION_NAME = "ghostguard"
 URL_ENV = "DATABASE_URL"
 
 
+def _refuse_unencoded_password(url: str) -> None:
+    """A URL whose password holds a raw '/' or '@' is read by libpq with part of the password as
+    the host, port or database, which its errors then print: refuse it before anything is
+    parsed or printed, saying how to write it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.lower().startswith("postgres"):
+        return
+    head = rest.split("?", 1)[0]
+    userinfo = head.rsplit("@", 1)[0] if "@" in head else ""
+    password = userinfo.split(":", 1)[1] if ":" in userinfo else ""
+    if "/" in password or "@" in password:
+        raise ConnectionFailed(
+            "invalid database URL: its password holds a raw '/' or '@'; percent-encode them "
+            "(/ as %2F, @ as %40, : as %3A) or pass the password in PGPASSWORD"
+        )
+
+
 def parse(url: str) -> dict[str, str]:
     """Split a URL or keyword conninfo into parts, with an error that never echoes the input."""
+    _refuse_unencoded_password(url)
     try:
         return {k: str(v) for k, v in conninfo.conninfo_to_dict(url).items() if v is not None}
     except psycopg.ProgrammingError:
@@ -67,7 +85,9 @@ def open_connection(
             application_name=APPLICATION_NAME,
         )
     except psycopg.OperationalError as exc:
-        reason = mask(str(exc)).strip().splitlines()
+        password = parse(url).get("password")
+        text = str(exc).replace(password, "***") if password else str(exc)
+        reason = mask(text).strip().splitlines()
         detail = reason[-1] if reason else "no reason given"
         raise ConnectionFailed(
             f"cannot connect to {mask(describe(url))}: {detail}; check --db-url / {URL_ENV}"
