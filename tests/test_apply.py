@@ -78,10 +78,10 @@ def test_apply_installs_backfills_audits_and_verifies(
         "WHERE proname = 'handle_new_user'"
     ).fetchone()
     assert fn == (
-            True,
-            ['search_path=""', "work_mem=32MB", "lock_timeout=200ms"],
-            "postgres",
-        )
+        True,
+        ['search_path=""', "work_mem=32MB", "lock_timeout=200ms"],
+        "postgres",
+    )
     for role in ("anon", "authenticated", "service_role"):
         assert (
             scalar(

@@ -66,7 +66,9 @@ def test_check_names_the_migration_and_no_signup_waits(
     pid = migration.info.backend_pid
     line = result.stderr.strip()
     assert "\n" not in line
-    assert line.startswith("error: check: public.users or auth.users is locked by another session; ")
+    assert line.startswith(
+        "error: check: public.users or auth.users is locked by another session; "
+    )
     assert f"in the way: pid {pid} (application migration-tool, role postgres, " in line
     assert "no signup waited on ghostguard" in line
 
@@ -86,7 +88,9 @@ def test_apply_refuses_without_holding_auth_users(
     assert errors == []
     assert result.exit_code == 2, result.output
     assert f"pid {migration.info.backend_pid} (application migration-tool" in result.stderr
-    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 0
+    assert (
+        scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on_auth_user_created'") == 0
+    )
     assert scalar(conn, "SELECT to_regclass('public.cleanup_audit_log')") is None
 
 

@@ -101,7 +101,7 @@ def test_doctor_flags_non_profile_columns_from_user_metadata_on_insert_and_updat
         "au.RAW_USER_META_DATA ->> 'role'",
         "(au).raw_user_meta_data ->> 'role'",
         "to_jsonb(au) -> 'raw_user_meta_data' ->> 'role'",
-        'au."raw_user_meta_data" ->> \'role\'',
+        "au.\"raw_user_meta_data\" ->> 'role'",
     ],
 )
 def test_the_escape_hatch_guard_reads_the_parse_tree(tmp_path: Path, expression: str) -> None:

@@ -101,6 +101,27 @@ def closed_to_api_roles(table: sql.Identifier, shape: Shape, why: str) -> list[S
             sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
         ),
         Step(why, sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, grantees(shape))),
+        Step(
+            "and its identity sequence: an API role that may setval it to the maximum stops "
+            "every later insert (default privileges grant sequences too)",
+            do_block(
+                sql.SQL(
+                    "\nDECLARE s regclass;\nBEGIN\n"
+                    "  FOR s IN SELECT d.objid::regclass FROM pg_catalog.pg_depend d\n"
+                    "           JOIN pg_catalog.pg_class q ON q.oid = d.objid AND q.relkind = 'S'\n"
+                    "           WHERE d.classid = 'pg_catalog.pg_class'::regclass\n"
+                    "             AND d.refobjid = {table}::regclass AND d.deptype IN ('a', 'i') LOOP\n"
+                    "    EXECUTE pg_catalog.format({revoke}, s);\n"
+                    "  END LOOP;\n"
+                    "END\n"
+                ).format(
+                    table=sql.Literal(table.as_string(None)),
+                    revoke=sql.Literal(
+                        "REVOKE ALL ON SEQUENCE %s FROM " + grantees(shape).as_string(None)
+                    ),
+                )
+            ),
+        ),
     ]
 
 

@@ -35,6 +35,7 @@ class Protection:
     exists: bool
     rls: bool = False
     readable_by: tuple[str, ...] = ()
+    sequence_usable_by: tuple[str, ...] = ()  # may nextval/setval its identity sequence
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,12 @@ class Facts:
 
 
 def _protection(conn: psycopg.Connection, table: TableRef, roles: list[str]) -> Protection:
-    row = conn.execute(_SQL["protection"], (roles, table.schema, table.table)).fetchone()
+    row = conn.execute(
+        _SQL["protection"], {"roles": roles, "schema": table.schema, "table": table.table}
+    ).fetchone()
     if row is None:
         return Protection(table, False)
-    return Protection(table, True, bool(row[0]), tuple(row[1]))
+    return Protection(table, True, bool(row[0]), tuple(row[1]), tuple(row[2]))
 
 
 def _auth_profile(

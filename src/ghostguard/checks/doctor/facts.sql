@@ -2,9 +2,15 @@
 
 -- name: protection
 SELECT c.relrowsecurity,
-       ARRAY(SELECT r FROM unnest(%s::text[]) r WHERE pg_catalog.has_table_privilege(r, c.oid, 'SELECT'))
+       ARRAY(SELECT r FROM unnest(%(roles)s::text[]) r WHERE pg_catalog.has_table_privilege(r, c.oid, 'SELECT')),
+       -- roles that may advance (nextval/setval) a sequence the table owns (an identity column's)
+       ARRAY(SELECT DISTINCT r FROM unnest(%(roles)s::text[]) r, pg_catalog.pg_depend d
+             WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid
+               AND d.deptype IN ('a', 'i')
+               AND (SELECT s.relkind FROM pg_catalog.pg_class s WHERE s.oid = d.objid) = 'S'
+               AND pg_catalog.has_sequence_privilege(r, d.objid, 'USAGE, UPDATE'))
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = %s
+WHERE n.nspname = %(schema)s AND c.relname = %(table)s
 
 -- name: unique_columns
 SELECT a.attname FROM pg_catalog.pg_index i

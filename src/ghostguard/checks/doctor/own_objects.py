@@ -57,11 +57,13 @@ def execute_revoked(f: Facts) -> list[Finding]:
 def _closed(check: str, what: str, p: Protection, f: Facts) -> list[Finding]:
     if not p.exists:
         return []
-    if p.rls and not p.readable_by:
+    if p.rls and not p.readable_by and not p.sequence_usable_by:
         return [ok(check, ERROR, p.table.display, f"{what}: RLS on, no API role may read it")]
     wrong = ["RLS off"] if not p.rls else []
     if p.readable_by:
         wrong.append(f"readable by {', '.join(p.readable_by)}")
+    if p.sequence_usable_by:  # setval to the maximum stops every later insert
+        wrong.append(f"its sequence usable by {', '.join(p.sequence_usable_by)}")
     fix = " ".join(  # the same two statements apply ran when it created the table
         statement(step.statement)
         for step in closed_to_api_roles(ident(p.table.schema, p.table.table), f.shape, what)
