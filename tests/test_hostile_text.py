@@ -1,0 +1,133 @@
+"""No text from the server or the config can change what SQL runs: hostile text planted in a
+CHECK expression, an enum label, a default, comments and names, then the migration files run with
+plain `psql -f` (no transaction) execute exactly the statements ghostguard rendered."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pgparse
+import psycopg
+
+from conftest import Database, run, scalar
+
+BREAKOUT = "$ghostguard$; DROP TABLE public.canary; SELECT $ghostguard$"
+BREAKOUT_1 = "$ghostguard_1$; DROP TABLE public.canary; SELECT $ghostguard_1$"
+QUOTE = "'; DROP TABLE public.canary; --"
+
+
+def psql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+SCH = '"we""ird; schema"'
+TABLE = SCH + '."user ""profiles"""'
+SCHEMA = f"""
+CREATE TABLE public.canary (alive boolean);
+CREATE SCHEMA {SCH};
+CREATE TYPE public.tier AS ENUM ('free', {psql_literal(BREAKOUT)}, {psql_literal(QUOTE)});
+CREATE TABLE {TABLE} (
+  "Id" uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  full_name text NOT NULL
+    CHECK (full_name <> {psql_literal(BREAKOUT)} AND full_name <> {psql_literal(BREAKOUT_1)}),
+  tier public.tier DEFAULT {psql_literal(BREAKOUT)},
+  note text DEFAULT {psql_literal(QUOTE + BREAKOUT)}
+);
+COMMENT ON TABLE {TABLE} IS {psql_literal(BREAKOUT)};
+COMMENT ON COLUMN {TABLE}.full_name IS {psql_literal(QUOTE)};
+"""
+
+
+CONFIG = """
+[target]
+schema = 'we"ird; schema'
+table = 'user "profiles"'
+key = "Id"
+soft_delete_column = ""
+
+[trigger]
+function = "Handle \\"New\\" User; --"
+name = "on signup'; --"
+
+[audit]
+job = "job'); DROP TABLE public.canary; --"
+
+[mapping.full_name]
+metadata = ["full_name", "x'); DROP TABLE public.canary; --"]
+fallback = ["email_local", "literal:'); DROP TABLE public.canary; --"]
+[mapping.tier]
+metadata = ["tier"]
+update = false
+"""
+
+
+def _statements(path: Path) -> list[str]:
+    """The statements in a file as PostgreSQL's own parser splits it (psql splits the same way)."""
+    return [next(iter(s["stmt"])) for s in pgparse.parse(path.read_text())]
+
+
+def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
+    database: Database, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(SCHEMA)
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text(CONFIG)
+    out, down = tmp_path / "migrations", tmp_path / "down"
+    made = run("migrations", "--config", str(cfg), "--dir", str(out), db=database)
+    assert made.exit_code == 0, made.output
+    assert (
+        run("migrations", "--config", str(cfg), "--dir", str(down), "--down", db=database).exit_code
+        == 0
+    )
+    files = sorted(out.iterdir())
+    assert len(files) == 2
+    for path in files:
+        assert "DropStmt" not in _statements(path), path.name
+        assert _psql(database, path).returncode == 0
+        assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
+    fn = scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'Handle \"New\" User; --'")
+    assert fn == 1
+    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on signup''; --'") == 1
+    # and apply, scan and doctor on the same names work (nothing quoted by hand)
+    for command, ok in (("scan", (0, 1)), ("doctor", (0, 1)), ("apply", (0,))):
+        extra = ["--yes"] if command == "apply" else []
+        result = run(command, *extra, "--config", str(cfg), db=database)
+        assert result.exit_code in ok, (command, result.output)
+        assert "Traceback" not in result.output
+    assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
+    (rollback,) = down.iterdir()
+    dropped = [
+        s["stmt"]["DropStmt"]["removeType"] for s in pgparse.parse(rollback.read_text())
+        if "DropStmt" in s["stmt"]
+    ]  # fmt: skip
+    assert dropped and set(dropped) <= {"OBJECT_FUNCTION", "OBJECT_TRIGGER"}
+    done = _psql(database, rollback)
+    assert done.returncode == 0, done.stderr
+    assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
+    assert (
+        scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'Handle \"New\" User; --'") == 0
+    )
+
+
+def _psql(database: Database, path: Path) -> subprocess.CompletedProcess[str]:
+    """The file as `psql -f` runs it: no transaction around it, stop at the first error."""
+    psql = database.sandbox.server.bin_dir / "psql"
+    return subprocess.run(
+        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_tag_moves_away_from_text_that_holds_it() -> None:
+    from psycopg import sql
+
+    from ghostguard.sqlparts import dollar_quoted
+
+    body = sql.SQL("SELECT {}").format(sql.Literal(BREAKOUT + BREAKOUT_1))
+    quoted = dollar_quoted(body).as_string(None)
+    assert quoted.startswith("$ghostguard_2$") and quoted.endswith("$ghostguard_2$")
+    parsed = pgparse.parse(f"DO {quoted}")
+    assert [next(iter(s["stmt"])) for s in parsed] == ["DoStmt"]
