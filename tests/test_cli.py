@@ -186,7 +186,8 @@ def test_python_dash_m_and_version(database: Database) -> None:
     )
     server = done.stdout.splitlines()[2]
     assert re.fullmatch(
-        r"server: PostgreSQL \d+\.\d+.* at postgres@127\.0\.0\.1:\d+/\w+ \(DATABASE_URL\)", server
+        r"server: PostgreSQL \d+\.\d+.* at postgres@/\S+ \(socket, port \d+\)/\w+ \(DATABASE_URL\)",
+        server,
     )
     assert "hunter2" not in done.stdout + done.stderr
 

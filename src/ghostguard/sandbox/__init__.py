@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -51,7 +52,8 @@ class Sandbox:
         port = self.server.port
         if port is None:
             raise SandboxError("the sandbox has never been started: run `ghostguard sandbox start`")
-        return f"postgresql://{user}@127.0.0.1:{port}/{database}"
+        host = quote(str(self.server.socket_dir), safe="/")
+        return f"postgresql://{user}@/{quote(database, safe='')}?host={host}&port={port}"
 
     def fresh_database(self, name: str, legacy_grants: bool = False) -> str:
         """Replace database `name` with a clean Supabase-like one and return its URL (as postgres).

@@ -7,6 +7,7 @@ also run the system's PostgreSQL 15 via --pg-bin.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,12 +24,15 @@ from typing import Any, cast
 import platformdirs
 
 from ghostguard.errors import SandboxError
-from ghostguard.sandbox import standins
+from ghostguard.sandbox import guard, standins
 
 SUPERUSER = "supabase_admin"
 SERVICE_USER = "ghostguard"  # PostgreSQL refuses to run as root; as root we run it as this user
 HOME_ENV = "GHOSTGUARD_HOME"
 START_TIMEOUT_S = 60
+ACCESS_CONF = "ghostguard_access.conf"
+ACCESS_INCLUDE = f"include_if_exists = '{ACCESS_CONF}'\n"
+SOCKET_PATH_MAX = 100  # sun_path holds 107 bytes; the server adds /.s.PGSQL.<port>.lock
 
 
 def default_home() -> Path:
@@ -58,7 +63,9 @@ class ServerStatus:
 
 
 class Server:
-    """One PostgreSQL cluster in `home/data`, listening on 127.0.0.1 only, trust auth on loopback."""
+    """One PostgreSQL cluster in `home/data`. It listens on no TCP port at all, only on a Unix
+    socket in a 0700 directory owned by the account the server runs as: trust there reaches only
+    the user who started it (and root), never another local user."""
 
     def __init__(self, home: Path | None = None, bin_dir: Path | None = None) -> None:
         self.home = (home or default_home()).expanduser().resolve()
@@ -88,6 +95,16 @@ class Server:
         if recorded and Path(str(recorded)).is_dir():
             return Path(str(recorded))
         return embedded_bin_dir()  # e.g. the venv that created the sandbox was removed
+
+    @property
+    def socket_dir(self) -> Path:
+        """Where the server's socket is: `home/socket`, or a short per-sandbox directory in the
+        temp dir when that path is too long for a socket address."""
+        inside = self.home / "socket"
+        if len(str(inside)) <= SOCKET_PATH_MAX - len("/.s.PGSQL.65535.lock"):
+            return inside
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"ghostguard-{os.geteuid()}-{digest}"
 
     @property
     def port(self) -> int | None:
@@ -158,8 +175,15 @@ class Server:
                 f"{self.bin_dir} is PostgreSQL {self.binaries_version()}: pass --pg-bin with "
                 f"PostgreSQL {self.data_version()} binaries, or use another --data-dir"
             )
-        changed = standins.configure(self.data_dir, int(self.data_version() or 0))
+        major = int(self.data_version() or 0)
+        changed = standins.configure(self.data_dir, major)
+        restart = self._configure_access()
+        if guard.needed(major):
+            restart |= guard.configure(self.data_dir, guard.build(self.bin_dir, self.home / "lib"))
         current = self.status()
+        if current.running and restart:  # started by an older ghostguard, or without its guard
+            self.stop()
+            current = self.status()
         if current.running:
             if changed:
                 self._run("pg_ctl", "-D", str(self.data_dir), "reload")
@@ -200,6 +224,34 @@ class Server:
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
 
+    def _configure_access(self) -> bool:
+        """No TCP; the socket in a 0700 directory of the server's account. True when the setting
+        changed (a running server must restart for it)."""
+        sockets = self.socket_dir
+        sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sockets.chmod(0o700)
+        user = _service_user()
+        if user is not None:
+            account = pwd.getpwnam(user)
+            os.chown(sockets, account.pw_uid, account.pw_gid)
+        conf = self.data_dir / "postgresql.conf"
+        if ACCESS_INCLUDE not in conf.read_text():
+            with conf.open("a") as out:
+                out.write(
+                    "\n# ghostguard sandbox: who may connect (see that file)\n" + ACCESS_INCLUDE
+                )
+        quoted = str(sockets).replace("'", "''")
+        setting = (
+            "listen_addresses = ''\n"
+            f"unix_socket_directories = '{quoted}'\n"
+            "unix_socket_permissions = 0700\n"
+        )
+        path = self.data_dir / ACCESS_CONF
+        if path.exists() and path.read_text() == setting:
+            return False
+        path.write_text(setting)
+        return True
+
     def _prepare_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         user = _service_user()
@@ -227,9 +279,7 @@ class Server:
             raise SandboxError(f"initdb failed: {done.stderr.strip().splitlines()[-1:]}")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
-                "\n# ghostguard sandbox: loopback only, no socket files, fast commits (a throwaway db)\n"
-                "listen_addresses = '127.0.0.1'\n"
-                "unix_socket_directories = ''\n"
+                "\n# ghostguard sandbox: fast commits (a throwaway db); access: ghostguard_access.conf\n"
                 "synchronous_commit = off\n"
                 "max_connections = 200\n"
             )

@@ -31,7 +31,8 @@ from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError, GhostguardError
 from ghostguard.runner import primary_message
-from ghostguard.sandbox import Sandbox, standins
+from ghostguard.sandbox import Sandbox, cluster_state, standins
+from ghostguard.sandbox.server import SUPERUSER
 from ghostguard.sqlparts import verbatim
 from ghostguard.supabase import after_signup
 from ghostguard.supabase.after_signup import APP_VIEW, LifecycleResult
@@ -257,6 +258,22 @@ def rehearse(
     if seed is not None and not seed.is_file():
         raise ConfigError(f"seed file {seed} not found")
     sandbox.start()
+    with psycopg.connect(sandbox.url("template1", SUPERUSER), autocommit=True) as admin:
+        before = cluster_state.read(admin)
+        try:
+            return _replay(sandbox, files, seed, config, accepted, legacy_grants)
+        finally:  # roles and role settings are the cluster's: the next rehearsal starts clean
+            cluster_state.restore(admin, before, sandbox.url(DATABASE, SUPERUSER))
+
+
+def _replay(
+    sandbox: Sandbox,
+    files: list[MigrationFile],
+    seed: Path | None,
+    config: Config | None,
+    accepted: tuple[str, ...],
+    legacy_grants: bool,
+) -> Rehearsal:
     url = sandbox.fresh_database(DATABASE, legacy_grants)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE public.users")  # the sandbox's demo table, not the project's
