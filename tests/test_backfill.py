@@ -168,20 +168,28 @@ def test_sigkill_mid_run_then_the_next_run_resumes(
     assert killed[1] == "running" and killed[2] == done_before and 1000 <= int(done_before) < 6000  # type: ignore[call-overload]
 
     left = scalar(conn, "SELECT count(*) FROM auth.users WHERE id > %s::uuid", killed[4])
+    # Since the interruption, a user behind the checkpoint lost their profile: the sweep finds it.
+    lost = scalar(
+        conn, "SELECT id FROM public.users WHERE id <= %s::uuid ORDER BY id LIMIT 1", killed[4]
+    )
+    conn.execute("DELETE FROM public.users WHERE id = %s", (lost,))
     result = run(
         "backfill", "--yes", "--json", db=database, env={"GHOSTGUARD_PROGRESS_SECONDS": "0"}
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["resumed_from"] == killed[0]
-    assert data["inserted"] == 6000 - int(done_before)  # type: ignore[call-overload]
+    assert data["inserted"] == 6000 - int(done_before) + 1  # type: ignore[call-overload]
     # Progress counts what is left after the checkpoint, not the whole table.
     first_line = result.stderr.splitlines()[0]
     assert f"/{left:,} auth rows scanned" in first_line, first_line
-    # Nothing before the checkpoint is scanned again. One connection checkpoints exactly; with
+    # The main pass scans only after the checkpoint. One connection checkpoints exactly; with
     # two, windows finish out of order and at most the two in flight at the kill are redone.
     redone = data["scanned"] - (6000 - int(done_before))  # type: ignore[call-overload]
     assert redone == 0 if jobs == 1 else 0 <= redone <= 2 * 200
+    # Then the sweep: every key up to the checkpoint it started from, once.
+    assert data["swept"] == 6000 - int(left)  # type: ignore[call-overload]
+    assert scalar(conn, "SELECT count(*) FROM public.users WHERE id = %s", lost) == 1
     rows = _audit(conn)
     assert [(r[1], r[2]) for r in rows[-2:]] == [
         ("interrupted", done_before),
@@ -380,3 +388,27 @@ def test_progress_never_reads_over_100_percent_when_the_estimate_is_low(
     assert shares and max(shares) == 100
     assert lines[-1].startswith("backfill: 1,000/1,000 auth rows scanned (100%), 1,000 profiles")
     assert "ETA" not in lines[-1]  # past the estimate the remainder is unknown, not zero
+
+
+def test_a_backfilled_users_failure_is_resolved(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    assert run("apply", "--yes", db=database).exit_code == 0
+    user = auth.signup(authserver.email_user("once-failed@example.com", full_name="Once"))
+    conn.execute("DELETE FROM public.users WHERE id = %s", (user,))  # a ghost ...
+    conn.execute(  # ... whose profile write was recorded as failing (say, a lock timeout)
+        "INSERT INTO public.profile_sync_failures (user_id, operation, sqlstate, message) "
+        "VALUES (%s, 'INSERT', '55P03', 'canceling statement due to lock timeout')",
+        (str(user),),
+    )
+    assert run("scan", db=database).exit_code == 1
+    result = run("backfill", "--yes", "--json", db=database)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["inserted"] == 1
+    resolved = conn.execute(
+        "SELECT resolved_at IS NOT NULL, resolution FROM public.profile_sync_failures "
+        "WHERE user_id = %s",
+        (str(user),),
+    ).fetchall()
+    assert resolved == [(True, "resolved: a profile was created (backfill)")]
+    assert run("scan", db=database).exit_code == 0

@@ -19,7 +19,7 @@ from ghostguard.config import Config
 from ghostguard.locks import exclusive_run
 from ghostguard.runner import database_errors, primary_message
 from ghostguard.sqlparts import Step, failures, ident, source
-from ghostguard.sync.failures import failures_table_exists
+from ghostguard.sync.failures import failures_table_exists, key_from_text
 from ghostguard.sync.mapping import mark_deleted, upsert_profile
 
 
@@ -97,15 +97,9 @@ def unresolved_users(config: Config) -> Step:
     )
 
 
-# Key types a failure row's text key is cast back to (so the lookup uses the key's index).
-_KEY_TYPES = {name: sql.SQL(name) for name in ("uuid", "text", "bigint", "integer")}
-
-
 def _key_param(shape: Shape) -> sql.Composable:
-    key_type = _KEY_TYPES.get(shape.source_key_type)
-    if key_type is None:  # any other type: compare as text (no index, still correct)
-        return sql.SQL("%(user)s")
-    return sql.SQL("CAST(%(user)s AS {})").format(key_type)
+    """Param `user` as the auth key (or as it is, for a key type without a cast)."""
+    return key_from_text(shape, sql.SQL("%(user)s")) or sql.SQL("%(user)s")
 
 
 def auth_row_state(config: Config, shape: Shape) -> Step:

@@ -151,6 +151,11 @@ def run_backfill(
         tally = _Tally(options, workers.size)
         try:
             _drive(conn, plan, workers, checkpoints, tally, options, total, progress)
+            swept = (
+                _sweep(conn, sql_set, plan, workers, tally, options, checkpoints.value, run.after)
+                if run.after is not None
+                else 0
+            )
         except BatchFailed as failed:
             _give_up(conn, sql_set, config, run.run_id, failed, checkpoints.value)
         except psycopg.Error as exc:  # the coordinating connection itself
@@ -164,6 +169,7 @@ def run_backfill(
             sql_set.finish.statement,
             {"run": run.run_id, "checkpoint": checkpoints.value},
         )
+        conn.execute(sql_set.resolve_profiled.statement)
     seconds = time.monotonic() - tally.started
     analyzed = time.monotonic()
     if tally.inserted:
@@ -184,7 +190,57 @@ def run_backfill(
         tally.failed,
         groups,
         config.failures.display,
+        swept,
     )
+
+
+class _Sweep(Batches):
+    """The keys behind a resumed run's starting checkpoint, from the first key on, once more:
+    `limit` keys (counted before the sweep), each batch recording the run's final checkpoint."""
+
+    def __init__(self, plan: Batches, checkpoint: Any, limit: int) -> None:
+        self.__dict__.update(plan.__dict__)
+        self.checkpoint, self.left = checkpoint, limit
+
+    def next_window(self, conn: psycopg.Connection, after: Any, size: int) -> Window | None:
+        if self.left <= 0:
+            return None
+        window = super().next_window(conn, after, min(size, self.left))
+        self.left -= window.count if window is not None else self.left
+        return window
+
+    def run_batch(
+        self, conn: psycopg.Connection, window: Window, checkpoint: Any
+    ) -> tuple[int, int]:
+        return super().run_batch(conn, window, self.checkpoint)
+
+
+def _sweep(
+    conn: psycopg.Connection,
+    sql_set: EngineStatements,
+    plan: Batches,
+    workers: Pool,
+    tally: _Tally,
+    options: BackfillOptions,
+    checkpoint: Any,
+    resumed_at: Any,
+) -> int:
+    """A resumed run revisits the keys the interrupted run had done: a user who became a ghost
+    since (a profile deleted, a sync that failed) is behind the checkpoint, and would otherwise
+    stay a ghost while the run reports success."""
+    with database_errors("backfill: counting the keys behind the checkpoint"), conn.transaction():
+        row = conn.execute(sql_set.rows_upto.statement, {"after": resumed_at}).fetchone()
+    behind = int(row[0]) if row else 0
+    own = _Tally(options, tally.jobs)  # the main pass's figures stay its own
+    _drive(
+        conn, _Sweep(plan, checkpoint, behind), workers, Checkpoints(None), own, options, 0, None
+    )
+    tally.inserted += own.inserted
+    tally.failed += own.failed
+    tally.retries += own.retries
+    tally.batches += own.batches
+    tally.worst = max(tally.worst, own.worst)
+    return own.scanned
 
 
 def _failure_groups(conn: psycopg.Connection, sql_set: EngineStatements) -> list[FailureGroup]:

@@ -89,6 +89,7 @@ class BackfillResult:
     failed: int = 0  # users that could not get a profile this run (recorded in the failures table)
     failures: list[FailureGroup] = field(default_factory=list[FailureGroup])
     failures_table: str = ""  # where they are recorded
+    swept: int = 0  # a resumed run: keys behind its starting checkpoint scanned again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -292,6 +292,17 @@ def rows_after(config: Config) -> Step:
     )
 
 
+def rows_upto(config: Config) -> Step:
+    """Param: after. How many keys a resumed run sweeps again: those up to the checkpoint it
+    started from, done by the interrupted run, where ghosts may have appeared since."""
+    return Step(
+        "backfill: a resumed run sweeps the keys behind its checkpoint again (only when resumed)",
+        sql.SQL("SELECT count(*) FROM {} a WHERE a.{} <= %(after)s").format(
+            source(config), ident(config.source.key)
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class EngineStatements:
     """Every statement the batched engine runs, built once per run: the engine executes these
@@ -299,6 +310,7 @@ class EngineStatements:
 
     estimate: Step
     rows_after: Step
+    rows_upto: Step
     last_run: Step
     start: Step
     mark_interrupted: Step
@@ -319,12 +331,14 @@ class EngineStatements:
     salvage_record_first: Step
     salvage_record_next: Step
     failure_summary: Step
+    resolve_profiled: Step
 
     @classmethod
     def build(cls, config: Config, shape: Shape) -> EngineStatements:
         return cls(
             estimate=estimated_rows(config),
             rows_after=rows_after(config),
+            rows_upto=rows_upto(config),
             last_run=backfill_last_run(config),
             start=backfill_start(config),
             mark_interrupted=backfill_mark_interrupted(config),
@@ -345,6 +359,9 @@ class EngineStatements:
             salvage_record_first=salvage.record(config, first=True),
             salvage_record_next=salvage.record(config, first=False),
             failure_summary=sync_failures.summary(config, salvage.OPERATION),
+            resolve_profiled=sync_failures.resolve_profiled(
+                config, shape, "resolved: a profile was created (backfill)"
+            ),
         )
 
     def window(self, first: bool) -> Step:
@@ -381,7 +398,9 @@ class EngineStatements:
                     self.salvage_record_next,
                 )
             ),
+            *([self.rows_upto] if earlier.resume else []),
             self.finish,
+            self.resolve_profiled,
             _only_when(self.failed, "a batch gives up"),
             _only_when(self.analyze, "profiles were created"),
             _only_when(self.failure_summary, "some users could not get a profile"),

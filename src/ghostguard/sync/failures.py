@@ -13,6 +13,7 @@ from ghostguard.sqlparts import (
     closed_to_api_roles,
     failures,
     ident,
+    target,
 )
 
 
@@ -108,6 +109,44 @@ def failure_counts(config: Config) -> Step:
             "       count(*) FILTER (WHERE occurred_at > now() - interval '1 hour')\n"
             "FROM {}"
         ).format(failures(config)),
+    )
+
+
+# Key types a failure row's text key is cast back to (so a lookup uses the key's index).
+KEY_TYPES = ("uuid", "text", "bigint", "integer")
+
+
+def key_from_text(shape: Shape, text: sql.Composable) -> sql.Composable | None:
+    """`text` (a key kept as text) cast back to the auth key's type, or None for another type
+    (compare as text then: no index, still correct)."""
+    if shape.source_key_type not in KEY_TYPES:
+        return None
+    return sql.SQL("CAST({} AS {})").format(text, sql.SQL(shape.source_key_type))  # type: ignore[arg-type]
+
+
+def resolve_profiled(config: Config, shape: Shape, resolution: str) -> Step:
+    """Unresolved INSERT failures (the trigger's, the backfill's) of users who have a profile
+    now: resolved, saying who made it."""
+    key = ident(config.target.key)
+    cast = key_from_text(shape, sql.SQL("f.user_id"))
+    match = (
+        sql.SQL("p.{} = {}").format(key, cast)
+        if cast is not None
+        else sql.SQL("p.{}::text = f.user_id").format(key)
+    )
+    return Step(
+        "resolve the recorded failures of users who have a profile now",
+        sql.SQL(
+            "UPDATE {failures} f SET resolved_at = now(), resolution = {resolution}, "
+            "attempts = f.attempts + 1\n"
+            "WHERE f.resolved_at IS NULL AND f.operation IN ('INSERT', 'backfill')\n"
+            "  AND EXISTS (SELECT 1 FROM {target} p WHERE {match})"
+        ).format(
+            failures=failures(config),
+            resolution=sql.Literal(resolution),
+            target=target(config),
+            match=match,
+        ),
     )
 
 
