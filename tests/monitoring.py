@@ -107,6 +107,7 @@ class Receiver:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     url: str = ""
+    authorizations: list[str | None] = field(default_factory=list)
 
     def by_incident(self) -> list[tuple[str, str]]:
         return [(b["incident"], b["state"]) for b in self.bodies]
@@ -122,6 +123,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 receiver.requests += 1
+                receiver.authorizations.append(self.headers.get("Authorization"))
                 failing = receiver.requests <= receiver.fail_first
                 if not failing:
                     receiver.bodies.append(body)

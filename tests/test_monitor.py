@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -215,6 +217,36 @@ def test_webhook_gives_up_after_its_attempts_and_names_no_secret() -> None:
     assert hook.requests == 3 and hook.bodies == []
     assert len(log) == 3 and "attempt 3/3 failed" in log[-1]
     assert not any("secret-token" in line for line in log)
+
+
+def test_a_dead_receiver_delays_no_other() -> None:
+    with socket.socket() as dead:  # accepts the connection, never answers
+        dead.bind(("127.0.0.1", 0))
+        dead.listen(8)
+        dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}/hooks/dead"
+        with webhook_receiver() as hook:
+            sender = WebhookSender([dead_url, hook.url], attempts=2, backoff=0.05, timeout=3.0)
+            sender.send(Alert("ghosts", "firing", "x", "db", time.time()))
+            wait_for(lambda: sender.delivered, lambda n: n == 1)
+            # delivered to the live one while the dead one is still being tried
+            assert sender.failed == 0
+            assert hook.by_incident() == [("ghosts", "firing")]
+            sender.close(wait=0.1)
+
+
+def test_a_webhook_url_with_credentials_works_and_logs_none() -> None:
+    log: list[str] = []
+    with webhook_receiver(fail_first=1) as hook:
+        url = hook.url.replace("http://", "http://alerts:p%40ss-word@")
+        sender = WebhookSender([url], attempts=2, backoff=0.01, log=log.append)
+        sender.send(Alert("ghosts", "firing", "x", "db", time.time()))
+        wait_for(lambda: sender.delivered, lambda n: n == 1)
+        sender.close()
+    token = base64.b64encode(b"alerts:p@ss-word").decode()
+    assert hook.authorizations == [f"Basic {token}", f"Basic {token}"]
+    assert hook.by_incident() == [("ghosts", "firing")]
+    assert len(log) == 1 and "alerts" not in log[0] and "ss-word" not in log[0]
+    assert "secret-token" not in log[0]
 
 
 def test_database_stopped_and_restarted_under_a_running_monitor(tmp_path: Path) -> None:

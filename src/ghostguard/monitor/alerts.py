@@ -2,8 +2,9 @@
 
 An incident is a named condition (ghosts over the threshold, unresolved sync failures, trigger
 drift, database unreachable) that holds. `Incidents.update` compares the newest reading with the
-open incidents and returns what changed; `WebhookSender` delivers on its own thread with bounded
-retries and backoff, so a slow or dead receiver never delays a tick or a scrape.
+open incidents and returns what changed; `WebhookSender` delivers on a thread per receiver with
+bounded retries, backoff and a per-attempt timeout, so a slow or dead receiver never delays a
+tick, a scrape or another receiver.
 
 The payload is JSON with a human `text` (Slack, Mattermost, Discord's `/slack` endpoint) and the
 same words in `content` (Discord), plus machine fields.
@@ -11,6 +12,7 @@ same words in `content` (Discord), plus machine fields.
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import threading
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ghostguard.monitor.state import Reading
 
@@ -138,12 +140,28 @@ def webhook_display(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/…"
 
 
+def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without `user:password@`, and the Basic Authorization header they meant (urllib
+    would take them for part of the host)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
+
+
 def post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
     """POST once; raises on a network error or a non-2xx answer."""
+    target, auth = _without_credentials(url)
     request = urllib.request.Request(
-        url,
+        target,
         data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "ghostguard-monitor"},
+        headers={"Content-Type": "application/json", "User-Agent": "ghostguard-monitor", **auth},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
@@ -151,7 +169,8 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
 
 
 class WebhookSender:
-    """Delivers alerts on a background thread: each webhook tried `attempts` times with backoff."""
+    """Delivers alerts on background threads, one per webhook: each tried `attempts` times with
+    backoff and a per-attempt `timeout`, so a dead receiver delays nobody else."""
 
     def __init__(
         self,
@@ -165,45 +184,54 @@ class WebhookSender:
         self.urls = urls
         self.attempts, self.backoff, self.timeout = attempts, backoff, timeout
         self._log = log
-        self._queue: queue.Queue[Alert | None] = queue.Queue()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ghostguard-alerts", daemon=True)
+        self._queues: list[queue.Queue[Alert | None]] = [queue.Queue() for _ in urls]
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(url, q), name=f"ghostguard-alerts-{n}", daemon=True
+            )
+            for n, (url, q) in enumerate(zip(urls, self._queues, strict=True))
+        ]
+        self._count = threading.Lock()
         self.delivered = 0
         self.failed = 0
-        if urls:
-            self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def send(self, alert: Alert) -> None:
-        if self.urls:
-            self._queue.put(alert)
+        for q in self._queues:
+            q.put(alert)
 
     def close(self, wait: float = 5.0) -> None:
-        """Deliver what is queued for at most `wait` seconds, then stop."""
-        if not self.urls:
-            return
-        self._queue.put(None)
-        self._thread.join(wait)
+        """Deliver what is queued for at most `wait` seconds in all, then stop."""
+        for q in self._queues:
+            q.put(None)
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
 
-    def _run(self) -> None:
-        while (alert := self._queue.get()) is not None:
-            for url in self.urls:
-                self._deliver(url, alert)
+    def _run(self, url: str, alerts: queue.Queue[Alert | None]) -> None:
+        while (alert := alerts.get()) is not None:
+            self._deliver(url, alert)
 
     def _deliver(self, url: str, alert: Alert) -> None:
         delay = self.backoff
+        shown = webhook_display(url)
         for attempt in range(1, self.attempts + 1):
             try:
                 post_json(url, alert.payload(), self.timeout)
-                self.delivered += 1
+                with self._count:
+                    self.delivered += 1
                 return
             except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", None) or exc
+                reason = str(getattr(exc, "reason", None) or exc).replace(url, shown)
                 self._log(
-                    f"alert {alert.incident} {alert.state} to {webhook_display(url)}: attempt "
+                    f"alert {alert.incident} {alert.state} to {shown}: attempt "
                     f"{attempt}/{self.attempts} failed ({reason})"
                 )
             if attempt < self.attempts and self._stopping.wait(delay):
                 break
             delay = min(delay * 2, 60.0)
-        self.failed += 1
+        with self._count:
+            self.failed += 1
