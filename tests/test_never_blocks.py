@@ -95,14 +95,23 @@ def test_apply_refuses_without_holding_auth_users(
 
 
 def test_the_installed_sync_records_instead_of_waiting(
-    database: Database, auth: AuthServer, conn: psycopg.Connection
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     assert run("apply", "--yes", db=database).exit_code == 0
     with psycopg.connect(database.url, application_name="migration-tool") as holder:
         holder.execute(HOLDS["alter_table"])
         auth.conn.execute("SET statement_timeout = '5s'")  # waiting behind it would fail the test
         user_id = auth.signup(authserver.email_user("during@example.com", full_name="During"))
+        cfg = tmp_path / "ghostguard.toml"
+        cfg.write_text("[trigger]\nlock_timeout = '100ms'\n")
+        early = run("repair", "--yes", "--config", str(cfg), db=database)
         holder.rollback()
+    # repair while the migration still holds the table: stops at once, naming it, keeps the record
+    assert early.exit_code == 2, early.output
+    assert early.stderr.startswith(
+        "error: repair: gave up waiting for a lock after 0 of 1 users repaired; in the way: pid "
+    )
+    assert "application migration-tool" in early.stderr
     assert scalar(conn, "SELECT count(*) FROM auth.users WHERE id = %s", user_id) == 1
     assert scalar(conn, "SELECT count(*) FROM public.users WHERE id = %s", user_id) == 0
     failure = conn.execute(

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.locks import exclusive_run
+from ghostguard.errors import DatabaseError
+from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.runner import database_errors, primary_message
 from ghostguard.sqlparts import Step, failures, ident, source
 from ghostguard.sync.failures import failures_table_exists, key_from_text
@@ -57,6 +58,14 @@ def repair(conn: psycopg.Connection, config: Config, shape: Shape) -> RepairResu
                         resolve_failures(config).statement,
                         {"user": user_id, "resolution": resolution},
                     )
+            except errors.LockNotAvailable as exc:  # held by a migration: so is every next user
+                who = in_the_way(conn, [config.target, config.source])
+                raise DatabaseError(
+                    f"repair: gave up waiting for a lock after {repaired} of {len(users)} users "
+                    f"repaired{who}; the rest are still recorded: run again when that "
+                    "transaction ends",
+                    exc.sqlstate,
+                ) from None
             except psycopg.Error as exc:
                 still.append(StillFailing(user_id, exc.sqlstate, primary_message(exc)))
                 with database_errors("repair: recording a failed retry"), conn.transaction():

@@ -43,7 +43,7 @@ def dollar_quoted(body: sql.Composable) -> sql.Composed:
     while f"${tag}$" in text:
         n += 1
         tag = f"{DOLLAR_TAG}_{n}"
-    quote = sql.SQL(cast(LiteralString, f"${tag}$"))
+    quote = verbatim(f"${tag}$")
     return sql.Composed([quote, body, quote])
 
 

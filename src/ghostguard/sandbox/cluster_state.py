@@ -20,13 +20,14 @@ from ghostguard.sqlparts import Query
 LIST_SETTINGS = frozenset(
     {"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries"}
 )
+# pg_authid column -> (the keyword that sets it, the one that clears it)
 ATTRIBUTES = (
-    ("rolinherit", "INHERIT"),
-    ("rolcreaterole", "CREATEROLE"),
-    ("rolcreatedb", "CREATEDB"),
-    ("rolcanlogin", "LOGIN"),
-    ("rolreplication", "REPLICATION"),
-    ("rolbypassrls", "BYPASSRLS"),
+    ("rolinherit", sql.SQL("INHERIT"), sql.SQL("NOINHERIT")),
+    ("rolcreaterole", sql.SQL("CREATEROLE"), sql.SQL("NOCREATEROLE")),
+    ("rolcreatedb", sql.SQL("CREATEDB"), sql.SQL("NOCREATEDB")),
+    ("rolcanlogin", sql.SQL("LOGIN"), sql.SQL("NOLOGIN")),
+    ("rolreplication", sql.SQL("REPLICATION"), sql.SQL("NOREPLICATION")),
+    ("rolbypassrls", sql.SQL("BYPASSRLS"), sql.SQL("NOBYPASSRLS")),
 )
 
 Setting = tuple[str, str, str, str]  # role, database ('' for every database), name, value
@@ -41,7 +42,7 @@ class ClusterState:
 
 def read(conn: psycopg.Connection) -> ClusterState:
     """As the superuser (passwords are in pg_authid)."""
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c, _ in ATTRIBUTES)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in ATTRIBUTES)
     roles = {
         str(r[0]): tuple(r[1:])
         for r in conn.execute(
@@ -137,8 +138,8 @@ def _statements(
 
 def _alter_role(role: str, was: tuple[object, ...]) -> Query:
     flags = [
-        sql.SQL(keyword if bool(value) else f"NO{keyword}")  # type: ignore[arg-type]
-        for (_, keyword), value in zip(ATTRIBUTES, was[: len(ATTRIBUTES)], strict=True)
+        on if bool(value) else off
+        for (_, on, off), value in zip(ATTRIBUTES, was[: len(ATTRIBUTES)], strict=True)
     ]
     limit, password = was[len(ATTRIBUTES)], was[len(ATTRIBUTES) + 1]
     return sql.SQL("ALTER ROLE {} WITH {} CONNECTION LIMIT {} PASSWORD {}").format(

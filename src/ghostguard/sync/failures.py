@@ -113,15 +113,14 @@ def failure_counts(config: Config) -> Step:
 
 
 # Key types a failure row's text key is cast back to (so a lookup uses the key's index).
-KEY_TYPES = ("uuid", "text", "bigint", "integer")
+KEY_TYPES = {name: sql.SQL(name) for name in ("uuid", "text", "bigint", "integer")}
 
 
 def key_from_text(shape: Shape, text: sql.Composable) -> sql.Composable | None:
     """`text` (a key kept as text) cast back to the auth key's type, or None for another type
     (compare as text then: no index, still correct)."""
-    if shape.source_key_type not in KEY_TYPES:
-        return None
-    return sql.SQL("CAST({} AS {})").format(text, sql.SQL(shape.source_key_type))  # type: ignore[arg-type]
+    key_type = KEY_TYPES.get(shape.source_key_type)
+    return None if key_type is None else sql.SQL("CAST({} AS {})").format(text, key_type)
 
 
 def resolve_profiled(config: Config, shape: Shape, resolution: str) -> Step:
