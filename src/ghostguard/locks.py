@@ -122,15 +122,21 @@ def profile_lock_first(config: Config) -> Step:
     """Before anything locks the auth table: the lock a profile write needs, without waiting
     (LockNotAvailable at once when a migration holds the profile table). So ghostguard never holds
     a lock on auth.users while it waits on the profile table, and the signups queued behind it
-    never wait on that migration too."""
+    never wait on that migration too. (A table that does not exist is not locked: the caller
+    reports that.)"""
+    table = sql.Identifier(config.target.schema, config.target.table)
     return Step(
         "the profile table's lock first and without waiting: never hold auth.users while waiting",
         # In a DO block so a migration file run outside a transaction (plain `psql -f`) still
         # fails fast when the table is locked; inside one, the lock is held to its end.
         do_block(
-            sql.SQL("\nBEGIN\n  LOCK TABLE {} IN ROW EXCLUSIVE MODE NOWAIT;\nEND\n").format(
-                sql.Identifier(config.target.schema, config.target.table)
-            )
+            sql.SQL(
+                "\nBEGIN\n"
+                "  IF pg_catalog.to_regclass({name}) IS NOT NULL THEN\n"
+                "    LOCK TABLE {table} IN ROW EXCLUSIVE MODE NOWAIT;\n"
+                "  END IF;\n"
+                "END\n"
+            ).format(name=sql.Literal(table.as_string(None)), table=table)
         ),
     )
 

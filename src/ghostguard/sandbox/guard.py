@@ -18,11 +18,11 @@ from importlib import resources
 from pathlib import Path
 
 from ghostguard.errors import SandboxError
+from ghostguard.sandbox.conffiles import quoted, write_included
 
 FIRST_SAFE_MAJOR = 16
 LIBRARY = "ghostguard_guard.so"
 CONF_FILE = "ghostguard_guard.conf"
-INCLUDE = f"include_if_exists = '{CONF_FILE}'\n"
 
 
 def needed(major: int) -> bool:
@@ -78,16 +78,5 @@ def _include_dir(bin_dir: Path) -> Path | None:
 
 def configure(data_dir: Path, library: Path) -> bool:
     """Preload the guard; True when the setting changed (the server must restart for it)."""
-    conf = data_dir / "postgresql.conf"
-    if INCLUDE not in conf.read_text():
-        with conf.open("a") as out:
-            out.write(
-                "\n# ghostguard sandbox: refuse what hosted refuses (see that file)\n" + INCLUDE
-            )
-    quoted = str(library).replace("'", "''")
-    setting = f"shared_preload_libraries = '{quoted}'\n"
-    path = data_dir / CONF_FILE
-    if path.exists() and path.read_text() == setting:
-        return False
-    path.write_text(setting)
-    return True
+    setting = f"shared_preload_libraries = {quoted(str(library))}\n"
+    return write_included(data_dir, CONF_FILE, "refuse what hosted refuses", setting)

@@ -25,13 +25,13 @@ import platformdirs
 
 from ghostguard.errors import SandboxError
 from ghostguard.sandbox import guard, standins
+from ghostguard.sandbox.conffiles import quoted, write_included
 
 SUPERUSER = "supabase_admin"
 SERVICE_USER = "ghostguard"  # PostgreSQL refuses to run as root; as root we run it as this user
 HOME_ENV = "GHOSTGUARD_HOME"
 START_TIMEOUT_S = 60
 ACCESS_CONF = "ghostguard_access.conf"
-ACCESS_INCLUDE = f"include_if_exists = '{ACCESS_CONF}'\n"
 SOCKET_PATH_MAX = 100  # sun_path holds 107 bytes; the server adds /.s.PGSQL.<port>.lock
 
 
@@ -234,23 +234,12 @@ class Server:
         if user is not None:
             account = pwd.getpwnam(user)
             os.chown(sockets, account.pw_uid, account.pw_gid)
-        conf = self.data_dir / "postgresql.conf"
-        if ACCESS_INCLUDE not in conf.read_text():
-            with conf.open("a") as out:
-                out.write(
-                    "\n# ghostguard sandbox: who may connect (see that file)\n" + ACCESS_INCLUDE
-                )
-        quoted = str(sockets).replace("'", "''")
         setting = (
             "listen_addresses = ''\n"
-            f"unix_socket_directories = '{quoted}'\n"
+            f"unix_socket_directories = {quoted(str(sockets))}\n"
             "unix_socket_permissions = 0700\n"
         )
-        path = self.data_dir / ACCESS_CONF
-        if path.exists() and path.read_text() == setting:
-            return False
-        path.write_text(setting)
-        return True
+        return write_included(self.data_dir, ACCESS_CONF, "who may connect", setting)
 
     def _prepare_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from ghostguard.sandbox.conffiles import quoted, write_included
+
 CONF_FILE = "ghostguard_extensions.conf"
-INCLUDE = f"include_if_exists = '{CONF_FILE}'\n"
 FIRST_WITH_CONTROL_PATH = 18  # extension_control_path is new in PostgreSQL 18
 
 
@@ -36,14 +37,5 @@ def configure(data_dir: Path, major: int) -> bool:
     changed and a running server must reload it."""
     if major < FIRST_WITH_CONTROL_PATH:
         return False
-    conf = data_dir / "postgresql.conf"
-    if INCLUDE not in conf.read_text():
-        with conf.open("a") as out:
-            out.write("\n# ghostguard sandbox: extension stand-ins (see that file)\n" + INCLUDE)
-    quoted = str(directory()).replace("'", "''")
-    setting = f"extension_control_path = '$system:{quoted}'\n"
-    path = data_dir / CONF_FILE
-    if path.exists() and path.read_text() == setting:
-        return False
-    path.write_text(setting)
-    return True
+    setting = f"extension_control_path = {quoted('$system:' + str(directory()))}\n"
+    return write_included(data_dir, CONF_FILE, "extension stand-ins", setting)
