@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import conninfo
 
 from conftest import Database, run, scalar
 from ghostguard.supabase.authserver import AuthServer, email_user
@@ -48,6 +49,13 @@ def test_tests_file_is_written_once_with_a_plan_that_counts_its_tests(
     assert f"up to date: {tests_dir / 'ghostguard_test.sql'}" in second.stdout
 
 
+def _connection_args(url: str) -> list[str]:
+    """pg_prove takes the server as -h/-p/-U/-d (it does not read a URL's query parameters)."""
+    parts = conninfo.conninfo_to_dict(url)
+    return ["-h", str(parts["host"]), "-p", str(parts["port"]), "-U", str(parts["user"]),
+            "-d", str(parts["dbname"])]  # fmt: skip
+
+
 @pytest.mark.pgtap
 def test_pgtap_tests_pass_on_an_install_and_fail_after_rollback(
     database: Database, admin: psycopg.Connection, tmp_path: Path
@@ -70,14 +78,14 @@ def test_pgtap_tests_pass_on_an_install_and_fail_after_rollback(
     )
     test_file = str(tests_dir / "ghostguard_test.sql")
     passed = subprocess.run(
-        [pg_prove, "-d", database.url, test_file], capture_output=True, text=True
+        [pg_prove, *_connection_args(database.url), test_file], capture_output=True, text=True
     )
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "All tests successful" in passed.stdout and "Tests=17" in passed.stdout
     assert scalar(admin, "SELECT count(*) FROM auth.users") == 0  # the probe signup rolled back
     assert run("rollback", "--yes", db=database).exit_code == 0
     failed = subprocess.run(
-        [pg_prove, "-d", database.url, test_file], capture_output=True, text=True
+        [pg_prove, *_connection_args(database.url), test_file], capture_output=True, text=True
     )
     assert failed.returncode != 0
     assert "Failed" in failed.stdout + failed.stderr
