@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pgparse
 import psycopg
+import pytest
+from psycopg import sql
 
 from conftest import Database, run, scalar
+from ghostguard import catalog, config
+from ghostguard.errors import ConfigError
+from ghostguard.supabase import migrations
 
 BREAKOUT = "$ghostguard$; DROP TABLE public.canary; SELECT $ghostguard$"
 BREAKOUT_1 = "$ghostguard_1$; DROP TABLE public.canary; SELECT $ghostguard_1$"
@@ -62,9 +67,29 @@ update = false
 """
 
 
+def _kinds(text: str) -> list[str]:
+    return [next(iter(s["stmt"])) for s in pgparse.parse(text)]
+
+
 def _statements(path: Path) -> list[str]:
     """The statements in a file as PostgreSQL's own parser splits it (psql splits the same way)."""
-    return [next(iter(s["stmt"])) for s in pgparse.parse(path.read_text())]
+    return _kinds(path.read_text())
+
+
+@pytest.mark.parametrize("key", ["function", "name"])
+def test_a_name_with_a_line_break_is_refused(tmp_path: Path, key: str) -> None:
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text(f'[trigger]\n{key} = "x\\nDROP TABLE public.canary; --"\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(cfg)
+    assert "a line break or another control character" in err.value.message
+
+
+def test_a_title_or_header_cannot_end_its_comment() -> None:
+    from ghostguard.sqlparts import Step, render
+
+    text = render([Step("takes over x\nDROP TABLE public.canary; --", sql.SQL("SELECT 1"))])
+    assert _kinds(text) == ["SelectStmt"]
 
 
 def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
@@ -82,7 +107,13 @@ def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
     )
     files = sorted(out.iterdir())
     assert len(files) == 2
-    for path in files:
+    loaded = config.load(cfg)
+    rendered = migrations.render(loaded, catalog.resolve(conn, loaded))
+    for path, migration in zip(files, rendered, strict=True):
+        # exactly the rendered statements, each one statement, and nothing else in the file
+        expected = [_kinds(text) for text in migration.statements]
+        assert all(len(kinds) == 1 for kinds in expected), migration.name
+        assert _statements(path) == [k for kinds in expected for k in kinds], path.name
         assert "DropStmt" not in _statements(path), path.name
         assert _psql(database, path).returncode == 0
         assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
@@ -122,8 +153,6 @@ def _psql(database: Database, path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_tag_moves_away_from_text_that_holds_it() -> None:
-    from psycopg import sql
-
     from ghostguard.sqlparts import dollar_quoted
 
     body = sql.SQL("SELECT {}").format(sql.Literal(BREAKOUT + BREAKOUT_1))

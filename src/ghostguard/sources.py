@@ -158,8 +158,11 @@ APP_METADATA = "raw_app_meta_data"  # written by the service role and the Auth s
 def require_name(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where} must be a non-empty string")
-    if "$" in value or "\x00" in value:
-        raise ConfigError(f"{where} = {value!r}: names may not contain '$' or NUL")
+    if "$" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ConfigError(
+            f"{where} = {value!r}: names may not contain '$', a line break or another control "
+            "character"
+        )
     return value
 
 

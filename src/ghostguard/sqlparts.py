@@ -59,9 +59,15 @@ def for_parameters(part: sql.Composable) -> sql.SQL:
     return verbatim(text)
 
 
+def comment(text: str) -> str:
+    """`text` as one SQL line comment: a line break in a name it mentions cannot end the
+    comment and start a statement."""
+    return "-- " + " ".join(text.splitlines())
+
+
 def render(steps: list[Step]) -> str:
     """SQL text for a list of steps: each titled with a comment and ended with a semicolon."""
-    return "\n\n".join(f"-- {s.title}\n{s.render()};" for s in steps) + "\n"
+    return "\n\n".join(f"{comment(s.title)}\n{s.render()};" for s in steps) + "\n"
 
 
 def failures(config: Config) -> sql.Identifier:

@@ -227,7 +227,10 @@ def apply_cmd(
             history = history_for(conn, migrations_dir, files, write=False)
             steps = apply_mod.plan(conn, target.config, shape, history)
             replaces = "".join(
-                f"-- takes over {w.display}: saved in the audit log, restored by rollback\n"
+                sqlparts.comment(
+                    f"takes over {w.display}: saved in the audit log, restored by rollback"
+                )
+                + "\n"
                 for w in taken
             )
             click.echo(
@@ -351,7 +354,10 @@ def rollback_cmd(
             record = history.step(migrations.ROLLBACK_MIGRATION) if history else None
             todo = rollback.plan(conn, target.config)
             restores = "".join(
-                f"-- puts back the app's own trigger {name} and its function, as saved by apply\n"
+                sqlparts.comment(
+                    f"puts back the app's own trigger {name} and its function, as saved by apply"
+                )
+                + "\n"
                 for name in todo.restores
             )
             click.echo(

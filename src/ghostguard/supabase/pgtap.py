@@ -13,7 +13,7 @@ from psycopg import sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.sqlparts import function, ident, source, target
+from ghostguard.sqlparts import comment, function, ident, source, target
 from ghostguard.sync import triggers as sync_triggers
 
 DEFAULT_DIR = Path("supabase/tests")
@@ -117,7 +117,8 @@ def render(config: Config, shape: Shape) -> str:
         sql.SQL("ROLLBACK"),
     ]
     return (
-        f"-- ghostguard's pgTAP tests for {config.source.display} -> {config.target.display}.\n"
+        comment(f"ghostguard's pgTAP tests for {config.source.display} -> {config.target.display}.")
+        + "\n"
         "-- Run: supabase test db, or pg_prove -d <database> supabase/tests/ghostguard_test.sql\n"
         "-- Needs the pgtap extension (Supabase: create extension pgtap with schema extensions).\n\n"
         + "\n".join(statement.as_string(None) + ";" for statement in body)
