@@ -36,7 +36,7 @@ def test_rollback_twice_then_apply_again(
     second = run("rollback", "--yes", db=database)
     assert second.exit_code == 0
     assert second.stdout.splitlines() == [
-        "nothing to roll back: the sync function is not installed",
+        "nothing to roll back: ghostguard's sync function is not installed",
         "profiles kept: 8",
     ]
     again = run("apply", "--yes", db=database)
@@ -82,7 +82,7 @@ def test_rollback_dry_run_and_confirmation(database: Database, conn: psycopg.Con
     assert run("apply", "--yes", db=database).exit_code == 0
     dry = run("rollback", "--dry-run", db=database)
     assert dry.exit_code == 0
-    assert 'DROP FUNCTION IF EXISTS "public"."handle_new_user"() CASCADE;' in dry.stdout
+    assert 'DROP FUNCTION "public"."handle_new_user"() CASCADE;' in dry.stdout
     refused = run("rollback", db=database)
     assert refused.exit_code == 3
     assert (

@@ -54,7 +54,7 @@ def in_the_way(
     found: list[InTheWay] = []
     # While ghostguard's sync is installed, a trigger of its name pointing elsewhere is drift
     # that apply mends (scan and doctor report it); before, it is the app's own.
-    installed = _is_ghostguards(conn, config)
+    installed = is_ghostguards(conn, config)
     for t in auth_triggers(conn, config.source) if triggers is None else triggers:
         if t.ghostguards:
             continue
@@ -79,7 +79,7 @@ def in_the_way(
     return found
 
 
-def _is_ghostguards(conn: psycopg.Connection, config: Config) -> bool:
+def is_ghostguards(conn: psycopg.Connection, config: Config) -> bool:
     row = conn.execute(
         "SELECT coalesce(pg_catalog.obj_description(pg_catalog.to_regprocedure("
         "pg_catalog.format('%%I.%%I()', %s::text, %s::text)), 'pg_proc'), '') LIKE %s",
@@ -234,6 +234,9 @@ def restore_adopted(config: Config) -> Step:
                 "\nDECLARE\n  r record;\n  f jsonb;\n  t jsonb;\n  g record;\n"
                 "  v_fn regprocedure;\n  v_mode text;\n"
                 "BEGIN\n"
+                "  IF pg_catalog.to_regclass({audit_name}) IS NULL THEN\n"
+                "    RETURN;  -- never installed here: nothing was taken over\n"
+                "  END IF;\n"
                 "  FOR r IN SELECT id, details FROM {audit} WHERE job_name = {job}\n"
                 "           AND status = 'success' ORDER BY started_at DESC LOOP\n"
                 "    FOR f IN SELECT * FROM jsonb_array_elements(r.details -> 'functions') LOOP\n"
@@ -289,6 +292,7 @@ def restore_adopted(config: Config) -> Step:
                 "END\n"
             ).format(
                 audit=audit(config),
+                audit_name=sql.Literal(audit(config).as_string(None)),
                 job=sql.Literal(ADOPT_JOB),
                 src=sql.Literal(source(config).as_string(None)),
             )

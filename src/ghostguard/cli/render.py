@@ -213,7 +213,7 @@ def apply(console: Console, result: ApplyResult) -> None:
 
 def rollback(console: Console, result: RollbackResult) -> None:
     if not result.dropped_function:
-        console.print("nothing to roll back: the sync function is not installed")
+        console.print("nothing to roll back: ghostguard's sync function is not installed")
     else:
         what = (
             "function and trigger"

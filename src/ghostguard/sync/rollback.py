@@ -9,7 +9,8 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog, locks
-from ghostguard.adopt.takeover import restorable, restore_adopted
+from ghostguard.adopt.existing import MANAGED_COMMENT, MANAGED_PATTERN
+from ghostguard.adopt.takeover import is_ghostguards, restorable, restore_adopted
 from ghostguard.config import Config
 from ghostguard.errors import Refused
 from ghostguard.locks import exclusive_run
@@ -48,8 +49,23 @@ class RollbackResult:
 
 
 def plan(conn: psycopg.Connection, config: Config) -> RollbackPlan:
-    """What rollback would run, decided from the catalog; refuses if CASCADE would drop someone else's trigger."""
+    """What rollback would run, decided from the catalog; refuses if CASCADE would drop someone else's trigger.
+
+    Only what ghostguard installed is ever removed: a function of the configured name without
+    ghostguard's comment (the app's own `handle_new_user()`, the docs' name and ghostguard's
+    default) is left exactly as it is, with its triggers, and rollback says so."""
     function = catalog.function_state(conn, config)
+    if function is not None and not is_ghostguards(conn, config):
+        return RollbackPlan(
+            [],
+            False,
+            False,
+            [
+                f"{config.function_display} and its triggers are not ghostguard's (no "
+                f"`{MANAGED_COMMENT}` comment: apply never installed them): left as they are"
+            ],
+            audits=False,
+        )
     callers = catalog.triggers_calling(conn, config) if function else []
     ours = [t for t in callers if t.name in config.trigger_names and t.is_on(config.source)]
     others = [t for t in callers if t not in ours]
@@ -141,31 +157,57 @@ ROLLBACK_JOB = "rollback_user_sync"
 
 
 def drop_function(config: Config) -> Step:
+    """Only a function that carries ghostguard's comment: the rollback migration, run where the
+    app has its own function of that name, leaves it (and its triggers) alone."""
     return Step(
-        "remove the sync function; CASCADE removes its trigger too, which works where DROP TRIGGER "
-        "is refused to a non-owner of the auth table",
-        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(function(config)),
+        "remove the sync function if ghostguard installed it; CASCADE removes its trigger too, "
+        "which works where DROP TRIGGER is refused to a non-owner of the auth table",
+        do_block(
+            sql.SQL(
+                "\nDECLARE f regprocedure := pg_catalog.to_regprocedure({signature});\nBEGIN\n"
+                "  IF f IS NULL THEN\n"
+                "    RETURN;\n"
+                "  ELSIF coalesce(pg_catalog.obj_description(f, 'pg_proc'), '') LIKE {ours} THEN\n"
+                "    DROP FUNCTION {fn}() CASCADE;\n"
+                "  ELSE\n"
+                "    RAISE NOTICE 'ghostguard rollback: % is not ghostguard''s: left as it is', f;\n"
+                "  END IF;\n"
+                "END\n"
+            ).format(
+                signature=sql.Literal(function(config).as_string(None) + "()"),
+                ours=sql.Literal(MANAGED_PATTERN),
+                fn=function(config),
+            )
+        ),
     )
 
 
 def record_rollback(config: Config, dropped_function: bool, dropped_trigger: bool) -> Step:
     return Step(
-        "record the rollback; every profile row is kept",
-        sql.SQL(
-            "INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
-            "VALUES ({job}, 'success', 0, clock_timestamp(),\n"
-            "        jsonb_build_object('dropped_function', {f}, 'dropped_trigger', {t}))"
-        ).format(
-            audit=audit(config),
-            job=sql.Literal(ROLLBACK_JOB),
-            f=sql.Literal(dropped_function),
-            t=sql.Literal(dropped_trigger),
+        "record the rollback where ghostguard's audit log exists; every profile row is kept",
+        do_block(
+            sql.SQL(
+                "\nBEGIN\n"
+                "  IF pg_catalog.to_regclass({audit_name}) IS NOT NULL THEN\n"
+                "    INSERT INTO {audit} (job_name, status, records_affected, completed_at, details)\n"
+                "    VALUES ({job}, 'success', 0, clock_timestamp(),\n"
+                "            jsonb_build_object('dropped_function', {f}, 'dropped_trigger', {t}));\n"
+                "  END IF;\n"
+                "END\n"
+            ).format(
+                audit=audit(config),
+                audit_name=sql.Literal(audit(config).as_string(None)),
+                job=sql.Literal(ROLLBACK_JOB),
+                f=sql.Literal(dropped_function),
+                t=sql.Literal(dropped_trigger),
+            )
         ),
     )
 
 
 def refuse_foreign_callers(config: Config) -> Step:
-    """For the rollback migration: stop before CASCADE would drop a trigger that is not ours."""
+    """For the rollback migration: stop before CASCADE would drop a trigger that is not ours
+    (only when the function is ghostguard's: another one is left alone, not dropped)."""
     return Step(
         "refuse when a trigger that is not ghostguard's calls the function (CASCADE would drop it)",
         do_block(
@@ -173,6 +215,8 @@ def refuse_foreign_callers(config: Config) -> Step:
                 "\nBEGIN\n"
                 "  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t\n"
                 "             WHERE t.tgfoid = pg_catalog.to_regprocedure({fn})\n"
+                "               AND coalesce(pg_catalog.obj_description(t.tgfoid, 'pg_proc'), '')\n"
+                "                   LIKE {marker}\n"
                 "               AND NOT (t.tgrelid = {src}::regclass AND t.tgname = ANY ({ours}))) THEN\n"
                 "    RAISE EXCEPTION 'ghostguard rollback refused: another trigger calls %; "
                 "drop or repoint it first', {shown};\n"
@@ -183,6 +227,7 @@ def refuse_foreign_callers(config: Config) -> Step:
                 shown=sql.Literal(config.function_display),
                 src=sql.Literal(source(config).as_string(None)),
                 ours=sql.Literal(list(config.trigger_names)),
+                marker=sql.Literal(MANAGED_PATTERN),
             )
         ),
     )
