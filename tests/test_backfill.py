@@ -412,3 +412,23 @@ def test_a_backfilled_users_failure_is_resolved(
     ).fetchall()
     assert resolved == [(True, "resolved: a profile was created (backfill)")]
     assert run("scan", db=database).exit_code == 0
+
+
+def test_a_locked_analyze_is_said_not_an_error(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 50)
+    cfg = tmp_path / "ghostguard.toml"
+    cfg.write_text("[trigger]\nlock_timeout = '100ms'\n")
+    with psycopg.connect(database.url, application_name="vacuum-like") as holder:
+        # what VACUUM or CREATE INDEX CONCURRENTLY hold: inserts pass, ANALYZE waits
+        holder.execute("LOCK TABLE public.users IN SHARE UPDATE EXCLUSIVE MODE")
+        result = run("backfill", "--yes", "--config", str(cfg), db=database)
+        holder.rollback()
+    assert result.exit_code == 0, result.output
+    assert "backfilled profiles: 50" in result.stdout
+    assert "note: ANALYZE skipped (another session holds public.users; in the way: pid " in (
+        result.stdout
+    )
+    assert ghost_count(conn) == 0
+    assert _audit(conn)[-1][1] == "success"

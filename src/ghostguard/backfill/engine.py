@@ -172,8 +172,7 @@ def run_backfill(
         conn.execute(sql_set.resolve_profiled.statement)
     seconds = time.monotonic() - tally.started
     analyzed = time.monotonic()
-    if tally.inserted:
-        _analyze(conn, sql_set)
+    skipped = _analyze(conn, sql_set, config) if tally.inserted else ""
     groups = _failure_groups(conn, sql_set) if tally.failed else []
     return BackfillResult(
         run.run_id,
@@ -191,6 +190,7 @@ def run_backfill(
         groups,
         config.failures.display,
         swept,
+        skipped,
     )
 
 
@@ -420,7 +420,14 @@ def _fail(
         )
 
 
-def _analyze(conn: psycopg.Connection, sql_set: EngineStatements) -> None:
-    """Fresh statistics, so the next anti-join is planned for the table's real size (owner only)."""
+def _analyze(conn: psycopg.Connection, sql_set: EngineStatements, config: Config) -> str:
+    """Fresh statistics, so the next anti-join is planned for the table's real size (owner only).
+    The profiles are in and logged by now: a lock that keeps ANALYZE out is said, not an error
+    (autovacuum analyzes the table later); returns why it was skipped, or ''."""
     with database_errors("backfill: analyzing the profile table"):
-        conn.execute(sql_set.analyze.statement)
+        try:
+            conn.execute(sql_set.analyze.statement)
+        except errors.LockNotAvailable:
+            who = in_the_way(conn, [config.target])
+            return f"another session holds {config.target.display}{who}"
+    return ""

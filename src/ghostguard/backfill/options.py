@@ -90,6 +90,7 @@ class BackfillResult:
     failures: list[FailureGroup] = field(default_factory=list[FailureGroup])
     failures_table: str = ""  # where they are recorded
     swept: int = 0  # a resumed run: keys behind its starting checkpoint scanned again
+    analyze_skipped: str = ""  # why the closing ANALYZE did not run (the rows are in regardless)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -178,6 +178,13 @@ def backfill(console: Console, result: BackfillResult) -> None:
         f"  {result.scanned:,} auth rows scanned in {result.batches:,} batches, {result.seconds:.2f}s, "
         f"worst batch {result.worst_batch_seconds * 1000:.0f} ms, {result.retries} retries{resumed}"
     )
+    if result.swept:
+        console.print(f"  swept again behind the checkpoint: {result.swept:,} auth rows")
+    if result.analyze_skipped:
+        console.print(
+            f"note: ANALYZE skipped ({result.analyze_skipped}); autovacuum analyzes the table later",
+            markup=False,
+        )
     if result.failed:
         console.print(
             Text(
