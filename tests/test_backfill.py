@@ -432,3 +432,43 @@ def test_a_locked_analyze_is_said_not_an_error(
     )
     assert ghost_count(conn) == 0
     assert _audit(conn)[-1][1] == "success"
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_say_what_was_done_and_how_to_resume(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, signum: int, code: int
+) -> None:
+    _installed_with_ghosts(database, auth, conn, 3000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ghostguard", "backfill", "--yes", "--json", "--batch-size", "200"]
+        + ["--max-rate", "2000", "--db-url", database.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DATABASE_URL": "", "GHOSTGUARD_PROGRESS_SECONDS": "3600"},
+    )
+    deadline = time.monotonic() + 60
+    while (
+        time.monotonic() < deadline and int(scalar(conn, "SELECT count(*) FROM public.users")) < 600
+    ):  # type: ignore[call-overload]
+        time.sleep(0.05)
+    os.kill(proc.pid, signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    data = json.loads(out)
+    name = signal.Signals(signum).name
+    assert data["interrupted"] == name and data["resume"] == "ghostguard backfill --yes"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"interrupted: backfill interrupted by {name} after creating ")
+    assert last.endswith("the checkpoint is kept: run `ghostguard backfill --yes` to resume")
+    done = int(scalar(conn, "SELECT count(*) FROM public.users"))  # type: ignore[call-overload]
+    assert data["inserted"] == done and 0 < done < 3000
+    status, message = conn.execute(
+        "SELECT status, error_message FROM public.cleanup_audit_log "
+        "WHERE job_name = 'backfill_ghost_users' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    assert (status, message) == ("failed", f"interrupted by {name}")
+    resumed = run("backfill", "--yes", "--json", db=database)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["resumed_from"] == data["run_id"]
+    assert ghost_count(conn) == 0

@@ -12,6 +12,8 @@ class ExitCode(IntEnum):
     CHECKS_FAILED = 1  # ghosts found, a verification check failed
     ERROR = 2  # bad input, bad config, unreachable server, unexpected database error
     REFUSED = 3  # unsafe or unconfirmed: nothing was changed
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): what was done is kept and said; run again to resume
+    TERMINATED = 143  # SIGTERM: the same
 
 
 class GhostguardError(Exception):
@@ -48,3 +50,13 @@ class Refused(GhostguardError):
     """The command would change the database without confirmation, or the change is unsafe."""
 
     exit_code = ExitCode.REFUSED
+
+
+class Interrupted(GhostguardError):
+    """Stopped by SIGINT or SIGTERM midway: says what was done and how to go on; `result` is
+    what --json prints."""
+
+    def __init__(self, message: str, signum: int, result: dict[str, object]) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.TERMINATED if signum == 15 else ExitCode.INTERRUPTED
+        self.result = result

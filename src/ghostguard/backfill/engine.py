@@ -10,6 +10,7 @@ backoff, adapt their size to a target duration, and can be rate-limited.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
@@ -34,11 +35,12 @@ from ghostguard.backfill.resume import resumption
 from ghostguard.backfill.statements import EngineStatements
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.errors import DatabaseError, Refused
+from ghostguard.errors import DatabaseError, Interrupted, Refused
 from ghostguard.locks import exclusive_run, in_the_way
 from ghostguard.runner import database_errors, primary_message
 from ghostguard.secrets import mask
 from ghostguard.sqlparts import Query
+from ghostguard.stopping import STOPS, signal_number
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def run_backfill(
             )
         except BatchFailed as failed:
             _give_up(conn, sql_set, config, run.run_id, failed, checkpoints.value)
+        except STOPS as stop:
+            _stopped(conn, sql_set, run.run_id, tally, checkpoints.value, signal_number(stop))
         except psycopg.Error as exc:  # the coordinating connection itself
             message = primary_message(exc)
             _fail(conn, sql_set, run.run_id, message, checkpoints.value)
@@ -299,6 +303,14 @@ def _drive(
             if future.exception() is None:
                 checkpoints.finish(in_flight[future])
         raise
+    except STOPS:
+        # Batches in flight finish (each is short) and count: what the run says it did is
+        # exactly what is committed.
+        for future in as_completed(in_flight):
+            if future.exception() is None:
+                checkpoints.finish(in_flight[future])
+                tally.add(future.result())
+        raise
 
 
 def _next_window(
@@ -358,6 +370,35 @@ def _give_up(
         f"backfill failed (audit row marked failed, checkpoint kept: run again to resume): {message}",
         exc.sqlstate,
     ) from None
+
+
+def _stopped(
+    conn: psycopg.Connection,
+    sql_set: EngineStatements,
+    run_id: str,
+    tally: _Tally,
+    checkpoint: Any,
+    signum: int,
+) -> NoReturn:
+    """Ctrl-C or SIGTERM: the run is closed as failed with its checkpoint (the next run resumes
+    from it); every committed batch stays; say so."""
+    name = signal.Signals(signum).name
+    if not conn.broken:  # an interrupted statement was cancelled; the connection may be fine
+        _fail(conn, sql_set, run_id, f"interrupted by {name}", checkpoint)
+    raise Interrupted(
+        f"backfill interrupted by {name} after creating {tally.inserted:,} profiles "
+        f"({tally.scanned:,} auth rows scanned); each batch is its own transaction and the "
+        "checkpoint is kept: run `ghostguard backfill --yes` to resume",
+        signum,
+        {
+            "interrupted": name,
+            "run_id": run_id,
+            "inserted": tally.inserted,
+            "scanned": tally.scanned,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "resume": "ghostguard backfill --yes",
+        },
+    )
 
 
 def _rows_after(

@@ -14,11 +14,13 @@ from ghostguard.cli.migrations import migrations_cmd
 from ghostguard.cli.monitor import monitor
 from ghostguard.cli.rehearse import rehearse_cmd
 from ghostguard.cli.sandbox import sandbox_group
+from ghostguard.stopping import raise_on_sigterm
 
 EPILOG = """\b
 Exit codes: 0 success; 1 something to act on (ghosts, sync failures, a failed
 check, orphans); 2 error (bad input, bad config, unreachable server); 3 refused
-(unconfirmed or unsafe; nothing changed).
+(unconfirmed or unsafe; nothing changed); 130/143 interrupted by Ctrl-C/SIGTERM
+(what was done is kept and said; run again to resume).
 """
 
 
@@ -58,4 +60,5 @@ cli.add_command(demo)
 
 
 def main() -> None:
+    raise_on_sigterm()
     cli(prog_name="ghostguard")

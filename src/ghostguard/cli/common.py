@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
@@ -18,10 +19,11 @@ from ghostguard import catalog, db
 from ghostguard import config as config_mod
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.errors import ConfigError, ExitCode, GhostguardError, Refused
+from ghostguard.errors import ConfigError, ExitCode, GhostguardError, Interrupted, Refused
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 from ghostguard.secrets import mask
+from ghostguard.stopping import STOPS, signal_number
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +37,17 @@ class GhostguardGroup(click.Group):
         except Refused as exc:
             click.echo(f"refused: {mask(exc.message)}", err=True)
             ctx.exit(int(exc.exit_code))
+        except Interrupted as exc:
+            click.echo(f"interrupted: {mask(exc.message)}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except STOPS as stop:  # any other command: each of its writes is its own transaction
+            signum = signal_number(stop)
+            click.echo(
+                f"interrupted: stopped by {signal.Signals(signum).name}; every change ghostguard "
+                "makes is its own transaction, so nothing is half-done: run the command again",
+                err=True,
+            )
+            ctx.exit(128 + signum)
         except GhostguardError as exc:
             click.echo(f"error: {mask(exc.message)}", err=True)
             ctx.exit(int(exc.exit_code))
@@ -48,6 +61,17 @@ class GhostguardGroup(click.Group):
         except psycopg.Error as exc:
             click.echo(f"error: database error: {primary_message(exc)}", err=True)
             ctx.exit(int(ExitCode.ERROR))
+
+
+@contextmanager
+def json_when_interrupted(as_json: bool) -> Generator[None, None, None]:
+    """With --json, an interrupted run still prints a JSON document: what it did and how to resume."""
+    try:
+        yield
+    except Interrupted as exc:
+        if as_json:
+            print_json(exc.result)
+        raise
 
 
 def db_options(func: F) -> F:

@@ -23,6 +23,7 @@ from ghostguard.cli.common import (
     db_options,
     finish,
     json_option,
+    json_when_interrupted,
     note,
     print_json,
     resolve_target,
@@ -243,7 +244,7 @@ def apply_cmd(
             f"{target.config.target.display} in {target.where}",
         )
         history = history_for(conn, migrations_dir, files)
-        with backfill_progress() as progress:
+        with backfill_progress() as progress, json_when_interrupted(as_json):
             options = apply_mod.ApplyOptions(
                 backfill=_backfill_options(target.config, batch_size, max_rate, jobs, no_yield),
                 on_retry=_say_retry,
@@ -294,7 +295,7 @@ def backfill_cmd(
     with connected(target) as (conn, shape):
         backfill.require_audit_table(conn, target.config)
         confirm(yes, f"Backfill missing {target.config.target.display} rows in {target.where}")
-        with backfill_progress() as progress:
+        with backfill_progress() as progress, json_when_interrupted(as_json):
             result = backfill.backfill(
                 conn,
                 target.config,
