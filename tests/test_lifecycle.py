@@ -182,6 +182,41 @@ def test_scan_names_a_foreign_key_that_makes_deletes_fail_with_the_fix(
     assert json.loads(run("scan", "--json", db=database).stdout)["blocking_foreign_keys"] == []
 
 
+@pytest.mark.parametrize(
+    ("column", "why"),
+    [
+        ("user_id uuid NOT NULL REFERENCES auth.users ON DELETE SET NULL",
+         "ON DELETE SET NULL on a NOT NULL column"),
+        ("user_id uuid NOT NULL REFERENCES auth.users ON DELETE SET DEFAULT",
+         "ON DELETE SET DEFAULT on a NOT NULL column without a default"),
+    ],
+)  # fmt: skip
+def test_set_null_or_default_into_a_not_null_link_fails_deletes_and_is_named(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, column: str, why: str
+) -> None:
+    _apply(database)
+    conn.execute(f"CREATE TABLE public.orders (id serial PRIMARY KEY, {column})")
+    user = auth.signup(authserver.email_user("buyer@example.com"))
+    conn.execute("INSERT INTO public.orders (user_id) VALUES (%s)", (user,))
+    with pytest.raises(psycopg.errors.NotNullViolation):
+        auth.hard_delete(user)  # what doctor and scan must call a failing delete
+    doctor = json.loads(run("doctor", "--json", db=database).stdout)
+    (finding,) = [
+        f for f in doctor["findings"]
+        if f["name"] == "deletes_cascade" and f["object"] == "public.orders.orders_user_id_fkey"
+    ]  # fmt: skip
+    assert finding["passed"] is False
+    assert finding["detail"] == f'{why}: deleting a user fails ("Database error deleting user")'
+    (key,) = json.loads(run("scan", "--json", db=database).stdout)["blocking_foreign_keys"]
+    assert key["why"] == why and "ON DELETE CASCADE NOT VALID" in key["fix"]
+    with conn.transaction():
+        for statement in key["fix"].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)  # the fix, exactly as printed
+    auth.hard_delete(user)
+    assert scalar(conn, "SELECT count(*) FROM public.orders") == 0
+
+
 def test_failing_profile_writes_never_block_signups_and_repair_fixes_them(
     database: Database, auth: AuthServer, conn: psycopg.Connection
 ) -> None:

@@ -141,11 +141,24 @@ class ForeignKey:
     ref_columns: tuple[str, ...]
     on_delete: str  # NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT
     nullable: bool  # every referencing column may be NULL
+    defaulted: bool = True  # every NOT NULL referencing column has a default
+
+    @property
+    def deletes_fail(self) -> str | None:
+        """Why deleting a referenced user fails ("Database error deleting user"), or None:
+        NO ACTION / RESTRICT, SET NULL into a NOT NULL column, SET DEFAULT into a NOT NULL
+        column without a default."""
+        if self.on_delete in ("NO ACTION", "RESTRICT"):
+            return f"ON DELETE {self.on_delete}"
+        if self.on_delete == "SET NULL" and not self.nullable:
+            return "ON DELETE SET NULL on a NOT NULL column"
+        if self.on_delete == "SET DEFAULT" and not self.defaulted:
+            return "ON DELETE SET DEFAULT on a NOT NULL column without a default"
+        return None
 
     @property
     def blocks_deletes(self) -> bool:
-        """NO ACTION / RESTRICT: deleting a referenced user fails ("Database error deleting user")."""
-        return self.on_delete in ("NO ACTION", "RESTRICT")
+        return self.deletes_fail is not None
 
     @property
     def display(self) -> str:
@@ -165,8 +178,10 @@ def foreign_keys_to(conn: psycopg.Connection, table: TableRef) -> list[ForeignKe
     """Every foreign key that references `table`, from any schema."""
     rows = conn.execute(_SQL["foreign_keys_to"], (table.schema, table.table)).fetchall()
     return [
-        ForeignKey(name, schema, rel, tuple(cols), tuple(refs), _ON_DELETE[action], nullable)
-        for name, schema, rel, cols, refs, action, nullable in rows
+        ForeignKey(
+            name, schema, rel, tuple(cols), tuple(refs), _ON_DELETE[action], nullable, defaulted
+        )
+        for name, schema, rel, cols, refs, action, nullable, defaulted in rows
     ]
 
 

@@ -11,7 +11,10 @@ SELECT con.conname, n.nspname, c.relname,
        con.confdeltype::text,
        NOT EXISTS (SELECT 1 FROM unnest(con.conkey) k(num)
                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                   WHERE a.attnotnull)
+                   WHERE a.attnotnull),
+       NOT EXISTS (SELECT 1 FROM unnest(con.conkey) k(num)
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+                   WHERE a.attnotnull AND NOT a.atthasdef)
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -25,7 +25,7 @@ def fix_blocking_foreign_key(fk: ForeignKey, config: Config) -> str:
     name = ident(fk.name)
     steps = [
         Step(
-            f"{fk.display}: deleting a user fails while this key says {fk.on_delete}",
+            f"{fk.display}: deleting a user fails while this key says {fk.deletes_fail}",
             sql.SQL(
                 "ALTER TABLE {table} DROP CONSTRAINT {name},\n"
                 "  ADD CONSTRAINT {name} FOREIGN KEY ({cols}) REFERENCES {source} ({refs})\n"

@@ -27,6 +27,7 @@ class BlockingKey:
     name: str
     on_delete: str
     fix: str
+    why: str = ""  # why deletes fail: ON DELETE NO ACTION, SET NULL on a NOT NULL column, ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,10 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         failures = sync_failures.unresolved(conn, config)
         blocking = [
             BlockingKey(
-                fk.display, fk.on_delete, blocking_keys.fix_blocking_foreign_key(fk, config)
+                fk.display,
+                fk.on_delete,
+                blocking_keys.fix_blocking_foreign_key(fk, config),
+                fk.deletes_fail or "",
             )
             for fk in catalog.foreign_keys_to(conn, config.source)
             if fk.blocks_deletes

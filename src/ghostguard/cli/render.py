@@ -139,7 +139,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         console.print(report.link_index.fix, markup=False, highlight=False)
     for key in report.blocking_foreign_keys:
         console.print(
-            Text(f"\nforeign key {key.name} is ON DELETE {key.on_delete}: ", style="bold yellow")
+            Text(f"\nforeign key {key.name} is {key.why}: ", style="bold yellow")
             + Text('deleting a user fails ("Database error deleting user"). Fix:')
         )
         console.print(key.fix, markup=False, highlight=False)

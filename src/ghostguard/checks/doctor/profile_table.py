@@ -120,13 +120,13 @@ def profile_key_uuid(f: Facts) -> list[Finding]:
 def deletes_cascade(f: Facts) -> list[Finding]:
     findings: list[Finding] = []
     for fk in f.foreign_keys:
-        if fk.blocks_deletes:
+        if fk.deletes_fail is not None:
             findings.append(
                 problem(
                     "deletes_cascade",
                     ERROR,
                     fk.display,
-                    f'ON DELETE {fk.on_delete}: deleting a user fails ("Database error deleting user")',
+                    f'{fk.deletes_fail}: deleting a user fails ("Database error deleting user")',
                     blocking_keys.fix_blocking_foreign_key(fk, f.config).strip(),
                 )
             )
