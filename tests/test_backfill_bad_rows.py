@@ -12,6 +12,8 @@ from ghostguard.supabase.authserver import AuthServer
 from test_backfill import LOAD_USERS, kill_mid_run
 
 SEVENS = "email LIKE '%7@load.example'"  # 1 in 10 of the loaded users
+# A CHECK that NULL cannot satisfy either: a NULL fixes a nullable column's bad value, so the
+# rows that break this one are rows nothing can fix.
 
 
 def _ghosts(
@@ -47,7 +49,7 @@ def test_rows_breaking_a_check_are_recorded_once_and_the_rest_get_profiles(
 ) -> None:
     _ghosts(database, auth, conn, 1200)
     conn.execute(
-        f"ALTER TABLE public.users ADD CONSTRAINT no_sevens CHECK (email IS NULL OR NOT ({SEVENS}))"
+        f"ALTER TABLE public.users ADD CONSTRAINT no_sevens CHECK (email IS NOT NULL AND NOT ({SEVENS}))"
     )
     result = run("backfill", "--yes", "--json", "--batch-size", "500", db=database)
     assert result.exit_code == 1, result.output
@@ -118,7 +120,7 @@ def test_a_killed_run_over_bad_rows_resumes_without_skipping_or_doubling(
 ) -> None:
     _ghosts(database, auth, conn, 4000)
     conn.execute(
-        f"ALTER TABLE public.users ADD CONSTRAINT no_sevens CHECK (email IS NULL OR NOT ({SEVENS}))"
+        f"ALTER TABLE public.users ADD CONSTRAINT no_sevens CHECK (email IS NOT NULL AND NOT ({SEVENS}))"
     )
     kill_mid_run(database, conn, lambda: int(_last_run(conn)[1] or 0) >= 900)  # type: ignore[call-overload]
     killed_at = int(_last_run(conn)[1] or 0)

@@ -48,10 +48,10 @@ def test_apply_dry_run_prints_exactly_what_apply_executes(
     database: Database, conn: psycopg.Connection, recorder: Recorder, tmp_path: Path, bad_rows: bool
 ) -> None:
     conn.execute(HISTORY)
-    if bad_rows:  # every email ending in 7@ breaks it: the batches are salvaged
+    if bad_rows:  # every email ending in 7@ breaks it (over two columns: NULL cannot fix it)
         conn.execute(
             "ALTER TABLE public.users ADD CONSTRAINT no_sevens "
-            "CHECK (email IS NULL OR email NOT LIKE '%7@example.com')"
+            "CHECK (email IS NULL OR email NOT LIKE '%7@example.com' OR id IS NULL)"
         )
     migrations_dir = tmp_path / "supabase" / "migrations"
     migrations_dir.mkdir(parents=True)

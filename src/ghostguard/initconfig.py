@@ -229,6 +229,7 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
     sample = SignupSample(conn, base.source, catalog.supabase_shape(base))
     unique_columns = {c for c in columns if catalog.is_unique_key(conn, target, c)}
     checks = catalog.column_checks(conn, target)
+    defaults = dict(catalog.column_defaults(conn, target))
     notes = [
         f"profile table: {target.display} (key {target.key}): {why}",
         f"signup kinds here: {describe(sample.kinds)} (of {sample.size:,} sampled users)"
@@ -306,12 +307,25 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             continue
         mapping[name] = known
         notes.append(f"{target.table}.{name} <- {known.describe()}{_seen(known, seen, sampled)}")
+        default = defaults.get(name)
+        last = (
+            f"then its DEFAULT {default}"
+            if default is not None
+            else "the last one is written as NULL (the column may be NULL)"
+            if not columns[name].not_null
+            else "the last one is written as it is"
+        )
         notes += [
             f"{target.table}.{name}: CHECK {check}: a value that breaks it gives way to the next "
-            "source; the last one is written as it is"
+            f"source; {last}"
             for column, check in checks
-            if column == name and known.fallbacks
+            if column == name
+            and (known.fallbacks or default is not None or not columns[name].not_null)
         ]
+        if default is not None:
+            notes.append(
+                f"{target.table}.{name}: when every source is empty: its DEFAULT {default}"
+            )
     if soft:
         notes.append(f"{target.table}.deleted_at <- set when the auth user is soft-deleted")
     config = replace(

@@ -102,6 +102,13 @@ class Shape:
     # CHECK constraints over one mapped column: (column, expression). A value that breaks one
     # falls through to the next source, like a value that does not cast.
     column_checks: tuple[tuple[str, str], ...] = ()
+    # DEFAULT expressions of mapped columns: what a column gets when every source is empty.
+    column_defaults: tuple[tuple[str, str], ...] = ()
+    # Mapped columns that may be NULL: a value that breaks their CHECK is written as NULL.
+    nullable_columns: tuple[str, ...] = ()
+
+    def default_of(self, column: str) -> str | None:
+        return next((e for c, e in self.column_defaults if c == column), None)
 
     def enum_of(self, column: str) -> tuple[str, str] | None:
         return next(((s, n) for c, s, n in self.enum_columns if c == column), None)
@@ -219,18 +226,31 @@ def is_unique_key(conn: psycopg.Connection, table: TableRef, column: str) -> boo
     return bool(row and row[0])
 
 
-def column_checks(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, str]]:
-    """CHECK constraints over a single column, printed with an empty search_path so every name
-    the sync function (search_path '') needs is qualified. The setting is put back after."""
+def _printed_qualified(
+    conn: psycopg.Connection, query: str, table: TableRef
+) -> list[tuple[str, str]]:
+    """(column, expression) rows of a catalog query whose expressions are printed with an empty
+    search_path, so every name the sync function (search_path '') needs is qualified. The
+    setting is put back after."""
     previous = conn.execute("SELECT current_setting('search_path')").fetchone()
     conn.execute("SELECT set_config('search_path', '', false)")
     try:
-        rows = conn.execute(_SQL["column_checks"], (table.schema, table.table)).fetchall()
+        rows = conn.execute(_SQL[query], (table.schema, table.table)).fetchall()
     finally:
         conn.execute(
             "SELECT set_config('search_path', %s, false)", (previous[0] if previous else "",)
         )
-    return [(str(column), str(check)) for column, check in rows]
+    return [(str(column), str(expression)) for column, expression in rows]
+
+
+def column_checks(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, str]]:
+    """CHECK constraints over a single column."""
+    return _printed_qualified(conn, "column_checks", table)
+
+
+def column_defaults(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, str]]:
+    """DEFAULT expressions of the table's plain columns."""
+    return _printed_qualified(conn, "column_defaults", table)
 
 
 def existing_roles(conn: psycopg.Connection, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -361,6 +381,10 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
         column_checks=tuple(
             (c, e) for c, e in column_checks(conn, config.target) if c in config.mapping
         ),
+        column_defaults=tuple(
+            (c, e) for c, e in column_defaults(conn, config.target) if c in config.mapping
+        ),
+        nullable_columns=tuple(c for c in config.mapping if not target_cols[c].not_null),
         target_updated_at=(
             "updated_at"
             if "updated_at" in target_cols and "updated_at" not in config.mapping

@@ -46,6 +46,16 @@ WHERE c.conrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text,
   AND c.contype = 'c' AND pg_catalog.cardinality(c.conkey) = 1
 ORDER BY a.attname, c.conname
 
+-- name: column_defaults
+-- DEFAULT expressions of plain columns, printed like column_checks: what a mapped column gets
+-- when every source is empty (an explicit NULL would bypass it).
+SELECT a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+FROM pg_catalog.pg_attrdef d
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE d.adrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))
+  AND a.attgenerated = '' AND NOT a.attisdropped
+ORDER BY a.attname
+
 -- name: table_exists
 SELECT pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text)) IS NOT NULL
 

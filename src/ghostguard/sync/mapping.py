@@ -97,8 +97,10 @@ def value(
     a text value only when it has their form. Otherwise the next source is tried, and the write
     never fails on a value that does not cast. With `checks`, a source that is not the last also
     counts only when the column's one-column CHECK constraints hold for it; the last is written as
-    it is, so a value nothing can fix is recorded with its constraint, not silently emptied. (A
-    trigger's WHEN takes `checks=False`: it may not hold the subquery they need.)"""
+    it is, so a value nothing can fix is recorded with its constraint, not silently emptied,
+    except in a nullable column, where NULL fixes it. When every source is empty the column gets
+    its DEFAULT (the server's own expression), not an explicit NULL. (A trigger's WHEN takes
+    `checks=False`: it may not hold the subquery checks need, nor compare volatile defaults.)"""
     column_type = shape.type_of(column) if column is not None else None
     as_json = column_type in ("jsonb", "json")
     if src.expression is not None:
@@ -110,6 +112,16 @@ def value(
             (_key(row, src.metadata_column, key, as_json), not as_json) for key in src.metadata
         ]
     tries += [(_fallback(f, row, shape, as_json), _is_text_source(f)) for f in src.fallbacks]
+    default = shape.default_of(column) if column is not None and checks else None
+    if default is not None:  # every source empty: the column's DEFAULT, not an explicit NULL
+        tries.append((verbatim(default), False))
+    # Every source but the last gives way when it breaks a CHECK; so does the last of a
+    # nullable column (NULL is a fixable row; a NOT NULL column's last value is recorded).
+    checked = (
+        len(tries) if column is not None and column in shape.nullable_columns else len(tries) - 1
+    )
+    if default is not None:
+        checked = len(tries) - 1  # the DEFAULT itself is written as it is
     enum = shape.enum_of(column) if column is not None else None
     cast = _CASTS.get(column_type or "")
     exprs: list[sql.Composable] = []
@@ -123,7 +135,7 @@ def value(
             expr = sql.SQL("CASE WHEN ({v}) {op} {p} THEN ({v})::{t} END").format(
                 v=expr, op=op, p=sql.Literal(pattern), t=type_sql
             )
-        if column is not None and checks and n < len(tries):
+        if column is not None and checks and n <= checked:
             expr = _within_checks(expr, column, shape)
         exprs.append(expr)
     if len(exprs) == 1:
