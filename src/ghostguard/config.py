@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_FILE = "ghostguard.toml"
+READS_PROFILES = ("data_api", "server")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Config:
     # The app's own triggers on the auth table that apply takes over: their functions are saved
     # in the audit log and dropped in the install transaction, and rollback restores them.
     adopt: tuple[str, ...] = ()
+    # How the app reads profiles: "data_api" (supabase.from() as the signed-in user: app_view is
+    # checked) or "server" (only with the service role or a server connection: it is not).
+    reads_profiles: str = "data_api"
+    # The schemas the Data API serves; empty: the project's pgrst.db_schemas where the database
+    # holds it, else Supabase's default (public, graphql_public).
+    api_schemas: tuple[str, ...] = ()
 
     @property
     def function_display(self) -> str:
@@ -121,7 +128,7 @@ def _table(raw: dict[str, Any], section: str, default: TableRef) -> TableRef:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from parsed TOML, rejecting unknown keys so typos are not silently ignored."""
-    known = {"source", "target", "trigger", "audit", "failures", "mapping", "adopt"}
+    known = {"source", "target", "trigger", "audit", "failures", "mapping", "adopt", "app"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -146,6 +153,15 @@ def from_dict(data: dict[str, Any]) -> Config:
     failures = _section(data, "failures", table_keys - {"key"})
     mapping_raw = _section(data, "mapping", None)
     adopt = _section(data, "adopt", {"triggers"}).get("triggers", [])
+    app = _section(data, "app", {"reads_profiles", "api_schemas"})
+    reads = app.get("reads_profiles", default.reads_profiles)
+    if reads not in READS_PROFILES:
+        raise ConfigError(
+            f"app.reads_profiles = {reads!r}: use one of {', '.join(map(repr, READS_PROFILES))}"
+        )
+    schemas: object = app.get("api_schemas", [])
+    if not isinstance(schemas, list):
+        raise ConfigError('app.api_schemas must be a list of schema names, e.g. ["public", "api"]')
     if not isinstance(adopt, list):
         raise ConfigError('[adopt] triggers must be a list of trigger names, e.g. ["on_signup"]')
     mapping = (
@@ -188,6 +204,10 @@ def from_dict(data: dict[str, Any]) -> Config:
             SIGNUP_LOCK_BOUNDS,
         ),
         adopt=tuple(require_name("adopt.triggers", name) for name in cast(list[object], adopt)),
+        reads_profiles=str(reads),
+        api_schemas=tuple(
+            require_name("app.api_schemas", name) for name in cast(list[object], schemas)
+        ),
     )
 
 
@@ -243,6 +263,13 @@ def to_dict(config: Config) -> dict[str, Any]:
     }
     if config.adopt:
         data["adopt"] = {"triggers": list(config.adopt)}
+    app: dict[str, Any] = {}
+    if config.reads_profiles != Config.reads_profiles:
+        app["reads_profiles"] = config.reads_profiles
+    if config.api_schemas:
+        app["api_schemas"] = list(config.api_schemas)
+    if app:
+        data["app"] = app
     return data
 
 

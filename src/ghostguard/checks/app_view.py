@@ -99,6 +99,21 @@ def read(conn: psycopg.Connection, config: Config) -> AppView:
     roles = catalog.existing_roles(conn, ("anon", "authenticated"))
     if len(roles) < 2:
         return AppView(False, 0, {}, 0, None, "not a Supabase project: no API roles", "")
+    if config.reads_profiles == "server":
+        return AppView(
+            False, 0, {}, 0, None,
+            'not checked: the app reads profiles only on the server ([app] reads_profiles = "server")',
+            "",
+        )  # fmt: skip
+    served = config.api_schemas or served_schemas(conn)
+    if config.target.schema not in served:
+        return AppView(
+            False, 0, {}, 0, None,
+            f"not served: the Data API serves {', '.join(served)}, not {config.target.schema}, so "
+            f"the app cannot read {config.target.display} through supabase.from() (set [app] "
+            "api_schemas if it does)",
+            "",
+        )  # fmt: skip
     key, table = ident(config.target.key), target(config)
     users = [
         str(r[0])
@@ -131,6 +146,25 @@ def read(conn: psycopg.Connection, config: Config) -> AppView:
         _detail(own, len(users), others_visible, anon_visible, failure),
         _fix(conn, config, own),
     )
+
+
+DATA_API_DEFAULT = ("public", "graphql_public")  # what a new Supabase project's API serves
+
+
+def served_schemas(conn: psycopg.Connection) -> tuple[str, ...]:
+    """The schemas the Data API serves: PostgREST's `pgrst.db_schemas` where the database holds
+    it (a role setting of `authenticator`, how projects configure PostgREST in SQL), else
+    Supabase's default."""
+    row = conn.execute(
+        "SELECT split_part(c, '=', 2) FROM pg_catalog.pg_db_role_setting s "
+        "JOIN pg_catalog.pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) c "
+        "WHERE r.rolname = 'authenticator' AND starts_with(c, 'pgrst.db_schemas=') "
+        "AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database "
+        "WHERE datname = current_database())) ORDER BY s.setdatabase DESC LIMIT 1"
+    ).fetchone()
+    if row is None or not str(row[0]).strip():
+        return DATA_API_DEFAULT
+    return tuple(name.strip().strip('"') for name in str(row[0]).split(",") if name.strip())
 
 
 def _detail(own: dict[str, int], sampled: int, others: int, anon: int | None, failure: str) -> str:

@@ -173,9 +173,11 @@ def app_view(f: Facts) -> list[Finding]:
     users' rows and anon's view are what the project decided (warnings, with the SQL that closes
     them if it did not)."""
     view = f.app_view
+    obj = f.config.target.display
+    if view is not None and not view.applicable and view.detail.startswith("not "):
+        return [ok("app_view", ERROR, obj, view.detail)]  # not served, or read on the server
     if view is None or not view.applicable:
         return []
-    obj = f.config.target.display
     findings = [
         ok("app_view", ERROR, obj, view.detail)
         if view.passed
