@@ -303,9 +303,6 @@ BEGIN
   INSERT INTO public.profiles (id, email, full_name)
   VALUES (NEW.id, NEW.email, NEW.raw_user_meta_data ->> 'full_name')
   ON CONFLICT (id) DO UPDATE SET email = excluded.email, full_name = excluded.full_name;
-  IF TG_OP = 'UPDATE' THEN
-    UPDATE public.profiles SET last_seen = now() WHERE id = NEW.id;
-  END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER sync_profile AFTER INSERT OR UPDATE ON auth.users
@@ -323,13 +320,43 @@ def test_a_trigger_that_also_fires_on_update_is_translated_to_following_columns(
         "email": {"column": "email"},
         "full_name": {"metadata": ["full_name"]},
     }
-    assert (
-        "sync_profile also fires on UPDATE: the mapped columns follow the auth row (its UPDATE "
-        "also sets last_seen: map those by hand)" in " ".join(init.stderr.split())
-    )
     assert run("apply", "--yes", db=database).exit_code == 0
     user = auth.signup(authserver.email_user("old@example.com", full_name="Kim"))
     auth.confirm_email_change(user, "new@example.com")
     assert conn.execute(
         "SELECT email, full_name FROM public.profiles WHERE id = %s", (user,)
     ).fetchone() == ("new@example.com", "Kim")
+
+
+LAST_SEEN = UPSERT_ON_UPDATE.replace(
+    "  RETURN NEW;\nEND $$;",
+    "  IF TG_OP = 'UPDATE' THEN\n"
+    "    UPDATE public.profiles SET last_seen = now() WHERE id = NEW.id;\n"
+    "  END IF;\n  RETURN NEW;\nEND $$;",
+)
+
+
+def test_what_cannot_be_kept_on_update_is_a_decision_and_apply_refuses(
+    database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    conn.execute(LAST_SEEN)
+    before = conn.execute(
+        "SELECT pg_get_functiondef('public.sync_profile()'::regprocedure)"
+    ).fetchone()
+    init = run("init", db=database)
+    assert init.exit_code == 1, init.output
+    assert (
+        "profiles.last_seen: the original's UPDATE sets it to 'now()', which ghostguard cannot "
+        "keep in step: map it by hand (update = true)"
+    ) in Path("ghostguard.toml").read_text()
+    refused = run("apply", "--yes", db=database)
+    assert refused.exit_code == 3, refused.output
+    assert refused.stderr.startswith(
+        "refused: apply refused: taking over sync_profile would drop what it does: trigger "
+        "sync_profile writes public.profiles.last_seen, which is not mapped; nothing was changed"
+    )
+    assert (
+        conn.execute("SELECT pg_get_functiondef('public.sync_profile()'::regprocedure)").fetchone()
+        == before
+    )
+    assert conn.execute("SELECT to_regclass('public.cleanup_audit_log')").fetchone() == (None,)

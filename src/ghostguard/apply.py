@@ -142,6 +142,7 @@ def apply(
     options = options or ApplyOptions()
     with exclusive_run(conn, config, "apply"):
         adopted = [w.display for w in takeover.refuse_unadopted(conn, config, "apply")]
+        takeover.refuse_lossy(conn, config, "apply")
         preflight = preflight_or_refuse(conn, config, shape, options)
         attempts = install(conn, config, shape, options)
         row = conn.execute(audit_log.recorded_ghost_count(config).statement).fetchone()

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog
+from ghostguard.adopt import translate
 from ghostguard.adopt.existing import MANAGED_PATTERN, AuthTrigger, auth_triggers
 from ghostguard.config import Config
 from ghostguard.errors import Refused
@@ -119,6 +120,22 @@ def refuse_unadopted(conn: psycopg.Connection, config: Config, command: str) -> 
         )
     _refuse_other_work(config, found, every)
     return found
+
+
+def refuse_lossy(conn: psycopg.Connection, config: Config, command: str) -> None:
+    """Adoption keeps all of the original's behaviour or does not happen: refuse (nothing
+    changed) while the mapping would drop something an adopted trigger does (a column it writes
+    and the mapping does not, one it keeps in step on UPDATE that the mapping sets once). A
+    privilege the original read from user metadata is the exception: never carried over."""
+    if not config.adopt:
+        return
+    lost = translate.adoption(conn, config).lost(config)
+    if lost:
+        raise Refused(
+            f"{command} refused: taking over {', '.join(config.adopt)} would drop what it does: "
+            f"{'; '.join(lost)}; nothing was changed. `ghostguard init --force` proposes the "
+            "mapping that keeps it, or map those columns in ghostguard.toml"
+        )
 
 
 def _refuse_other_work(config: Config, found: list[InTheWay], every: list[AuthTrigger]) -> None:

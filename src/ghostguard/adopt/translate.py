@@ -12,7 +12,7 @@ is named as a choice to make.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 
@@ -29,17 +29,30 @@ from ghostguard.sources import (
 
 _METADATA = {USER_WRITABLE_METADATA: "meta", APP_METADATA: "app"}
 _NEW = re.compile(r'"?new"?', re.I)
+_WHERE = re.compile(r"\s+where\s", re.I)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A profile column the original writes: the adopted mapping must write it too, and keep
+    it in step on UPDATE when the original does (`follows`)."""
+
+    trigger: str
+    column: str
+    follows: bool
 
 
 @dataclass(frozen=True)
 class Translation:
-    """What one trigger's INSERT becomes."""
+    """What one trigger's INSERT (and its UPDATEs of the profile) becomes."""
 
     trigger: str
     function: str
     mapping: dict[str, ColumnSource] = field(default_factory=dict[str, ColumnSource])
     notes: list[str] = field(default_factory=list[str])
     decisions: list[str] = field(default_factory=list[str])  # what init could not carry over
+    kept: list[Kept] = field(default_factory=list[Kept])  # what the adoption must keep
+    unreadable: bool = False  # it writes profiles in a way ghostguard cannot read
 
 
 Source = tuple[str, str]  # (kind, value): column, meta, app, literal, email_local, now
@@ -53,6 +66,31 @@ class Adoption:
     mapping: dict[str, ColumnSource] = field(default_factory=dict[str, ColumnSource])
     notes: list[str] = field(default_factory=list[str])
     decisions: list[str] = field(default_factory=list[str])
+    kept: list[Kept] = field(default_factory=list[Kept])
+    unreadable: list[str] = field(default_factory=list[str])  # triggers
+
+    def lost(self, config: Config) -> list[str]:
+        """What taking these triggers over with `config`'s mapping would drop: a column the
+        original writes that the mapping does not, a column it keeps in step on UPDATE that the
+        mapping sets once, a profile write it cannot read. Empty: adoption keeps everything."""
+        table = config.target.display
+        found = [
+            f"trigger {name} writes {table} in a way ghostguard cannot read"
+            for name in self.unreadable
+            if name in config.adopt
+        ]
+        for k in self.kept:
+            if k.trigger not in config.adopt:
+                continue
+            mapped = config.mapping.get(k.column)
+            if mapped is None:
+                found.append(f"trigger {k.trigger} writes {table}.{k.column}, which is not mapped")
+            elif k.follows and not mapped.follow_updates:
+                found.append(
+                    f"trigger {k.trigger} keeps {table}.{k.column} in step on UPDATE, but the "
+                    "mapping sets it once (update = false)"
+                )
+        return found
 
 
 def adoption(conn: psycopg.Connection, config: Config) -> Adoption:
@@ -82,26 +120,49 @@ def adoption(conn: psycopg.Connection, config: Config) -> Adoption:
             )
         translated = translate(t, config)
         for column, source in translated.mapping.items():
-            found.mapping.setdefault(column, source)
+            have = found.mapping.get(column)
+            if have is None:
+                found.mapping[column] = source
+            elif _same_value(have, source):  # one app's INSERT and UPDATE triggers: both kept
+                found.mapping[column] = replace(
+                    have, follow_updates=have.follow_updates or source.follow_updates
+                )
+            else:
+                found.decisions.append(
+                    f"{config.target.table}.{column}: {t.name} sets it to {source.describe()}, "
+                    f"another adopted trigger to {have.describe()}: map it by hand"
+                )
         found.notes.extend(translated.notes)
         found.decisions.extend(translated.decisions)
+        found.kept.extend(translated.kept)
+        if translated.unreadable:
+            found.unreadable.append(t.name)
     return found
+
+
+def _same_value(a: ColumnSource, b: ColumnSource) -> bool:
+    return replace(a, follow_updates=True) == replace(b, follow_updates=True)
 
 
 def translate(trigger: AuthTrigger, config: Config) -> Translation:
     """The trigger's INSERT into the profile table as mapping entries, with a note per column."""
-    out = Translation(trigger.name, trigger.function)
     found = _profile_insert(trigger, config)
-    if found is None:
-        out.decisions.append(
-            f"trigger {trigger.name} ({trigger.function}) writes {config.target.display}, but not "
-            "with an INSERT ghostguard can read: map the columns by hand"
+    updates = _profile_updates(trigger, config)
+    if found is None and updates is None:
+        return Translation(
+            trigger.name,
+            trigger.function,
+            decisions=[
+                f"trigger {trigger.name} ({trigger.function}) writes {config.target.display}, but "
+                "not with an INSERT or UPDATE ghostguard can read: map the columns by hand"
+            ],
+            unreadable=True,
         )
-        return out
-    text, pairs = found
-    once = not trigger.fires_on(UPDATE)
+    out = Translation(trigger.name, trigger.function)
+    text, pairs, following = found or ("", [], set[str]())
     table = config.target.table
     for column, node in pairs:
+        once = column not in following
         chain = _sources(node)
         if column == config.target.key:
             if chain != [("column", config.source.key)]:
@@ -121,13 +182,19 @@ def translate(trigger: AuthTrigger, config: Config) -> Translation:
                 '(from = "raw_app_meta_data") or a literal; not carried over'
             )
             continue
+        out.kept.append(Kept(trigger.name, column, not once))
         source = _column_source(chain, once) if chain is not None else None
         if source is None:
-            expression = _escape_hatch(text, node)
+            expression = _escape_hatch(text, node) if once else None
             if expression is None:
                 out.decisions.append(
                     f"{table}.{column}: the original sets it to {_slice(text, node)!r}, which "
-                    "reads more than the new auth row: map it by hand"
+                    + (
+                        "reads more than the new auth row"
+                        if once
+                        else "ghostguard cannot keep in step on UPDATE"
+                    )
+                    + ": map it by hand"
                 )
                 continue
             source = ColumnSource(expression=expression, follow_updates=False)
@@ -135,52 +202,115 @@ def translate(trigger: AuthTrigger, config: Config) -> Translation:
         out.notes.append(
             f"{table}.{column} <- {source.describe()} (from {trigger.name}: {_slice(text, node)})"
         )
-    updated = sorted(
-        {column for table, column, _ in written(trigger) if _is_profile(table, config)}
-        - {column for column, _ in pairs}
-    )
-    if trigger.fires_on(UPDATE):
+    for text, column, node in updates or []:
+        _carry_update(out, trigger, config, text, column, node)
+    if found is not None and not following and out.mapping:
         out.notes.append(
-            f"{trigger.name} also fires on UPDATE: the mapped columns follow the auth row"
-            + (
-                f" (its UPDATE also sets {', '.join(updated)}: map those by hand)"
-                if updated
-                else ""
-            )
-        )
-    if once and out.mapping:
-        out.notes.append(
-            f"{trigger.name} fires on INSERT only: its columns are set once (update = false); "
-            "remove that to keep them in step with the auth row"
+            f"{trigger.name}'s INSERT sets its columns once (update = false): remove that to keep "
+            "them in step with the auth row"
         )
     return out
+
+
+def _carry_update(
+    out: Translation, trigger: AuthTrigger, config: Config, text: str, column: str, node: Node
+) -> None:
+    """One `UPDATE <profile> SET column = … WHERE key = new.key` of the original: the column
+    follows the auth row (update = true), from the same sources."""
+    table = config.target.table
+    out.kept.append(Kept(trigger.name, column, True))
+    shown = _WHERE.split(_slice(text, node), maxsplit=1)[0]  # the last SET runs into WHERE
+    chain = _sources(node)
+    source = _column_source(list(chain), False) if chain is not None else None
+    if source is None:
+        out.decisions.append(
+            f"{table}.{column}: the original's UPDATE sets it to {shown!r}, which "
+            "ghostguard cannot keep in step: map it by hand (update = true)"
+        )
+        return
+    have = out.mapping.get(column)
+    if have is not None and not _same_value(have, source):
+        out.decisions.append(
+            f"{table}.{column}: the original inserts {have.describe()} but updates it to "
+            f"{source.describe()}: map it by hand"
+        )
+        return
+    out.mapping[column] = source if have is None else replace(have, follow_updates=True)
+    out.notes.append(
+        f"{table}.{column} <- {source.describe()}, kept in step on UPDATE (from {trigger.name}: "
+        f"SET {column} = {shown})" + ("" if have is not None else "; now also set at signup")
+    )
 
 
 def _is_profile(table: str, config: Config) -> bool:
     return table in (config.target.display, config.target.table)
 
 
+def _is_target(trigger: AuthTrigger, config: Config, rel: Node) -> bool:
+    pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",")]
+    schema = rel.get("schemaname")
+    return rel["relname"] == config.target.table and (
+        schema == config.target.schema or (schema is None and config.target.schema in pinned)
+    )
+
+
 def _profile_insert(
     trigger: AuthTrigger, config: Config
-) -> tuple[str, list[tuple[str, Node]]] | None:
-    """The INSERT into the profile table: its SQL text and (column, value node) pairs."""
+) -> tuple[str, list[tuple[str, Node]], set[str]] | None:
+    """The INSERT into the profile table: its SQL text, (column, value node) pairs, and the
+    columns it keeps in step on UPDATE: all of them when the trigger fires on UPDATE too with a
+    plain INSERT, those of `ON CONFLICT DO UPDATE SET` when it upserts, none with DO NOTHING."""
     if isinstance(trigger.parsed, str) or not trigger.fires_on(INSERT):
         return None
-    pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",")]
     for text, tree in trigger.parsed.statements:
         insert = tree.get("InsertStmt")
-        if insert is None:
-            continue
-        rel = insert["relation"]
-        schema = rel.get("schemaname")
-        if rel["relname"] != config.target.table or not (
-            schema == config.target.schema or (schema is None and config.target.schema in pinned)
-        ):
+        if insert is None or not _is_target(trigger, config, insert["relation"]):
             continue
         pairs = _assignments("InsertStmt", insert)
-        if pairs:
-            return text, pairs
+        if not pairs:
+            continue
+        if not trigger.fires_on(UPDATE):
+            return text, pairs, set()
+        conflict = insert.get("onConflictClause")
+        if conflict is None:
+            return text, pairs, {column for column, _ in pairs}
+        updated = {
+            t["ResTarget"]["name"]
+            for t in conflict.get("targetList", [])
+            if conflict.get("action") == "ONCONFLICT_UPDATE"
+        }
+        return text, pairs, updated
     return None
+
+
+def _profile_updates(trigger: AuthTrigger, config: Config) -> list[tuple[str, str, Node]] | None:
+    """(text, column, value node) of every `UPDATE <profile> SET … WHERE <key> = new.<key>` the
+    function runs when it fires on UPDATE; None when it has none (or one of another form)."""
+    if isinstance(trigger.parsed, str) or not trigger.fires_on(UPDATE):
+        return None
+    found: list[tuple[str, str, Node]] = []
+    for text, tree in trigger.parsed.statements:
+        update = tree.get("UpdateStmt")
+        if update is None or not _is_target(trigger, config, update["relation"]):
+            continue
+        if not _by_key(update.get("whereClause"), config):
+            return None
+        found += [(text, column, node) for column, node in _assignments("UpdateStmt", update)]
+    return found or None
+
+
+def _by_key(where: Node | None, config: Config) -> bool:
+    """`WHERE <profile key> = new.<auth key>` (either way round)."""
+    if where is None or "A_Expr" not in where or _names(where["A_Expr"].get("name", [])) != ["="]:
+        return False
+    sides = [where["A_Expr"].get("lexpr", {}), where["A_Expr"].get("rexpr", {})]
+    refs = [_names(side.get("ColumnRef", {}).get("fields", [])) for side in sides]
+    new_key = [("new", config.source.key)]
+    as_pairs = [tuple(n.lower() if i == 0 else n for i, n in enumerate(r)) for r in refs]
+    return any(
+        list(as_pairs[i][-2:]) == list(new_key[0]) and as_pairs[1 - i][-1:] == (config.target.key,)
+        for i in (0, 1)
+    )
 
 
 def written(trigger: AuthTrigger) -> list[tuple[str, str, str]]:
