@@ -4,6 +4,7 @@ rollback migration, byte for byte."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -87,3 +88,20 @@ def test_rollback_still_removes_what_apply_installed(
     assert run("apply", "--yes", db=database).exit_code == 0
     assert run("rollback", "--yes", db=database).exit_code == 0
     assert conn.execute("SELECT to_regprocedure('public.handle_new_user()')").fetchone() == (None,)
+
+
+def test_after_rollback_restores_the_apps_trigger_it_is_the_apps_again_not_drift(
+    database: Database, conn: psycopg.Connection
+) -> None:
+    conn.execute(DOCS_RECIPE)
+    assert run("init", db=database).exit_code in (0, 1)
+    before_scan = run("scan", "--json", db=database)
+    assert run("apply", "--yes", db=database).exit_code == 0  # adopts the app's trigger
+    assert run("rollback", "--yes", db=database).exit_code == 0  # and puts it back
+    after_scan = run("scan", "--json", db=database)
+    assert after_scan.exit_code == before_scan.exit_code == 0
+    drift = json.loads(after_scan.stdout)["drift"]
+    assert drift == json.loads(before_scan.stdout)["drift"]  # as before apply
+    assert not any("since ghostguard installed it" in line for line in drift)
+    doctor = json.loads(run("doctor", "--json", db=database).stdout)
+    assert not any("since ghostguard installed it" in f["detail"] for f in doctor["findings"])

@@ -17,13 +17,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ghostguard import audit as audit_log
 from ghostguard import catalog
 from ghostguard import config as config_mod
 from ghostguard.config import Config
 from ghostguard.sqlparts import Step, audit, function, source
 
 INSTALL_JOB = "install_user_sync"
+ROLLBACK_JOB = "rollback_user_sync"  # after it, the install record no longer describes the catalog
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,21 @@ def from_audit_row(row: tuple[Any, ...] | None) -> Fingerprint | None:
 
 
 def installed_fingerprint(conn: psycopg.Connection, config: Config) -> Fingerprint | None:
-    """The newest install fingerprint, or None (no audit table, or apply never ran)."""
+    """The newest install fingerprint, or None (no audit table, apply never ran, or a rollback
+    came after it: what is there now is the app's own again, not drift)."""
     if not catalog.table_columns(conn, config.audit):
         return None
-    row = conn.execute(audit_log.latest_audit(config, INSTALL_JOB)).fetchone()
+    row = conn.execute(
+        sql.SQL(
+            "SELECT status, records_affected, started_at, completed_at, error_message, details\n"
+            "FROM {audit} a WHERE a.job_name = {install}\n"
+            "  AND NOT EXISTS (SELECT 1 FROM {audit} r WHERE r.job_name = {rollback}\n"
+            "                  AND r.started_at >= a.started_at)\n"
+            "ORDER BY a.started_at DESC LIMIT 1"
+        ).format(
+            audit=audit(config),
+            install=sql.Literal(INSTALL_JOB),
+            rollback=sql.Literal(ROLLBACK_JOB),
+        )
+    ).fetchone()
     return from_audit_row(row)

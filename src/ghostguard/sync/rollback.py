@@ -23,6 +23,7 @@ from ghostguard.sqlparts import (
     source,
 )
 from ghostguard.sync import install as sync_install
+from ghostguard.sync.drift import ROLLBACK_JOB
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,6 @@ def rollback(
         audited=todo.audits,
         restored=todo.restores,
     )
-
-
-ROLLBACK_JOB = "rollback_user_sync"
 
 
 def drop_function(config: Config) -> Step:
