@@ -171,9 +171,14 @@ def preflight_or_refuse(
     failing = report.failing(options.accept_failing)
     if failing:
         kinds = report.describe_failing(options.accept_failing)
+        fix = (
+            "Fix the app's trigger named there"
+            if "raised in the app's trigger" in kinds
+            else "Fix the mapping (`ghostguard init`) or the constraint"
+        )
         raise Refused(
             f"apply refused: signups this project has would get no profile ({kinds}); nothing "
-            "was changed. Fix the mapping (`ghostguard init`) or the constraint, or accept them: "
+            f"was changed. {fix}, or accept them: "
             f"--accept-failing {','.join(k.kind for k in failing)}"
         )
     return report

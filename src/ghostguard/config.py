@@ -70,6 +70,10 @@ class Config:
     # What a signup's profile write waits for a lock before it is recorded as a failure instead
     # (the sync function's own lock_timeout): a signup never queues behind a migration.
     signup_lock_timeout: str = "200ms"
+    # The search_path the app's own triggers on the profile table see while the sync function
+    # writes it (the function itself pins search_path = '' and qualifies every name; see
+    # sync/function.py): what the app's own writes have on Supabase.
+    profile_search_path: tuple[str, ...] = ("public", "extensions")
     # The app's own triggers on the auth table that apply takes over: their functions are saved
     # in the audit log and dropped in the install transaction, and rollback restores them.
     adopt: tuple[str, ...] = ()
@@ -147,12 +151,18 @@ def from_dict(data: dict[str, Any]) -> Config:
             "function",
             "lock_timeout",
             "signup_lock_timeout",
+            "profile_search_path",
         },
     )
     audit = _section(data, "audit", table_keys - {"key"} | {"job"})
     failures = _section(data, "failures", table_keys - {"key"})
     mapping_raw = _section(data, "mapping", None)
     adopt = _section(data, "adopt", {"triggers"}).get("triggers", [])
+    path: object = trigger.get("profile_search_path", list(default.profile_search_path))
+    if not isinstance(path, list):
+        raise ConfigError(
+            'trigger.profile_search_path must be a list of schema names, e.g. ["public", "extensions"]'
+        )
     app = _section(data, "app", {"reads_profiles", "api_schemas"})
     reads = app.get("reads_profiles", default.reads_profiles)
     if reads not in READS_PROFILES:
@@ -204,6 +214,9 @@ def from_dict(data: dict[str, Any]) -> Config:
             SIGNUP_LOCK_BOUNDS,
         ),
         adopt=tuple(require_name("adopt.triggers", name) for name in cast(list[object], adopt)),
+        profile_search_path=tuple(
+            require_name("trigger.profile_search_path", name) for name in cast(list[object], path)
+        ),
         reads_profiles=str(reads),
         api_schemas=tuple(
             require_name("app.api_schemas", name) for name in cast(list[object], schemas)
@@ -252,6 +265,7 @@ def to_dict(config: Config) -> dict[str, Any]:
             "function": config.function_name,
             "lock_timeout": config.lock_timeout,
             "signup_lock_timeout": config.signup_lock_timeout,
+            "profile_search_path": list(config.profile_search_path),
         },
         "audit": {
             "schema": config.audit.schema,

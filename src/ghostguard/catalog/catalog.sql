@@ -48,8 +48,9 @@ ORDER BY a.attname, c.conname
 
 -- name: column_defaults
 -- DEFAULT expressions of plain columns, printed like column_checks: what a mapped column gets
--- when every source is empty (an explicit NULL would bypass it).
-SELECT a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+-- when every source is empty (an explicit NULL would bypass it). A default cannot refer to a
+-- column, so it is printed without opening the table (relid 0): no lock, even behind ALTER TABLE.
+SELECT a.attname, pg_catalog.pg_get_expr(d.adbin, 0)
 FROM pg_catalog.pg_attrdef d
 JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 WHERE d.adrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text))

@@ -5,6 +5,7 @@ would be recorded (SQLSTATE, constraint), or did the signup itself fail."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -183,9 +184,10 @@ def _outcome(
         else None
     )
     if failure is not None:
-        state, constraint, message = failure
+        state, constraint, message, context = failure
         named = f"{constraint}: " if constraint else ""
-        return RECORDED, f"{named}{message} (SQLSTATE {state})"
+        where = _in_app_trigger(conn, config, context)
+        return RECORDED, f"{named}{message} (SQLSTATE {state}){where}"
     found = conn.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
             target(config), ident(config.target.key)
@@ -193,6 +195,34 @@ def _outcome(
         (user_id,),
     ).fetchone()
     return (PROFILE, "") if found and found[0] else (NO_PROFILE, "")
+
+
+_RAISED_IN = re.compile(r'(?:PL/pgSQL function|SQL function) "?([\w."]+?)"?\(')
+
+
+def _in_app_trigger(conn: psycopg.Connection, config: Config, context: str | None) -> str:
+    """`; raised in the app's trigger …` with the fix, when the error came from a trigger of the
+    app's on the profile table (read from PG_EXCEPTION_CONTEXT: innermost call first), else ''.
+    Such a trigger resolving a name the app's own writes find is the usual cause."""
+    ours = config.function_name
+    for name in _RAISED_IN.findall(context or ""):
+        function = name.split(".")[-1].strip('"')
+        if function == ours:
+            return ""
+        row = conn.execute(
+            "SELECT t.tgname, p.oid::regprocedure::text FROM pg_catalog.pg_trigger t "
+            "JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal "
+            "AND t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%%I.%%I', %s::text, %s::text)) "
+            "AND p.proname = %s LIMIT 1",
+            (config.target.schema, config.target.table, function),
+        ).fetchone()
+        if row is not None:
+            return (
+                f"; raised in the app's trigger {row[0]} on {config.target.display} ({row[1]}): "
+                "qualify the names it uses, or pin the schemas it needs: ALTER FUNCTION "
+                f"{row[1]} SET search_path = public, extensions (and any other schema it uses)"
+            )
+    return ""
 
 
 def check_or_name_holder(

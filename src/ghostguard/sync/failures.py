@@ -40,8 +40,12 @@ def failures_table(config: Config, shape: Shape) -> list[Step]:
             ).format(table),
         ),
         Step(
-            "the constraint a write broke, added to a failures table that predates it",
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS constraint_name text").format(table),
+            "the constraint a write broke and where (the app's own trigger on the profile table?), "
+            "added to a failures table that predates them",
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS constraint_name text,\n"
+                "  ADD COLUMN IF NOT EXISTS context text"
+            ).format(table),
         ),
         Step(
             "unresolved failures are looked up by user",
@@ -60,7 +64,8 @@ def record_failure(
 ) -> sql.Composed:
     """PL/pgSQL for an EXCEPTION handler: record what failed (or at least log it). `once`: not
     again while the user has an unresolved failure of this operation (a backfill run again meets
-    the same bad row). The block declares v_state, v_message, v_detail and v_constraint text."""
+    the same bad row). The block declares v_state, v_message, v_detail, v_constraint and
+    v_context text."""
     guard = (
         sql.SQL(
             "\n  WHERE NOT EXISTS (SELECT 1 FROM {failures} f WHERE f.user_id = {key}::text\n"
@@ -71,10 +76,13 @@ def record_failure(
     )
     return sql.SQL(
         "GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,\n"
-        "                       v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;\n"
+        "                       v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME,\n"
+        "                       v_context = PG_EXCEPTION_CONTEXT;\n"
         "BEGIN\n"
-        "  INSERT INTO {failures} (user_id, operation, sqlstate, constraint_name, message, detail)\n"
-        "  SELECT {key}::text, {op}, v_state, NULLIF(v_constraint, ''), v_message, NULLIF(v_detail, ''){guard};\n"
+        "  INSERT INTO {failures} (user_id, operation, sqlstate, constraint_name, message, detail,\n"
+        "                          context)\n"
+        "  SELECT {key}::text, {op}, v_state, NULLIF(v_constraint, ''), v_message, NULLIF(v_detail, ''),\n"
+        "         NULLIF(v_context, ''){guard};\n"
         "EXCEPTION WHEN OTHERS THEN\n"
         "  RAISE WARNING 'ghostguard: % profile sync for % failed (%: %) and could not be recorded: %',\n"
         "    {op}, {key}, v_state, v_message, SQLERRM;\n"
@@ -83,11 +91,12 @@ def record_failure(
 
 
 def failure_of_user(config: Config) -> Step:
-    """Params: user. The newest recorded failure of one user: sqlstate, constraint, message."""
+    """Params: user. The newest recorded failure of one user: sqlstate, constraint, message,
+    context (where it was raised: PG_EXCEPTION_CONTEXT)."""
     return Step(
         "the newest profile sync failure of a user",
         sql.SQL(
-            "SELECT sqlstate, constraint_name, message FROM {} WHERE user_id = %(user)s "
+            "SELECT sqlstate, constraint_name, message, context FROM {} WHERE user_id = %(user)s "
             "ORDER BY id DESC LIMIT 1"
         ).format(failures(config)),
     )

@@ -9,6 +9,12 @@ removes everything, and there is one function to secure):
   key order (neighbouring keys share index pages: measured ~12% faster for an import than random
   order). If that statement fails, the rows are retried in set-based chunks of 1,000, and row by
   row only inside a chunk that fails, so one bad row costs only its own profile.
+- The app's own triggers on the profile table see `[trigger] profile_search_path` (public,
+  extensions, then pg_temp) while it writes: an app trigger with an unqualified type or function
+  resolves as it does for the app's own writes. The function still pins `search_path = ''` (the
+  linter's rule; it is restored when the function returns, as a SET clause does) and qualifies
+  every name it uses itself, so the wider path changes nothing of its own SQL: pg_catalog is
+  searched first, pg_temp last, and no API role may create objects in those schemas.
 - Every lock it waits for is bounded by its own lock_timeout ([trigger] signup_lock_timeout): a
   profile table held by a migration (CREATE INDEX, ALTER TABLE) costs a signup at most that long,
   and its profile write is recorded as a failure that `repair` and the monitor pick up.
@@ -133,6 +139,7 @@ def insert_rows_declarations(config: Config) -> sql.Composed:
         "  v_state text;\n"
         "  v_message text;\n"
         "  v_detail text;\n"
+        "  v_context text;\n"
         "  v_constraint text;\n"
     ).format(source=source(config))
 
@@ -193,6 +200,14 @@ def insert_rows(
     )
 
 
+def app_search_path(config: Config) -> str:
+    """The search_path the app's triggers on the profile table see during the sync's writes:
+    the configured schemas, then pg_temp last (a temporary object can never shadow a name;
+    pg_catalog stays implicitly first)."""
+    names = [sql.Identifier(name).as_string(None) for name in config.profile_search_path]
+    return ", ".join([*names, "pg_temp"])
+
+
 def trigger_function(config: Config, shape: Shape) -> Step:
     """SECURITY DEFINER with search_path = '' and every name qualified, as Supabase's linter wants."""
     skey = ident(config.source.key)
@@ -202,6 +217,9 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "\nDECLARE\n"
         "{declarations}"
         "BEGIN\n"
+        "  -- the app's own triggers on the profile table resolve names as the app's writes do;\n"
+        "  -- every name here is qualified, and the function's SET restores '' when it returns\n"
+        "  PERFORM pg_catalog.set_config('search_path', {app_path}, true);\n"
         "  IF TG_OP = 'INSERT' THEN\n"
         "    {insert_rows}\n"
         "  ELSIF TG_OP = 'UPDATE' THEN\n"
@@ -221,6 +239,7 @@ def trigger_function(config: Config, shape: Shape) -> Step:
         "END;\n"
     ).format(
         declarations=insert_rows_declarations(config),
+        app_path=sql.Literal(app_search_path(config)),
         insert_rows=insert_rows(
             config,
             shape,
