@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import LiteralString, cast
+from typing import TYPE_CHECKING, LiteralString, cast
 
 from psycopg import sql
 
-from ghostguard.catalog import Shape
 from ghostguard.config import Config
+
+if TYPE_CHECKING:  # the catalog composes with these pieces too: no import circle at run time
+    from ghostguard.catalog import Shape
 
 DOLLAR_TAG = "ghostguard"  # the body's quote: $ghostguard$, or $ghostguard_N$ if the body holds it
 
@@ -32,6 +34,13 @@ def verbatim(text: object) -> sql.SQL:
     the config's escape hatch after it was parsed as exactly one expression. The only two ways
     such text becomes SQL."""
     return sql.SQL(cast(LiteralString, text))
+
+
+def expression(text: object, row: sql.Composable) -> sql.Composable:
+    """The escape hatch: the config's SQL over the auth row, exposed to it as `au`. The text was
+    parsed as exactly one expression when the config was read and is compiled against the catalog
+    by catalog.resolve before anything runs: the one place config text becomes SQL."""
+    return sql.SQL("(SELECT ({}) FROM (SELECT ({}).*) au)").format(verbatim(text), row)
 
 
 def dollar_quoted(body: sql.Composable) -> sql.Composed:

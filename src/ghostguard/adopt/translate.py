@@ -242,10 +242,6 @@ def _carry_update(
     )
 
 
-def _is_profile(table: str, config: Config) -> bool:
-    return table in (config.target.display, config.target.table)
-
-
 def _is_target(trigger: AuthTrigger, config: Config, rel: Node) -> bool:
     pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",")]
     schema = rel.get("schemaname")

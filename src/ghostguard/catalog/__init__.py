@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import ConfigError
+from ghostguard.sqlparts import expression
 
 _SQL = sqlfiles.statements(__name__, "catalog.sql")
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -396,8 +397,6 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
 def _compile(conn: psycopg.Connection, config: Config, column: str, text: str) -> None:
     """Plan the escape hatch's expression against the live auth table, in a read-only transaction
     that is rolled back: a typo or an unknown column is a one-line error before anything runs."""
-    from ghostguard.sync.mapping import expression  # the one composer of it
-
     query = sql.SQL("SELECT {} FROM {} au LIMIT 0").format(
         expression(text, sql.SQL("au")), sql.Identifier(config.source.schema, config.source.table)
     )

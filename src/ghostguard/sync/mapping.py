@@ -8,7 +8,7 @@ from psycopg import sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import USER_WRITABLE_METADATA, ColumnSource, Config
-from ghostguard.sqlparts import for_parameters, ident, source, target, verbatim
+from ghostguard.sqlparts import expression, for_parameters, ident, source, target, verbatim
 
 # Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
 SCRUBBED_ON_SOFT_DELETE = frozenset({"email", "phone"})
@@ -75,13 +75,6 @@ def _is_text_source(name: str) -> bool:
     """Metadata keys, literals and derived values are text; auth columns keep their own type."""
     kind, sep, _ = name.partition(":")
     return bool(sep) and kind in ("meta", "app", "literal") or name in ("email_local", "id_handle")
-
-
-def expression(text: object, row: sql.Composable) -> sql.Composable:
-    """The escape hatch: the config's SQL over the auth row, exposed to it as `au`. The text was
-    parsed as exactly one expression when the config was read and is compiled against the catalog
-    by catalog.resolve before anything runs: the one place config text becomes SQL."""
-    return sql.SQL("(SELECT ({}) FROM (SELECT ({}).*) au)").format(verbatim(text), row)
 
 
 def value(
