@@ -240,7 +240,7 @@ def to_dict(config: Config) -> dict[str, Any]:
         if not src.follow_updates and src.expression is None:
             entry["update"] = False
         if src.fallbacks:
-            entry["fallback"] = list(src.fallbacks)
+            entry["fallback"] = [str(f) for f in src.fallbacks]
         if src.on_collision:
             entry["on_collision"] = src.on_collision
         mapping[column] = entry

@@ -20,7 +20,7 @@ from ghostguard.config import (
 )
 from ghostguard.errors import ConfigError
 from ghostguard.signup_sample import SAMPLE_USERS, SignupSample, describe
-from ghostguard.sources import is_profile_data
+from ghostguard.sources import Fallback, fallbacks, is_profile_data
 
 CANDIDATE_TABLES = (
     TableRef("public", "users"),
@@ -71,12 +71,12 @@ class Proposal:
     decisions: list[str] = field(default_factory=list[str])  # what init could not choose
 
 
-def _fallbacks_for(name: str) -> tuple[str, ...]:
+def _fallbacks_for(name: str) -> tuple[Fallback, ...]:
     low = name.lower()
     if low in EMAIL_LIKE:
-        return ("placeholder_email",)
+        return fallbacks("placeholder_email")
     if low in HANDLE_LIKE or low in NAME_LIKE:
-        return ("email_local", "id_handle")
+        return fallbacks("email_local", "id_handle")
     return ()
 
 
@@ -107,7 +107,9 @@ def _fit_constraints(
         return None, notes
     if required and not src.never_null and _is_text(column):
         empty = sample.empty_for(src, name)
-        extra = tuple(f for f in _fallbacks_for(name) if f not in src.fallbacks) or ("id_handle",)
+        extra = tuple(f for f in _fallbacks_for(name) if f not in src.fallbacks) or fallbacks(
+            "id_handle"
+        )
         primary = src.describe().split(", then ")[0]
         src = replace(src, fallbacks=(*src.fallbacks, *extra))
         if empty:
@@ -118,7 +120,9 @@ def _fit_constraints(
                 if sample.size
                 else "no users yet"
             ) + ", but phone, anonymous and some OAuth signups leave it empty"
-        notes.append(f"{table}.{name}: NOT NULL, and {why}: falls back to {', '.join(extra)}")
+        notes.append(
+            f"{table}.{name}: NOT NULL, and {why}: falls back to {', '.join(map(str, extra))}"
+        )
     if unique and _is_text(column) and src.on_collision is None:
         rule = "suffix" if column.not_null else "null"
         handle = name.lower() in HANDLE_LIKE

@@ -26,6 +26,53 @@ PLACEHOLDERS = frozenset({"id_handle", "placeholder_email"})
 
 ON_COLLISION = ("suffix", "null")  # a UNIQUE column's value already taken by another profile
 
+COLUMN, META, APP, LITERAL, DERIVED_VALUE = "column", "meta", "app", "literal", "derived"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One fallback source, read once from how ghostguard.toml spells it (`meta:nickname`,
+    `app:plan`, `literal:member`, a DERIVED name, an auth column) into what it is."""
+
+    kind: str  # COLUMN, META, APP, LITERAL or DERIVED_VALUE
+    value: str  # the column, the key, the text or the derived value's name
+
+    @classmethod
+    def parse(cls, text: str) -> Fallback:
+        if text in DERIVED:
+            return cls(DERIVED_VALUE, text)
+        kind, sep, rest = text.partition(":")
+        if sep and kind in (META, APP, LITERAL):
+            return cls(kind, rest)
+        return cls(COLUMN, text)
+
+    def __str__(self) -> str:
+        """As ghostguard.toml writes it."""
+        return f"{self.kind}:{self.value}" if self.kind in (META, APP, LITERAL) else self.value
+
+    @property
+    def placeholder(self) -> bool:
+        return self.kind == DERIVED_VALUE and self.value in PLACEHOLDERS
+
+    @property
+    def is_text(self) -> bool:
+        """Metadata keys, literals and derived handles are text; auth columns keep their type."""
+        return self.kind in (META, APP, LITERAL) or (
+            self.kind == DERIVED_VALUE and self.value in ("email_local", "id_handle")
+        )
+
+    def auth_column(self) -> str | None:
+        """The auth column it reads (None for a literal)."""
+        if self.kind == DERIVED_VALUE:
+            return "email" if self.value == "email_local" else "id"
+        return {META: USER_WRITABLE_METADATA, APP: APP_METADATA, LITERAL: None}.get(
+            self.kind, self.value
+        )
+
+
+def fallbacks(*texts: str) -> tuple[Fallback, ...]:
+    return tuple(Fallback.parse(t) for t in texts)
+
 
 @dataclass(frozen=True)
 class ColumnSource:
@@ -37,7 +84,7 @@ class ColumnSource:
     metadata: tuple[str, ...] = ()
     metadata_column: str = "raw_user_meta_data"
     follow_updates: bool = True  # the profile column follows later changes of the auth row
-    fallbacks: tuple[str, ...] = ()
+    fallbacks: tuple[Fallback, ...] = ()
     on_collision: str | None = None  # "suffix": value_1a2b3c; "null": leave it empty
     # The escape hatch: one SQL expression over the auth row `au`, checked to be exactly one
     # expression when read and compiled against the live catalog before anything runs.
@@ -50,12 +97,12 @@ class ColumnSource:
             first = self.column
         else:
             first = ", then ".join(f"{self.metadata_column}->>'{k}'" for k in self.metadata)
-        return ", then ".join([first, *self.fallbacks])
+        return ", then ".join([first, *map(str, self.fallbacks)])
 
     @property
     def never_null(self) -> bool:
         """A fallback always gives a value (a placeholder or a literal)."""
-        return any(f in PLACEHOLDERS or f.startswith("literal:") for f in self.fallbacks)
+        return any(f.placeholder or f.kind == LITERAL for f in self.fallbacks)
 
     def auth_columns(self) -> set[str]:
         """The auth columns the value is read from (an UPDATE of one may change it); an
@@ -65,16 +112,7 @@ class ColumnSource:
             if self.expression is not None
             else {self.column if self.column is not None else self.metadata_column}
         )
-        for f in self.fallbacks:
-            kind, _, _ = f.partition(":")
-            if f in ("email_local", "placeholder_email", "id_handle"):
-                read.add("email" if f == "email_local" else "id")
-            elif kind == "meta":
-                read.add(USER_WRITABLE_METADATA)
-            elif kind == "app":
-                read.add("raw_app_meta_data")
-            elif kind != "literal":
-                read.add(f)
+        read |= {c for f in self.fallbacks if (c := f.auth_column()) is not None}
         return read
 
 
@@ -245,26 +283,28 @@ def _expression(where: str, given: object) -> str:
     return given.strip()
 
 
-def _fallbacks(target_column: str, where: str, given: object) -> tuple[str, ...]:
+def _fallbacks(target_column: str, where: str, given: object) -> tuple[Fallback, ...]:
     """`fallback = ["email_local", "meta:nickname", "literal:member"]`, checked here; auth column
     names are checked against the catalog."""
     items = cast(list[object], [given] if isinstance(given, str) else given)
     if not isinstance(given, str | list):
         raise ConfigError(f"{where}.fallback must be a list of sources")
-    found: list[str] = []
+    found: list[Fallback] = []
     for item in items:
         text = require_name(f"{where}.fallback", item)
-        kind, sep, rest = text.partition(":")
-        if sep and kind not in ("meta", "app", "literal"):
+        fallback = Fallback.parse(text)
+        if fallback.kind == COLUMN and ":" in text:
             raise ConfigError(
                 f"{where}.fallback: {text!r}: use meta:<key>, app:<key>, literal:<text>, an auth "
                 f"column or one of {', '.join(DERIVED)}"
             )
-        if sep and kind != "literal" and not rest:
+        if fallback.kind in (META, APP) and not fallback.value:
             raise ConfigError(f"{where}.fallback: {text!r} names no key")
-        if sep and kind == "meta":  # user metadata: never for privilege-like columns or keys
-            _refuse_privilege_from_user_metadata(target_column, ColumnSource(metadata=(rest,)))
-        found.append(text)
+        if fallback.kind == META:  # user metadata: never for privilege-like columns or keys
+            _refuse_privilege_from_user_metadata(
+                target_column, ColumnSource(metadata=(fallback.value,))
+            )
+        found.append(fallback)
     return tuple(found)
 
 

@@ -20,9 +20,15 @@ from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger, auth_triggers
 from ghostguard.config import ColumnSource, Config
 from ghostguard.plpgsql import Node, walk
 from ghostguard.sources import (
+    APP,
     APP_METADATA,
+    COLUMN,
+    DERIVED_VALUE,
+    LITERAL,
+    META,
     PRIVILEGED_NAMES,
     USER_WRITABLE_METADATA,
+    Fallback,
     is_profile_data,
     reads_user_metadata,
 )
@@ -417,20 +423,20 @@ def _column_source(chain: list[Source], once: bool) -> ColumnSource | None:
             metadata=tuple(keys),
             metadata_column=USER_WRITABLE_METADATA if first_kind == "meta" else APP_METADATA,
         )
-    fallbacks: list[str] = []
+    found: list[Fallback] = []
     for kind, value in rest:
         if kind == "now":
             return None
-        fallbacks.append(
-            {"column": value, "meta": f"meta:{value}", "app": f"app:{value}"}.get(
-                kind, "email_local" if kind == "email_local" else f"literal:{value}"
-            )
+        found.append(
+            Fallback(DERIVED_VALUE, kind)
+            if kind == "email_local"
+            else Fallback(kind if kind in (COLUMN, META, APP) else LITERAL, value)
         )
     return ColumnSource(
         column=primary.column,
         metadata=primary.metadata,
         metadata_column=primary.metadata_column,
-        fallbacks=tuple(fallbacks),
+        fallbacks=tuple(found),
         follow_updates=not once,
     )
 

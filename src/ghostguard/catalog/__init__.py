@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import ConfigError
+from ghostguard.sources import LITERAL
 from ghostguard.sqlparts import expression
 
 _SQL = sqlfiles.statements(__name__, "catalog.sql")
@@ -341,9 +342,9 @@ def resolve(conn: psycopg.Connection, config: Config) -> Shape:
                 )
         if target_cols[column].type in ("jsonb", "json"):
             for fallback in src.fallbacks:
-                if fallback.startswith("literal:") and not _is_json(fallback[len("literal:") :]):
+                if fallback.kind == LITERAL and not _is_json(fallback.value):
                     raise ConfigError(
-                        f"mapping.{column}.fallback: {fallback!r} is not JSON, and "
+                        f"mapping.{column}.fallback: {str(fallback)!r} is not JSON, and "
                         f"{config.target.display}.{column} is {target_cols[column].type}"
                     )
         if src.on_collision == "null" and target_cols[column].not_null:

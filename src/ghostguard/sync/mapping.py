@@ -8,6 +8,7 @@ from psycopg import sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import USER_WRITABLE_METADATA, ColumnSource, Config
+from ghostguard.sources import APP, APP_METADATA, DERIVED_VALUE, LITERAL, META, Fallback
 from ghostguard.sqlparts import expression, for_parameters, ident, source, target, verbatim
 
 # Identity columns the Auth server replaces with an opaque hash on soft delete: never copy those.
@@ -33,22 +34,22 @@ def _key(row: sql.Composable, metadata: str, key: str, as_json: bool = False) ->
     return sql.SQL("NULLIF({}.{} ->> {}, '')").format(row, ident(metadata), sql.Literal(key))
 
 
-def _fallback(name: str, row: sql.Composable, shape: Shape, as_json: bool) -> sql.Composable:
-    """One fallback source (config.DERIVED, meta:, app:, literal:, or an auth column)."""
-    kind, sep, rest = name.partition(":")
+def _fallback(f: Fallback, row: sql.Composable, shape: Shape, as_json: bool) -> sql.Composable:
+    """One fallback source (a DERIVED value, a metadata key, a literal, or an auth column)."""
     hex_id = sql.SQL("replace({}.{}::text, '-', '')").format(row, ident("id"))
-    if name == "email_local":
+    if f.kind == DERIVED_VALUE and f.value == "email_local":
         return sql.SQL("NULLIF(split_part({}, '@', 1), '')").format(_column(row, "email", shape))
-    if name == "id_handle":
+    if f.kind == DERIVED_VALUE and f.value == "id_handle":
         return sql.SQL("'user_' || left({}, 8)").format(hex_id)
-    if name == "placeholder_email":
+    if f.kind == DERIVED_VALUE:  # placeholder_email
         return sql.SQL("{}.{}::text || '@placeholder.invalid'").format(row, ident("id"))
-    if sep and kind == "literal":
-        return sql.SQL("{}::jsonb").format(sql.Literal(rest)) if as_json else sql.Literal(rest)
-    if sep and kind in ("meta", "app"):
-        metadata = USER_WRITABLE_METADATA if kind == "meta" else "raw_app_meta_data"
-        return _key(row, metadata, rest, as_json)
-    return _column(row, name, shape)
+    if f.kind == LITERAL:
+        literal = sql.Literal(f.value)
+        return sql.SQL("{}::jsonb").format(literal) if as_json else literal
+    if f.kind in (META, APP):
+        metadata = USER_WRITABLE_METADATA if f.kind == META else APP_METADATA
+        return _key(row, metadata, f.value, as_json)
+    return _column(row, f.value, shape)
 
 
 # Column types a text value (a metadata key, a literal) is cast to only when it has their form, so
@@ -69,12 +70,6 @@ _CASTS: dict[str, tuple[sql.SQL, sql.SQL, str]] = {
 }
 CASTABLE_TYPES = frozenset(_CASTS)
 TEXT = ("pg_catalog", "text")  # a column whose type the shape does not hold (init's sample)
-
-
-def _is_text_source(name: str) -> bool:
-    """Metadata keys, literals and derived values are text; auth columns keep their own type."""
-    kind, sep, _ = name.partition(":")
-    return bool(sep) and kind in ("meta", "app", "literal") or name in ("email_local", "id_handle")
 
 
 def value(
@@ -104,7 +99,7 @@ def value(
         tries = [
             (_key(row, src.metadata_column, key, as_json), not as_json) for key in src.metadata
         ]
-    tries += [(_fallback(f, row, shape, as_json), _is_text_source(f)) for f in src.fallbacks]
+    tries += [(_fallback(f, row, shape, as_json), f.is_text) for f in src.fallbacks]
     default = shape.default_of(column) if column is not None and checks else None
     if default is not None:  # every source empty: the column's DEFAULT, not an explicit NULL
         tries.append((verbatim(default), False))
@@ -356,7 +351,7 @@ def placeholder_count(config: Config) -> sql.Composed | None:
     tests = [
         sql.SQL("{}::text ~ {}").format(ident(column), sql.Literal(PLACEHOLDER_PATTERNS[f]))
         for column, src in config.mapping.items()
-        for f in src.fallbacks
+        for f in (f.value for f in src.fallbacks if f.placeholder)
         if f in PLACEHOLDER_PATTERNS
     ]
     if not tests:
