@@ -4,7 +4,6 @@ plain `psql -f` (no transaction) execute exactly the statements ghostguard rende
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pgparse
@@ -16,6 +15,7 @@ from conftest import Database, run, scalar
 from ghostguard import catalog, config
 from ghostguard.errors import ConfigError
 from ghostguard.supabase import migrations
+from test_migrations import _psql  # the file as `psql -f` runs it: no transaction around it
 
 BREAKOUT = "$ghostguard$; DROP TABLE public.canary; SELECT $ghostguard$"
 BREAKOUT_1 = "$ghostguard_1$; DROP TABLE public.canary; SELECT $ghostguard_1$"
@@ -137,17 +137,6 @@ def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
     assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
     assert (
         scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'Handle \"New\" User; --'") == 0
-    )
-
-
-def _psql(database: Database, path: Path) -> subprocess.CompletedProcess[str]:
-    """The file as `psql -f` runs it: no transaction around it, stop at the first error."""
-    psql = database.sandbox.server.bin_dir / "psql"
-    return subprocess.run(
-        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-f", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
     )
 
 

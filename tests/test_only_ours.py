@@ -5,12 +5,12 @@ rollback migration, byte for byte."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import psycopg
 
 from conftest import Database, run
+from test_migrations import _psql
 
 DOCS_RECIPE = """
 CREATE TABLE public.profiles (
@@ -70,13 +70,7 @@ def test_init_refused_apply_and_rollback_leave_the_apps_function_alone(
     down = tmp_path / "down"
     assert run("migrations", "--dir", str(down), "--down", db=database).exit_code == 0
     (path,) = down.iterdir()
-    psql = database.sandbox.server.bin_dir / "psql"
-    done = subprocess.run(
-        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-f", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _psql(database, path)
     assert done.returncode == 0, done.stderr
     assert "is not ghostguard's: left as it is" in done.stderr  # the NOTICE
     assert _state(conn) == before
