@@ -259,44 +259,24 @@ def upsert_profile(
         else sql.SQL("SELECT {} FROM {} {} WHERE {}").format(values, source(config), row, where)
     )
     changing = _upsert_set(config, shape)
-    if not shape.key_unique:
-        return _upsert_unindexed(config, shape, columns, rows, changing)
-    if not changing:
-        conflict: sql.Composable = sql.SQL("DO NOTHING")
-    else:
-        sets = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(ident(c)) for c in changing)
-        conflict = sql.SQL(
-            "DO UPDATE SET {sets}{touch}\n  WHERE ({old}) IS DISTINCT FROM ({new})"
-        ).format(
-            sets=sets,
-            touch=touch_updated_at(shape),
-            old=_columns_of("pu", changing),
-            new=_columns_of("EXCLUDED", changing),
-        )
-    return sql.SQL(
-        "INSERT INTO {target} AS pu ({columns})\n  {rows}\n  ON CONFLICT ({key}) {conflict}"
-    ).format(
-        target=target(config),
-        columns=columns,
-        rows=rows,
-        key=ident(config.target.key),
-        conflict=conflict,
-    )
+    return _update_or_insert(config, shape, columns, rows, changing)
 
 
 def _columns_of(alias: LiteralString, columns: list[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.SQL(alias), ident(c)) for c in columns)
 
 
-def _upsert_unindexed(
+def _update_or_insert(
     config: Config,
     shape: Shape,
     columns: sql.Composable,
     rows: sql.Composable,
     changing: list[str],
 ) -> sql.Composed:
-    """`upsert_profile` for a link column with no unique index (no ON CONFLICT possible): update
-    every profile linked to the user that differs, and insert one only when none links to it."""
+    """`upsert_profile`: update every profile linked to the user that differs, and insert one
+    only when none links to it. Not `INSERT … ON CONFLICT DO UPDATE`, which fires the app's
+    BEFORE INSERT triggers on the profile table for every update (the app's own UPDATE does
+    not); a unique link still gets `ON CONFLICT DO NOTHING` against a concurrent insert."""
     key = ident(config.target.key)
     update = (
         sql.SQL(
@@ -317,8 +297,17 @@ def _upsert_unindexed(
         "WITH incoming ({columns}) AS (\n  {rows}\n){update}\n"
         "INSERT INTO {target} ({columns})\n"
         "  SELECT * FROM incoming i\n"
-        "  WHERE NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{key} = i.{key})"
-    ).format(columns=columns, rows=rows, update=update, target=target(config), key=key)
+        "  WHERE NOT EXISTS (SELECT 1 FROM {target} pu WHERE pu.{key} = i.{key}){conflict}"
+    ).format(
+        columns=columns,
+        rows=rows,
+        update=update,
+        target=target(config),
+        key=key,
+        conflict=sql.SQL("\n  ON CONFLICT ({}) DO NOTHING").format(key)
+        if shape.key_unique
+        else sql.SQL(""),
+    )
 
 
 def mark_deleted(
