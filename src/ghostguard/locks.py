@@ -12,7 +12,7 @@ from psycopg import errors, sql
 from ghostguard import sqlfiles
 from ghostguard.config import Config, TableRef
 from ghostguard.errors import DatabaseError, Refused
-from ghostguard.sqlparts import Step, do_block
+from ghostguard.sqlparts import Step, do_block, name_literal
 
 _SQL = sqlfiles.statements(__name__, "locks.sql")
 LOCK_CLASS = 0x67676C6B  # "gglk": the first key, so our locks are recognisable in pg_locks
@@ -136,7 +136,7 @@ def profile_lock_first(config: Config) -> Step:
                 "    LOCK TABLE {table} IN ROW EXCLUSIVE MODE NOWAIT;\n"
                 "  END IF;\n"
                 "END\n"
-            ).format(name=sql.Literal(table.as_string(None)), table=table)
+            ).format(name=name_literal(table), table=table)
         ),
     )
 

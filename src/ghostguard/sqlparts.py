@@ -87,6 +87,12 @@ def ident(*names: str) -> sql.Identifier:
     return sql.Identifier(*names)
 
 
+def name_literal(name: sql.Composable) -> sql.Literal:
+    """A quoted name as a text value, for `::regclass`, `to_regclass()` and the like: the server
+    reads it back exactly as the name (quotes and all)."""
+    return sql.Literal(name.as_string(None))
+
+
 def source(config: Config) -> sql.Identifier:
     return ident(config.source.schema, config.source.table)
 
@@ -130,7 +136,7 @@ def closed_to_api_roles(table: sql.Identifier, shape: Shape, why: str) -> list[S
                     "  END LOOP;\n"
                     "END\n"
                 ).format(
-                    table=sql.Literal(table.as_string(None)),
+                    table=name_literal(table),
                     revoke=sql.Literal(
                         "REVOKE ALL ON SEQUENCE %s FROM " + grantees(shape).as_string(None)
                     ),

@@ -27,7 +27,7 @@ from ghostguard.adopt import translate
 from ghostguard.adopt.existing import MANAGED_PATTERN, AuthTrigger, auth_triggers
 from ghostguard.config import Config
 from ghostguard.errors import Refused
-from ghostguard.sqlparts import Step, audit, do_block, source
+from ghostguard.sqlparts import Step, audit, do_block, name_literal, source
 
 ADOPT_JOB = "adopt_app_sync"
 
@@ -165,7 +165,7 @@ def _adopted(config: Config) -> sql.Composed:
         "t.tgrelid = {src}::regclass AND t.tgname = ANY ({names}) AND NOT t.tgisinternal\n"
         "  AND coalesce(obj_description(t.tgfoid, 'pg_proc'), '') NOT LIKE {ours}"
     ).format(
-        src=sql.Literal(source(config).as_string(None)),
+        src=name_literal(source(config)),
         names=sql.Literal(list(config.adopt)),
         ours=sql.Literal(MANAGED_PATTERN),
     )
@@ -223,7 +223,7 @@ def drop_adopted(config: Config) -> Step:
                 "END\n"
             ).format(
                 adopted=_adopted(config),
-                src=sql.Literal(source(config).as_string(None)),
+                src=name_literal(source(config)),
                 names=sql.Literal(list(config.adopt)),
             )
         ),
@@ -309,9 +309,9 @@ def restore_adopted(config: Config) -> Step:
                 "END\n"
             ).format(
                 audit=audit(config),
-                audit_name=sql.Literal(audit(config).as_string(None)),
+                audit_name=name_literal(audit(config)),
                 job=sql.Literal(ADOPT_JOB),
-                src=sql.Literal(source(config).as_string(None)),
+                src=name_literal(source(config)),
             )
         ),
     )

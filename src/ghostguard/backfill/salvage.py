@@ -22,7 +22,7 @@ from psycopg import errors, sql
 
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
-from ghostguard.sqlparts import Step, audit, do_block, failures, ident, source, target
+from ghostguard.sqlparts import Step, audit, do_block, failures, ident, name_literal, source, target
 from ghostguard.sync.function import insert_rows, insert_rows_declarations
 from ghostguard.sync.mapping import profile_values
 
@@ -123,7 +123,7 @@ def _rules(config: Config, shape: Shape) -> sql.Composed:
         "                    JOIN pg_catalog.pg_attribute x ON x.attrelid = c.conrelid AND x.attnum = k.num\n"
         "                    WHERE x.attname <> ALL ({names}))\n"
         ") rules;"
-    ).format(table=sql.Literal(target(config).as_string(None)), names=names)
+    ).format(table=name_literal(target(config)), names=names)
 
 
 def _candidates(config: Config, shape: Shape) -> sql.Composed:
@@ -162,8 +162,8 @@ def salvage(config: Config, shape: Shape) -> Step:
         "        '23514', 'the mapped value breaks ', ' (found before inserting)', {failures}, {op}, '{{}}')"
     ).format(
         fmt=sql.Literal(_RECORD_RULE_BREAKERS),
-        candidates=sql.Literal(_candidates(config, shape).as_string(None)),
-        failures=sql.Literal(failures(config).as_string(None)),
+        candidates=sql.Literal(_candidates(config, shape).as_string(None)),  # for EXECUTE
+        failures=name_literal(failures(config)),
         op=sql.Literal(OPERATION),
     )
     return Step(

@@ -20,7 +20,7 @@ from psycopg import sql
 from ghostguard import catalog
 from ghostguard import config as config_mod
 from ghostguard.config import Config
-from ghostguard.sqlparts import Step, audit, function, source
+from ghostguard.sqlparts import Step, audit, function, name_literal, source
 
 INSTALL_JOB = "install_user_sync"
 ROLLBACK_JOB = "rollback_user_sync"  # after it, the install record no longer describes the catalog
@@ -61,7 +61,7 @@ def record(config: Config, trigger_names: list[str]) -> Step:
             audit=audit(config),
             job=sql.Literal(INSTALL_JOB),
             fn=fn,
-            src=sql.Literal(source(config).as_string(None)),
+            src=name_literal(source(config)),
             names=sql.Literal(trigger_names),
             config_md5=sql.Literal(config_digest(config)),
         ),

@@ -20,6 +20,7 @@ from ghostguard.sqlparts import (
     audit,
     do_block,
     function,
+    name_literal,
     source,
 )
 from ghostguard.sync import install as sync_install
@@ -194,7 +195,7 @@ def record_rollback(config: Config, dropped_function: bool, dropped_trigger: boo
                 "END\n"
             ).format(
                 audit=audit(config),
-                audit_name=sql.Literal(audit(config).as_string(None)),
+                audit_name=name_literal(audit(config)),
                 job=sql.Literal(ROLLBACK_JOB),
                 f=sql.Literal(dropped_function),
                 t=sql.Literal(dropped_trigger),
@@ -223,7 +224,7 @@ def refuse_foreign_callers(config: Config) -> Step:
             ).format(
                 fn=sql.Literal(function(config).as_string(None) + "()"),
                 shown=sql.Literal(config.function_display),
-                src=sql.Literal(source(config).as_string(None)),
+                src=name_literal(source(config)),
                 ours=sql.Literal(list(config.trigger_names)),
                 marker=sql.Literal(MANAGED_PATTERN),
             )
