@@ -1,12 +1,17 @@
-"""The sandbox's guard for PostgreSQL < 16: refuse what hosted Supabase refuses `postgres`.
+"""The sandbox's guard: what hosted Supabase's supautils allows `postgres`, and what it refuses.
 
-Before 16, CREATEROLE may grant any non-superuser role, pg_execute_server_program and
-pg_read_server_files included: a migration could give itself a shell on the machine. Hosted
-projects refuse those grants (supautils' reserved_memberships). `guard/ghostguard_guard.c` is a
-small ProcessUtility hook that refuses them with hosted's words (and COPY TO/FROM PROGRAM for
-everybody); it is compiled against the server's own headers (`pg_config --includedir-server`)
-the first time such a sandbox starts, and preloaded. Servers from 16 on refuse the grants
-themselves (ADMIN OPTION is required), so the embedded server needs no compiler.
+Hosted projects load supautils: `postgres` may create, alter and drop the privileged extensions,
+drop triggers and write policies on Supabase's own tables, and set a list of settings, all of
+which vanilla PostgreSQL reserves to owners and superusers; and it may not grant itself the
+reserved roles. `guard/ghostguard_guard.c` is a small ProcessUtility hook doing the same (and
+refusing COPY TO/FROM PROGRAM to everybody). It is compiled against the server's own headers
+(`pg_config --includedir-server`; the embedded server ships them) the first time a sandbox
+starts, and preloaded.
+
+Before PostgreSQL 16, CREATEROLE may grant any non-superuser role, pg_execute_server_program
+included: a migration could give itself a shell on the machine. There the guard is required.
+From 16 on the server refuses such grants itself, so without a C compiler the sandbox still
+starts, without the supautils allowances (`active()` says which; rehearse names what is missing).
 """
 
 from __future__ import annotations
@@ -17,16 +22,30 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+import psycopg
+
 from ghostguard.errors import SandboxError
 from ghostguard.sandbox.conffiles import quoted, write_included
 
 FIRST_SAFE_MAJOR = 16
 LIBRARY = "ghostguard_guard.so"
 CONF_FILE = "ghostguard_guard.conf"
+WITHOUT_IT = (
+    "hosted Supabase allows it (supautils); the sandbox does the same with a small C module it "
+    "builds on first start, and found no C compiler: install one (Debian: apt-get install gcc), "
+    "then run `ghostguard sandbox stop` and rehearse again"
+)
 
 
-def needed(major: int) -> bool:
+def required(major: int) -> bool:
+    """Servers that let CREATEROLE grant any role may not run without the guard."""
     return major < FIRST_SAFE_MAJOR
+
+
+def active(conn: psycopg.Connection) -> bool:
+    """Whether the connected server runs with the guard preloaded."""
+    row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    return bool(row and LIBRARY.removesuffix(".so") in str(row[0]))
 
 
 def source() -> Path:
@@ -42,7 +61,7 @@ def build(bin_dir: Path, out_dir: Path) -> Path:
     how = (
         "a server older than PostgreSQL 16 lets a migration grant itself "
         "pg_execute_server_program (hosted Supabase refuses it); the sandbox's guard against "
-        "that is built with a C compiler and the server's headers"
+        "that (and supautils' allowances) is built with a C compiler and the server's headers"
     )
     compiler = shutil.which(os.environ.get("CC", "cc"))
     include = _include_dir(bin_dir)
@@ -79,4 +98,9 @@ def _include_dir(bin_dir: Path) -> Path | None:
 def configure(data_dir: Path, library: Path) -> bool:
     """Preload the guard; True when the setting changed (the server must restart for it)."""
     setting = f"shared_preload_libraries = {quoted(str(library))}\n"
-    return write_included(data_dir, CONF_FILE, "refuse what hosted refuses", setting)
+    return write_included(data_dir, CONF_FILE, "what hosted allows and refuses", setting)
+
+
+def unconfigure(data_dir: Path) -> bool:
+    """No guard (no compiler, server 16+); True when it was preloaded before."""
+    return write_included(data_dir, CONF_FILE, "what hosted allows and refuses", "")

@@ -178,8 +178,7 @@ class Server:
         major = int(self.data_version() or 0)
         changed = standins.configure(self.data_dir, major)
         restart = self._configure_access()
-        if guard.needed(major):
-            restart |= guard.configure(self.data_dir, guard.build(self.bin_dir, self.home / "lib"))
+        restart |= self._configure_guard(major)
         current = self.status()
         if current.running and restart:  # started by an older ghostguard, or without its guard
             self.stop()
@@ -223,6 +222,17 @@ class Server:
         """Stop and remove the whole sandbox directory."""
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+    def _configure_guard(self, major: int) -> bool:
+        """Preload the guard (supautils' allowances and refusals); required before 16, where
+        its refusals are what keeps a migration off the machine. True when a restart is due."""
+        try:
+            library = guard.build(self.bin_dir, self.home / "lib")
+        except SandboxError:
+            if guard.required(major):
+                raise
+            return guard.unconfigure(self.data_dir)
+        return guard.configure(self.data_dir, library)
 
     def _configure_access(self) -> bool:
         """No TCP; the socket in a 0700 directory of the server's account. True when the setting

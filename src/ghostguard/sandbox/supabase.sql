@@ -315,6 +315,39 @@ BEGIN
 END
 $vault$;
 
+-- Hosted's after-create scripts: when postgres creates one of these extensions (as the superuser,
+-- through supautils; here the guard), the platform grants postgres and the API roles what the
+-- extension's own script does not.
+CREATE FUNCTION extensions.grant_extension_access() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $grant$
+DECLARE
+  created text;
+BEGIN
+  FOR created IN
+    SELECT e.extname FROM pg_catalog.pg_event_trigger_ddl_commands() c
+    JOIN pg_catalog.pg_extension e ON e.oid = c.objid
+    WHERE c.object_type = 'extension'
+  LOOP
+    IF created = 'pg_cron' THEN
+      GRANT USAGE ON SCHEMA cron TO postgres WITH GRANT OPTION;
+      GRANT ALL ON ALL TABLES IN SCHEMA cron TO postgres WITH GRANT OPTION;
+      GRANT ALL ON ALL SEQUENCES IN SCHEMA cron TO postgres WITH GRANT OPTION;
+      GRANT ALL ON ALL FUNCTIONS IN SCHEMA cron TO postgres WITH GRANT OPTION;
+    ELSIF created = 'pg_net' THEN
+      GRANT USAGE ON SCHEMA net TO supabase_functions_admin, postgres, anon, authenticated,
+        service_role;
+      GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA net TO supabase_functions_admin, postgres, anon,
+        authenticated, service_role;
+    ELSIF created = 'postgres_fdw' THEN
+      GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO postgres WITH GRANT OPTION;
+    END IF;
+  END LOOP;
+END
+$grant$;
+REVOKE ALL ON FUNCTION extensions.grant_extension_access() FROM PUBLIC;
+CREATE EVENT TRIGGER grant_extension_access ON ddl_command_end
+  WHEN TAG IN ('CREATE EXTENSION') EXECUTE FUNCTION extensions.grant_extension_access();
+
 SET ROLE postgres;
 CREATE TABLE public.users (
   id uuid PRIMARY KEY,

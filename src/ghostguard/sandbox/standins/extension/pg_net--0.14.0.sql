@@ -30,7 +30,6 @@ RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
   INSERT INTO net.http_request_queue (method, url, headers, body, timeout_milliseconds)
   VALUES (method, url, headers, body, timeout) RETURNING id
 $$;
-REVOKE ALL ON FUNCTION net._queue(text, text, jsonb, bytea, integer) FROM PUBLIC;
 
 CREATE FUNCTION net.http_get(
   url text,
@@ -57,8 +56,9 @@ CREATE FUNCTION net.http_delete(
 ) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = ''
 AS $$ SELECT net._queue('DELETE', url, headers, NULL, timeout_milliseconds) $$;
 
--- Anyone may queue a request (SECURITY DEFINER, every name qualified); only the functions write
--- the queue, and both tables can be read (projects query them to see what was sent).
+-- Anyone may queue a request (SECURITY DEFINER, every name qualified), as with the real one's
+-- functions, which PUBLIC may execute; only the functions write the queue, and both tables can be
+-- read (projects query them to see what was sent).
 GRANT USAGE ON SCHEMA net TO PUBLIC;
 GRANT EXECUTE ON FUNCTION net.http_get(text, jsonb, jsonb, integer),
   net.http_post(text, jsonb, jsonb, jsonb, integer),
