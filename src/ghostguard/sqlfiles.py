@@ -18,11 +18,22 @@ from psycopg import sql
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
 
+def _package(module: str) -> str:
+    loaded = sys.modules[module]
+    return module if hasattr(loaded, "__path__") else (loaded.__package__ or module)
+
+
+@cache
+def whole(module: str, filename: str) -> LiteralString:
+    """All of `filename` (beside `module`), a script of statements without names."""
+    text = resources.files(_package(module)).joinpath(filename).read_text(encoding="utf-8")
+    return cast(LiteralString, text)
+
+
 @cache
 def statements(module: str, filename: str) -> dict[str, LiteralString]:
     """Every named statement of `filename`, which lies beside `module` (pass `__name__`)."""
-    loaded = sys.modules[module]
-    package = module if hasattr(loaded, "__path__") else (loaded.__package__ or module)
+    package = _package(module)
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     parts = _NAME.split(text)
     found: dict[str, LiteralString] = {}

@@ -43,6 +43,10 @@ def build_template(admin: psycopg.Connection, template_url: str) -> None:
     admin.execute(sql.SQL("CREATE DATABASE {} OWNER postgres").format(name))
     with psycopg.connect(template_url, autocommit=True) as conn:
         conn.execute(sqlfiles.text(__name__, "supabase.sql", "database"))
+        with conn.transaction():  # the Auth server's own objects are its role's
+            conn.execute("SET LOCAL ROLE supabase_auth_admin")
+            conn.execute(sqlfiles.whole(__name__, "auth_schema.sql"))
+        conn.execute(sqlfiles.text(__name__, "supabase.sql", "services"))
     admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(SETUP_VERSION)))
     admin.execute(
         sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(name)

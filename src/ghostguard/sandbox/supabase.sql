@@ -58,114 +58,17 @@ CREATE SCHEMA auth AUTHORIZATION supabase_admin;
 GRANT USAGE ON SCHEMA auth TO postgres, anon, authenticated, service_role;
 GRANT USAGE, CREATE ON SCHEMA auth TO supabase_auth_admin;
 
-SET ROLE supabase_auth_admin;
 
-CREATE TABLE auth.users (
-  instance_id uuid NULL,
-  id uuid NOT NULL,
-  aud varchar(255) NULL,
-  "role" varchar(255) NULL,
-  email varchar(255) NULL,
-  encrypted_password varchar(255) NULL,
-  email_confirmed_at timestamptz NULL,
-  invited_at timestamptz NULL,
-  confirmation_token varchar(255) NULL,
-  confirmation_sent_at timestamptz NULL,
-  recovery_token varchar(255) NULL,
-  recovery_sent_at timestamptz NULL,
-  email_change_token_new varchar(255) NULL,
-  email_change varchar(255) NULL,
-  email_change_sent_at timestamptz NULL,
-  last_sign_in_at timestamptz NULL,
-  raw_app_meta_data jsonb NULL,
-  raw_user_meta_data jsonb NULL,
-  is_super_admin bool NULL,
-  created_at timestamptz NULL,
-  updated_at timestamptz NULL,
-  phone text NULL DEFAULT NULL,
-  phone_confirmed_at timestamptz NULL,
-  phone_change text NULL DEFAULT '',
-  phone_change_token varchar(255) NULL DEFAULT '',
-  phone_change_sent_at timestamptz NULL,
-  confirmed_at timestamptz GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
-  email_change_token_current varchar(255) NULL DEFAULT '',
-  email_change_confirm_status smallint NULL DEFAULT 0,
-  banned_until timestamptz NULL,
-  reauthentication_token varchar(255) NULL DEFAULT '',
-  reauthentication_sent_at timestamptz NULL,
-  is_sso_user boolean NOT NULL DEFAULT false,
-  deleted_at timestamptz NULL,
-  is_anonymous boolean NOT NULL DEFAULT false,
-  CONSTRAINT users_pkey PRIMARY KEY (id),
-  CONSTRAINT users_phone_key UNIQUE (phone),
-  CONSTRAINT users_email_change_confirm_status_check
-    CHECK (email_change_confirm_status >= 0 AND email_change_confirm_status <= 2)
-);
-CREATE UNIQUE INDEX users_email_partial_key ON auth.users (email) WHERE is_sso_user = false;
-CREATE INDEX users_instance_id_email_idx ON auth.users (instance_id, lower(email::text));
-CREATE INDEX users_instance_id_idx ON auth.users (instance_id);
-CREATE INDEX users_is_anonymous_idx ON auth.users (is_anonymous);
-CREATE UNIQUE INDEX confirmation_token_idx ON auth.users (confirmation_token)
-  WHERE confirmation_token::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX recovery_token_idx ON auth.users (recovery_token)
-  WHERE recovery_token::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX email_change_token_current_idx ON auth.users (email_change_token_current)
-  WHERE email_change_token_current::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX email_change_token_new_idx ON auth.users (email_change_token_new)
-  WHERE email_change_token_new::text !~ '^[0-9 ]*$';
-CREATE UNIQUE INDEX reauthentication_token_idx ON auth.users (reauthentication_token)
-  WHERE reauthentication_token::text !~ '^[0-9 ]*$';
-ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
+-- name: services
 
-CREATE TABLE auth.identities (
-  provider_id text NOT NULL,
-  user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-  identity_data jsonb NOT NULL,
-  provider text NOT NULL,
-  last_sign_in_at timestamptz NULL,
-  created_at timestamptz NULL,
-  updated_at timestamptz NULL,
-  email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
-  id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
-  CONSTRAINT identities_provider_id_provider_unique UNIQUE (provider_id, provider)
-);
-CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
-ALTER TABLE auth.identities ENABLE ROW LEVEL SECURITY;
-
-CREATE TABLE auth.audit_log_entries (
-  instance_id uuid NULL,
-  id uuid NOT NULL PRIMARY KEY,
-  payload json NULL,
-  created_at timestamptz NULL,
-  ip_address varchar(64) NOT NULL DEFAULT ''
-);
-ALTER TABLE auth.audit_log_entries ENABLE ROW LEVEL SECURITY;
-
-CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $uid$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$uid$;
-CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $role$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
-$role$;
-CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $jwt$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim', true), ''),
-    nullif(current_setting('request.jwt.claims', true), '')
-  )::jsonb
-$jwt$;
-
-RESET ROLE;
-
+-- The auth schema as the Auth server's migrations leave it (auth_schema.sql, run as
+-- supabase_auth_admin between the two sections above), granted as hosted grants it.
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
-  ON auth.users, auth.identities, auth.audit_log_entries TO postgres;
-GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt()
-  TO postgres, anon, authenticated, service_role;
+  ON ALL TABLES IN SCHEMA auth TO postgres, dashboard_user;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON auth.schema_migrations FROM postgres, dashboard_user;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA auth TO postgres, dashboard_user;
+GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt(), auth.email()
+  TO postgres, anon, authenticated, service_role, dashboard_user;
 
 -- Storage: the tables projects' migrations insert buckets into and write policies on (as
 -- postgres, which may create policies on them), and the helpers those policies call.
