@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from ghostguard import rehearse  # noqa: E402
 from ghostguard.sandbox import Sandbox  # noqa: E402
-from ghostguard.supabase import rehearse  # noqa: E402
 from test_rehearse import PLATFORM, PROFILES  # noqa: E402
 
 

@@ -15,9 +15,9 @@ import argparse
 import time
 from pathlib import Path
 
+from ghostguard import rehearse
 from ghostguard.errors import GhostguardError
 from ghostguard.sandbox import Sandbox
-from ghostguard.supabase import rehearse
 
 
 def _verdict(report: rehearse.Rehearsal) -> str:

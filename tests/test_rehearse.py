@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 
 from conftest import run
+from ghostguard.rehearse import DATABASE
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
-from ghostguard.supabase.rehearse import DATABASE
 
 PROFILES = """
 create table public.profiles (
@@ -169,7 +169,7 @@ def test_a_broken_file_is_one_line_with_the_file_and_the_statement(
     )
     stderr = _one_line_error(sandbox, folder)
     assert stderr == (
-        "error: 20240501000000_things.sql: 'create table public.things (id int,, name text)': "
+        "error: 20240501000000_things.sql:2: 'create table public.things (id int,, name text)': "
         'syntax error at or near ","\n'
     )
     missing = run(
@@ -239,7 +239,7 @@ def test_a_folder_that_relies_on_a_table_made_elsewhere_says_so_in_one_line(
     folder = _folder(tmp_path, **{"20250905232512_seed_admins": statement + ";"})
     stderr = _one_line_error(sandbox, folder)
     assert stderr == (
-        f'error: 20250905232512_seed_admins.sql: {statement!r}: relation "public.profiles" does '
+        f'error: 20250905232512_seed_admins.sql:1: {statement!r}: relation "public.profiles" does '
         "not exist; not in the sandbox: an object created outside these migrations (in the "
         "dashboard, or by a hosted service the sandbox does not reproduce)\n"
     )
@@ -254,7 +254,7 @@ def test_an_extension_this_server_lacks_is_named_with_the_way_out(
     )
     stderr = _one_line_error(sandbox, folder)
     assert stderr.startswith(
-        "error: 20240101000000_ext.sql: 'create extension if not exists \"no_such_ext\"': "
+        "error: 20240101000000_ext.sql:1: 'create extension if not exists \"no_such_ext\"': "
     )
     assert stderr.endswith(
         "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has it "
@@ -290,7 +290,7 @@ def test_a_files_own_begin_and_commit_run_in_the_files_one_transaction(
         },
     )
     assert _one_line_error(sandbox, broken) == (
-        "error: 20240101000000_half.sql: 'select 1/0': division by zero\n"
+        "error: 20240101000000_half.sql:3: 'select 1/0': division by zero\n"
     )
     with psycopg.connect(url.stdout.strip(), autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.half')").fetchone() == (None,)
@@ -301,7 +301,7 @@ create table public.logins (user_id uuid not null, device text not null);
 create function public.log_sign_in() returns trigger language plpgsql security definer
 set search_path = '' as $$
 begin
-  insert into public.logins (user_id, device) values (new.id, new.raw_user_meta_data ->> 'device');
+  insert into public.logins (user_id, device) values (new.id, new.raw_app_meta_data ->> 'device');
   return new;
 end;
 $$;
@@ -432,7 +432,7 @@ def test_a_row_for_a_user_made_in_the_dashboard_says_what_a_fresh_reset_would_do
     )
     stderr = _one_line_error(sandbox, folder)
     assert stderr.startswith(
-        'error: 20240102000000_admin.sql: "insert into public.profiles (id, full_name) values '
+        'error: 20240102000000_admin.sql:1: "insert into public.profiles (id, full_name) values '
     )
     assert stderr.endswith(
         'violates foreign key constraint "profiles_id_fkey"; the row needs one no migration '
@@ -551,7 +551,7 @@ def test_pg_net_pg_cron_and_webhooks_replay_on_the_embedded_server(
     if pg_major < 18:
         assert code == 2
         assert report["stderr"] == (  # type: ignore[comparison-overlap]
-            "error: 20240601000000_services.sql: 'create extension if not exists pg_net with "
+            "error: 20240601000000_services.sql:1: 'create extension if not exists pg_net with "
             'schema extensions\': extension "pg_net" is not available; this server has no '
             "stand-in for it (PostgreSQL 18 and later do): rehearse on the embedded server, "
             "without --pg-bin\n"
@@ -597,10 +597,10 @@ def test_changing_storage_tables_fails_as_on_hosted_projects_while_policies_repl
         },
     )
     assert _one_line_error(sandbox, folder) == (
-        "error: 20240103000000_rls.sql: 'alter table storage.objects enable row level security': "
+        "error: 20240103000000_rls.sql:1: 'alter table storage.objects enable row level security': "
         "must be owner of table objects; hosted projects refuse it too: the table belongs to "
-        "Supabase (on storage's tables postgres may write policies and nothing else; RLS is "
-        "already on)\n"
+        "Supabase (postgres may create and drop triggers and policies on it and nothing else; "
+        "RLS is already on)\n"
     )
     index = _folder(
         tmp_path / "index",
@@ -646,7 +646,7 @@ def test_the_seed_runs_after_the_migrations_and_its_users_get_profiles(
         str(sandbox.server.home),
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: seed.sql: 'insert into auth.users (instance_id, id,")
+    assert result.stderr.startswith("error: seed.sql:2: 'insert into auth.users (instance_id, id,")
     assert "INSERT has more expressions than target columns" in result.stderr
     gone = run(
         "rehearse",

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 
 from conftest import scalar
+from ghostguard.rehearse import DATABASE
 from ghostguard.sandbox import Sandbox
-from ghostguard.supabase.rehearse import DATABASE
 from test_rehearse import PROFILES, _folder, _rehearse
 
 HOSTED_ONLY = """

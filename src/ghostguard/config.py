@@ -83,6 +83,8 @@ class Config:
     # The schemas the Data API serves; empty: the project's pgrst.db_schemas where the database
     # holds it, else Supabase's default (public, graphql_public).
     api_schemas: tuple[str, ...] = ()
+    # [rehearse] metadata: per signup kind, the user metadata the app sends with it at signup
+    rehearse_metadata: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
 
     @property
     def function_display(self) -> str:
@@ -132,7 +134,17 @@ def _table(raw: dict[str, Any], section: str, default: TableRef) -> TableRef:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from parsed TOML, rejecting unknown keys so typos are not silently ignored."""
-    known = {"source", "target", "trigger", "audit", "failures", "mapping", "adopt", "app"}
+    known = {
+        "source",
+        "target",
+        "trigger",
+        "audit",
+        "failures",
+        "mapping",
+        "adopt",
+        "app",
+        "rehearse",
+    }
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -180,6 +192,7 @@ def from_dict(data: dict[str, Any]) -> Config:
         else dict(default.mapping)
     )
     soft_delete = target.get("soft_delete_column", default.soft_delete_column)
+    rehearse_metadata = _rehearse_metadata(_section(data, "rehearse", {"metadata"}))
     return Config(
         source=_table(source, "source", default.source),
         target=_table(target, "target", default.target),
@@ -221,7 +234,24 @@ def from_dict(data: dict[str, Any]) -> Config:
         api_schemas=tuple(
             require_name("app.api_schemas", name) for name in cast(list[object], schemas)
         ),
+        rehearse_metadata=rehearse_metadata,
     )
+
+
+def _rehearse_metadata(rehearse: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """[rehearse.metadata]: per signup kind, the user metadata the app sends with it."""
+    found: object = rehearse.get("metadata", {})
+    if not isinstance(found, dict) or not all(
+        isinstance(v, dict) for v in cast(dict[str, object], found).values()
+    ):
+        raise ConfigError(
+            "[rehearse.metadata] maps a signup kind to the user metadata the app sends with it, "
+            'e.g. email = { username = "ada" }'
+        )
+    return {
+        require_name("rehearse.metadata", kind): dict(cast(dict[str, Any], data))
+        for kind, data in cast(dict[str, object], found).items()
+    }
 
 
 def to_dict(config: Config) -> dict[str, Any]:
@@ -284,6 +314,8 @@ def to_dict(config: Config) -> dict[str, Any]:
         app["api_schemas"] = list(config.api_schemas)
     if app:
         data["app"] = app
+    if config.rehearse_metadata:
+        data["rehearse"] = {"metadata": config.rehearse_metadata}
     return data
 
 
@@ -303,6 +335,11 @@ def load(path: Path) -> Config:
         return from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.message}") from None
+
+
+def sections(path: Path) -> set[str]:
+    """The [sections] a config file has (after `load` has accepted it)."""
+    return set(tomllib.loads(path.read_text(encoding="utf-8")))
 
 
 def dumps(config: Config) -> str:

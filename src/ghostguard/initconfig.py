@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from ghostguard import catalog
-from ghostguard.adopt import translate
+from ghostguard.adopt import existing, translate
 from ghostguard.config import (
     DEFAULT_MAPPING,
     PRIVILEGED_NAMES,
@@ -135,9 +135,37 @@ def _fit_constraints(
     return src, notes
 
 
+def written_by_triggers(conn: psycopg.Connection, source: TableRef) -> list[tuple[TableRef, str]]:
+    """Tables the enabled INSERT triggers on the auth table write a row into keyed by the new
+    user's id, as their parse trees say, with the trigger's name: where the project itself puts
+    profiles. An unqualified name is resolved through the function's pinned search_path, then
+    public; a name needing quotes ("user") is a name like any other."""
+    found: list[tuple[TableRef, str]] = []
+    for trigger in existing.auth_triggers(conn, source):
+        if not (trigger.is_enabled and trigger.fires_on(existing.INSERT)) or trigger.ghostguards:
+            continue
+        pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",") if s.strip()]
+        for schema, table, key in translate.profile_inserts(trigger):
+            for candidate in [schema] if schema else [*pinned, "public"]:
+                ref = TableRef(candidate, table, key)
+                if candidate not in NOT_PROFILE_SCHEMAS and catalog.table_columns(conn, ref):
+                    if ref not in (f for f, _ in found):
+                        found.append((ref, trigger.name))
+                    break
+    return found
+
+
 def find_profile_table(conn: psycopg.Connection, source: TableRef) -> tuple[TableRef, str]:
-    """The profile table and why: a table whose one-column key references the auth key wins
+    """The profile table and why: the table the project's own signup trigger writes (the first,
+    by trigger name, when several do); else a table whose one-column key references the auth key
     (public first, then by the usual names); else the first usual name that exists."""
+    written = written_by_triggers(conn, source)
+    if written:
+        (found, trigger), others = written[0], written[1:]
+        return found, (
+            f"the trigger {trigger} on {source.display} inserts its row, keyed by the new user's id"
+            + (f"; also written: {', '.join(t.display for t, _ in others)}" if others else "")
+        )
     links = [
         TableRef(fk.schema, fk.table, fk.columns[0])
         for fk in catalog.foreign_keys_to(conn, source)

@@ -23,19 +23,18 @@ def _package(module: str) -> str:
     return module if hasattr(loaded, "__path__") else (loaded.__package__ or module)
 
 
-@cache
 def whole(module: str, filename: str) -> LiteralString:
     """All of `filename` (beside `module`), a script of statements without names."""
-    text = resources.files(_package(module)).joinpath(filename).read_text(encoding="utf-8")
-    return cast(LiteralString, text)
+    return statements(module, filename, whole_file=True)[""]
 
 
 @cache
-def statements(module: str, filename: str) -> dict[str, LiteralString]:
-    """Every named statement of `filename`, which lies beside `module` (pass `__name__`)."""
+def statements(module: str, filename: str, whole_file: bool = False) -> dict[str, LiteralString]:
+    """Every named statement of `filename`, which lies beside `module` (pass `__name__`);
+    `whole_file`: the file as one script, under the name ''."""
     package = _package(module)
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
-    parts = _NAME.split(text)
+    parts = ["", "", text] if whole_file else _NAME.split(text)
     found: dict[str, LiteralString] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in found:

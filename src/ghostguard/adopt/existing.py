@@ -14,7 +14,7 @@ from ghostguard.config import Config, TableRef
 _SQL = sqlfiles.statements(__name__, "existing.sql")
 
 # pg_trigger.tgtype bits
-INSERT, UPDATE = 4, 16
+BEFORE, INSERT, UPDATE = 2, 4, 16  # pg_trigger.tgtype bits
 # How apply's function comment starts (sync/install.comment_function): what tells ghostguard's
 # function from the app's own.
 MANAGED_COMMENT = "ghostguard:"

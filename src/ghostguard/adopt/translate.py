@@ -521,3 +521,25 @@ def _constant(const: Node) -> str | None:
     if "fval" in const:
         return str(const["fval"].get("fval", "0"))
     return None
+
+
+NEW_ID = {"new.id", 'new."id"'}
+
+
+def profile_inserts(trigger: AuthTrigger) -> list[tuple[str | None, str, str]]:
+    """(schema or None, table, key column) for every table the function INSERTs a row into
+    keyed by the new user's id (`NEW.id`): what the trigger means by a profile."""
+    if isinstance(trigger.parsed, str):
+        return []
+    found: list[tuple[str | None, str, str]] = []
+    for text, tree in trigger.parsed.statements:
+        stmt = tree.get("InsertStmt")
+        if stmt is None:
+            continue
+        rel = stmt["relation"]
+        for column, node in _assignments("InsertStmt", stmt):
+            if "".join(_slice(text, node).lower().split()) in NEW_ID:
+                entry = (rel.get("schemaname"), rel["relname"], column)
+                if entry not in found:
+                    found.append(entry)
+    return found

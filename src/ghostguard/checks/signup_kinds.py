@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, locks
+from ghostguard import catalog, kinds, locks
 from ghostguard.adopt import takeover
+from ghostguard.adopt.existing import BEFORE, INSERT, auth_triggers
 from ghostguard.catalog import Shape
 from ghostguard.checks import sync_state
 from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
 from ghostguard.config import Config
+from ghostguard.kinds import SignupKind
 from ghostguard.runner import primary_message, run_steps
 from ghostguard.sqlparts import ident, source, target
 from ghostguard.supabase import authserver
@@ -80,36 +82,42 @@ def _azure_user() -> NewUser:
     return NewUser(email=email, provider="azure", user_metadata=meta, provider_id=_tag())
 
 
-# kind -> (what it does, SQL over auth.users `au` telling whether the project has such users)
-KINDS: dict[str, tuple[Callable[[AuthServer], uuid.UUID], LiteralString]] = {
-    "email": (
-        _signup(lambda: authserver.email_user(address("email"), full_name="Email User")),
-        "au.email IS NOT NULL AND NOT au.is_sso_user AND NOT au.is_anonymous",
+def _oauth_user(provider: str) -> NewUser:
+    """A signup through a provider without one of its own here: the usual OIDC claims."""
+    email = address(provider)
+    meta = {"email": email, "full_name": f"{provider.title()} User", "avatar_url": "https://a/p"}
+    return NewUser(email=email, provider=provider, user_metadata=meta, provider_id=_tag())
+
+
+Action = Callable[[AuthServer], uuid.UUID]
+# What the Auth server does for each kind of kinds.SIGNUP_KINDS.
+ACTIONS: dict[str, Action] = {
+    "email": _signup(lambda: authserver.email_user(address("email"), full_name="Email User")),
+    "phone": _signup(lambda: authserver.phone_user("1555" + str(uuid.uuid4().int)[:7])),
+    "anonymous": _signup(authserver.anonymous_user),
+    "google": _signup(
+        lambda: authserver.google_user(address("google"), "Google User", "https://g/p")
     ),
-    "phone": (
-        _signup(lambda: authserver.phone_user("1555" + str(uuid.uuid4().int)[:7])),
-        "au.phone IS NOT NULL",
+    "github": _signup(
+        lambda: authserver.github_user(address("github"), "octo" + _tag(), "https://a/o")
     ),
-    "anonymous": (_signup(authserver.anonymous_user), "au.is_anonymous"),
-    "google": (
-        _signup(lambda: authserver.google_user(address("google"), "Google User", "https://g/p")),
-        "au.raw_app_meta_data ->> 'provider' = 'google'",
-    ),
-    "github": (
-        _signup(lambda: authserver.github_user(address("github"), "octo" + _tag(), "https://a/o")),
-        "au.raw_app_meta_data ->> 'provider' = 'github'",
-    ),
-    "apple": (
-        _signup(lambda: authserver.apple_user(None)),
-        "au.raw_app_meta_data ->> 'provider' = 'apple'",
-    ),
-    "azure": (_signup(_azure_user), "au.raw_app_meta_data ->> 'provider' = 'azure'"),
-    "sso_shared_email": (_sso_sharing_an_email, "au.is_sso_user"),
-    "admin_create": (_admin_create, "au.email IS NOT NULL AND NOT au.is_sso_user"),
-    "email_change": (_email_change, "au.email IS NOT NULL AND NOT au.is_sso_user"),
-    "anonymous_conversion": (_anonymous_conversion, "au.is_anonymous"),
-    "soft_delete": (_soft_delete, "au.deleted_at IS NOT NULL"),
+    "apple": _signup(lambda: authserver.apple_user(None)),
+    "azure": _signup(_azure_user),
+    "sso_shared_email": _sso_sharing_an_email,
+    "admin_create": _admin_create,
+    "email_change": _email_change,
+    "anonymous_conversion": _anonymous_conversion,
+    "soft_delete": _soft_delete,
 }
+assert tuple(ACTIONS) == kinds.NAMES, "every signup kind has its action, in kinds.py's order"
+KINDS = kinds.NAMES
+
+
+def action(kind: SignupKind) -> Action:
+    if kind.name in ACTIONS:
+        return ACTIONS[kind.name]
+    provider = kind.provider or kind.name
+    return _signup(lambda: _oauth_user(provider))
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ class CheckReport:
         }
 
 
-def parse_kinds(text: str, known: tuple[str, ...] = tuple(KINDS)) -> tuple[str, ...]:
+def parse_kinds(text: str, known: tuple[str, ...] = KINDS) -> tuple[str, ...]:
     """`--accept-failing phone,anonymous`: known kind names only (ValueError names the others)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
@@ -163,13 +171,15 @@ def parse_kinds(text: str, known: tuple[str, ...] = tuple(KINDS)) -> tuple[str, 
     return names
 
 
-def _present(conn: psycopg.Connection, config: Config) -> dict[str, bool]:
+def _present(
+    conn: psycopg.Connection, config: Config, judged: Sequence[SignupKind]
+) -> dict[str, bool]:
     checks = sql.SQL(", ").join(
-        sql.SQL("EXISTS (SELECT 1 FROM {} au WHERE {})").format(source(config), sql.SQL(condition))
-        for _, condition in KINDS.values()
+        sql.SQL("EXISTS (SELECT 1 FROM {} au WHERE {})").format(source(config), k.condition())
+        for k in judged
     )
     row = conn.execute(sql.SQL("SELECT {}").format(checks)).fetchone()
-    return dict(zip(KINDS, (bool(v) for v in row or ()), strict=True))
+    return dict(zip((k.name for k in judged), (bool(v) for v in row or ()), strict=True))
 
 
 def _outcome(
@@ -235,18 +245,25 @@ def check_or_name_holder(
 
 
 def check(
-    conn: psycopg.Connection, config: Config, shape: Shape, as_it_is: bool = False
+    conn: psycopg.Connection,
+    config: Config,
+    shape: Shape,
+    as_it_is: bool = False,
+    judged: Sequence[SignupKind] = kinds.SIGNUP_KINDS,
+    sends: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CheckReport:
     """Run every kind in one transaction that is always rolled back (autocommit connection):
     with ghostguard's sync as apply would install it, or (`as_it_is`) with the triggers that
-    are there now, the app's own included (what doctor judges them by)."""
+    are there now, the app's own included (what doctor judges them by). `judged`: the kinds to
+    run (a project's config.toml may enable more providers, or fewer kinds); `sends`: the user
+    metadata the app sends at signup, per kind."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
     ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
     columns = set(catalog.table_columns(conn, config.source) or {})
     if config.source.display != "auth.users" or not AUTH_COLUMNS | _KIND_COLUMNS <= columns:
         return CheckReport([], ran_as, False, applicable=False)
-    present = _present(conn, config)
+    present = _present(conn, config, judged)
     state = sync_state.read_state(conn, config)
     install = not as_it_is and bool(sync_state.drift(state, config, shape))
     results: list[KindResult] = []
@@ -260,8 +277,11 @@ def check(
             "SELECT pg_catalog.set_config('lock_timeout', %s, true)", (config.signup_lock_timeout,)
         )
         recorded = install or sync_failures.failures_table_exists(conn, config)
-        for kind, (act, _) in KINDS.items():
-            result = run_kind(conn, config, kind, act, present[kind], as_auth, recorded)
+        for kind in judged:
+            sent = dict((sends or {}).get(kind.name, {}))
+            result = run_kind(
+                conn, config, kind.name, action(kind), present[kind.name], as_auth, recorded, sent
+            )
             if result.waited_on_lock:
                 raise psycopg.errors.LockNotAvailable(result.detail)
             results.append(result)
@@ -276,6 +296,7 @@ def run_kind(
     present: bool,
     as_auth: bool,
     recorded: bool = True,
+    sends: dict[str, Any] | None = None,
 ) -> KindResult:
     """One kind in a savepoint of the caller's rolled-back transaction, as the Auth server when
     this connection can become it: a profile, a recorded failure, none, or the error that failed
@@ -286,11 +307,35 @@ def run_kind(
                 conn.execute(
                     sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
                 )
-            user_id = act(AuthServer(conn))
+            user_id = act(AuthServer(conn, sends))
             conn.execute("RESET ROLE")
             outcome, detail = _outcome(conn, config, user_id, recorded)
     except psycopg.errors.LockNotAvailable:
         raise  # another session's lock: not this kind's verdict
+    except authserver.UserNotInserted as stopped:
+        return KindResult(
+            kind, present, SIGNUP_FAILED, stopped_by(conn, config, None, str(stopped))
+        )
     except psycopg.Error as exc:
-        return KindResult(kind, present, SIGNUP_FAILED, primary_message(exc))
+        message = primary_message(exc)
+        return KindResult(kind, present, SIGNUP_FAILED, stopped_by(conn, config, exc, message))
     return KindResult(kind, present, outcome, detail)
+
+
+def stopped_by(
+    conn: psycopg.Connection, config: Config, exc: psycopg.Error | None, message: str
+) -> str:
+    """The signup's error, naming the BEFORE trigger on the auth table that stopped it: one that
+    raised (its function is in the error's context) or, with no error, one that returned NULL."""
+    context = (exc.diag.context or "") if exc is not None and exc.diag else ""
+    raised_in = {name.split(".")[-1].strip('"') for name in _RAISED_IN.findall(context)}
+    for trigger in auth_triggers(conn, config.source):
+        if not (trigger.fires_on(BEFORE) and trigger.fires_on(INSERT)):
+            continue
+        if exc is None or trigger.function_name in raised_in:
+            how = "raised" if exc is not None else "returned NULL, so the row was never inserted"
+            return (
+                f"stopped by the BEFORE INSERT trigger {trigger.name} on {config.source.display} "
+                f"({trigger.function}), which {how}: {message}"
+            )
+    return message

@@ -5,21 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.text import Text
 
-from ghostguard.checks.signup_kinds import KINDS
+from ghostguard import config as config_mod
 from ghostguard.cli import render
 from ghostguard.cli.check import accept_failing_option_for
-from ghostguard.cli.common import finish, json_option, load_config, print_json, stdout_console
+from ghostguard.cli.common import finish, json_option, print_json, stdout_console
 from ghostguard.cli.sandbox import data_dir_option
-from ghostguard.config import DEFAULT_CONFIG_FILE
+from ghostguard.config import DEFAULT_CONFIG_FILE, Config
+from ghostguard.errors import GhostguardError
+from ghostguard.kinds import NAMES
+from ghostguard.rehearse import ReplayFailed, project, rehearse
+from ghostguard.rehearse.after_signup import APP_VIEW, LIFECYCLE
+from ghostguard.rehearse.report import Rehearsal, failed_run
 from ghostguard.sandbox import Sandbox
-from ghostguard.supabase import rehearse as rehearse_mod
-from ghostguard.supabase.after_signup import APP_VIEW, LIFECYCLE
-from ghostguard.supabase.rehearse import Rehearsal
 
 accept_failing_option = accept_failing_option_for(
-    (*KINDS, *LIFECYCLE, APP_VIEW),
+    (*NAMES, *LIFECYCLE, APP_VIEW),
     "Signup kinds, the sign_in and delete that follow one, and app_view (new users reading their "
     "own profile) that may fail without failing the rehearsal (e.g. a project without phone "
     "signups)",
@@ -59,6 +62,18 @@ accept_failing_option = accept_failing_option_for(
     help="Rehearse with the default privileges hosted projects had before 2026 (new public "
     "tables granted to anon, authenticated and service_role), for a project created then.",
 )
+@click.option(
+    "--supabase-config",
+    "supabase_config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The project's config.toml: the signup kinds it enables are judged, the others listed "
+    "as disabled (default: config.toml beside the migrations folder, when there is one).",
+)
+@click.option(
+    "--every-kind",
+    is_flag=True,
+    help="Judge every signup kind whatever config.toml enables.",
+)
 @accept_failing_option
 @json_option
 def rehearse_cmd(
@@ -68,6 +83,8 @@ def rehearse_cmd(
     data_dir: Path | None,
     pg_bin: Path | None,
     legacy_grants: bool,
+    supabase_config: Path | None,
+    every_kind: bool,
     accept_failing: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -82,19 +99,51 @@ def rehearse_cmd(
     own BEGIN and COMMIT are dropped: the file already runs in one transaction. Never touches a
     remote database.
 
-    Exit 0 when every signup kind ends with a profile its user can read and sign-in and delete
-    work; 1 when one does not (or no profile table was found); 2 when a migration fails (the
-    file, the statement and the error, in one line).
+    The project's supabase/config.toml (beside the migrations folder, or --supabase-config) says
+    which signup kinds it enables: those are judged, the others listed as disabled; without one,
+    every kind. What the app sends at signup goes in ghostguard.toml's [rehearse.metadata].
+
+    Exit 0 when every signup kind ends with a profile its user can read, sign-in and delete
+    work and doctor finds no error; 1 when not (or no profile table was found); 2 when a
+    migration fails (the file, line, statement and error, in one line) or the input is unusable
+    (a file that is not UTF-8, two files with one version). With --json a JSON document is
+    printed on every exit code: on 2 its `error` holds file, line, statement and error.
     """
-    config = load_config(config_path) if config_path or Path(DEFAULT_CONFIG_FILE).exists() else None
-    report = rehearse_mod.rehearse(
-        Sandbox(data_dir, pg_bin), directory, seed, config, accept_failing, legacy_grants
-    )
+    try:
+        config, sends = _ghostguard_toml(config_path)
+        found = supabase_config or (None if every_kind else project.beside(directory))
+        report = rehearse(
+            Sandbox(data_dir, pg_bin),
+            directory,
+            seed,
+            config,
+            accept_failing,
+            legacy_grants,
+            project.load(found),
+            sends,
+        )
+    except GhostguardError as exc:
+        if as_json:  # CI uploads the file whatever happened: say why there is no verdict
+            details = exc.details if isinstance(exc, ReplayFailed) else {}
+            print_json(failed_run(exc.message, details))
+        raise
     if as_json:
         print_json(report.to_dict())
     else:
         _render(report, accept_failing)
     finish(report.passed)
+
+
+def _ghostguard_toml(path: Path | None) -> tuple[Config | None, dict[str, dict[str, object]]]:
+    """(the config, the metadata the app sends): a ghostguard.toml without [target] only says
+    what the app sends ([rehearse]); the profile table is then found as init would."""
+    path = path or (Path(DEFAULT_CONFIG_FILE) if Path(DEFAULT_CONFIG_FILE).exists() else None)
+    if path is None:
+        return None, {}
+    loaded = config_mod.load(path)
+    if "target" not in config_mod.sections(path):
+        return None, loaded.rehearse_metadata
+    return loaded, loaded.rehearse_metadata
 
 
 def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
@@ -114,8 +163,11 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         console.print(Text(f"trigger {trigger} was dropped by {by}", style="bold yellow"))
     if report.problem:
         console.print(Text(report.problem, style="bold red"))
+    _render_project(console, report)
     if report.matrix is not None:
         render.check(console, report.matrix, accepted)
+    for note in report.metadata:
+        console.print(Text(f"metadata: {note}", style="yellow"))
     for event in report.lifecycle:
         verdict = {True: "ok", False: "FAILS", None: "-"}[event.ok]
         line = f"{event.event}: {verdict}" + (f" ({event.detail})" if event.detail else "")
@@ -128,7 +180,7 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
     if report.proposal:
         console.print(Text(report.proposal, style="yellow"))
     for finding in report.findings:
-        console.print(Text(f"doctor: {finding}", style="yellow"))
+        console.print(Text(f"doctor error: {finding}", style="bold red"))
     for line in report.adoption:
         console.print(f"adoption: {line}", markup=False)
     failing = report.failing
@@ -138,3 +190,17 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         )
     elif report.passed:
         console.print(Text("every kind of signup ends with a profile", style="bold green"))
+
+
+def _render_project(console: Console, report: Rehearsal) -> None:
+    """What the project's config.toml says: the kinds it leaves off, confirmation, hooks."""
+    known = report.project
+    if not known.read:
+        console.print("no supabase/config.toml: every signup kind is judged", markup=False)
+        return
+    confirm = "on" if known.email_confirmations else "off"
+    console.print(f"{known.path}: email confirmation {confirm}", markup=False)
+    if report.disabled:
+        console.print(f"disabled in config: {', '.join(report.disabled)}", markup=False)
+    for hook in known.hooks():
+        console.print(f"auth hook {hook.name}: {hook.uri}", markup=False)

@@ -44,8 +44,8 @@ def required(major: int) -> bool:
 
 def active(conn: psycopg.Connection) -> bool:
     """Whether the connected server runs with the guard preloaded."""
-    row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
-    return bool(row and LIBRARY.removesuffix(".so") in str(row[0]))
+    row = conn.execute("SELECT current_setting('ghostguard_guard.active', true)").fetchone()
+    return bool(row and row[0] == "on")
 
 
 def source() -> Path:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,11 +183,17 @@ def user_row(user: NewUser, app_metadata: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-class AuthServer:
-    """Operations of the Auth server against one connection (as supabase_auth_admin, or a probe)."""
+class UserNotInserted(Exception):
+    """The INSERT into the auth table inserted no row: a BEFORE INSERT trigger returned NULL."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+
+class AuthServer:
+    """Operations of the Auth server against one connection (as supabase_auth_admin, or a probe).
+    `sends`: user metadata the app sends with every signup (`signUp({options: {data}})`)."""
+
+    def __init__(self, conn: psycopg.Connection, sends: dict[str, Any] | None = None) -> None:
         self.conn = conn
+        self.sends = dict(sends or {})
         self._writable: dict[str, bool] = {}
         self._identity_insert: sql.Composed | None = None
         self.skipped: set[str] = (
@@ -235,8 +241,11 @@ class AuthServer:
             self.conn.execute(INSERT_AUDIT, (NIL_UUID, uuid.uuid4(), payload))
 
     def _insert(self, user: NewUser, app_metadata: dict[str, Any]) -> None:
+        if self.sends:
+            user = replace(user, user_metadata={**user.user_metadata, **self.sends})
         values = user_row(user, app_metadata)
-        self.conn.execute(INSERT_USER, values)
+        if self.conn.execute(INSERT_USER, values).rowcount == 0:
+            raise UserNotInserted("the INSERT into users inserted no row")
         self.conn.execute(
             'UPDATE "users" SET "role" = %s, "updated_at" = now() WHERE "id" = %s',
             ("authenticated", user.id),

@@ -13,6 +13,13 @@ from ghostguard.checks.finding import ERROR, WARN, Finding, combine, ok, problem
 from ghostguard.checks.sync_state import SyncState, statement
 from ghostguard.sqlparts import closed_to_api_roles, ident, target
 
+# The checks of ghostguard's sync function and triggers: meaningful once apply installed them.
+# Before that, an app function that happens to have the default name is the app's, and what it
+# lacks of ghostguard's is no error (rehearse leaves these out until ghostguard is installed).
+SYNC_CHECKS = frozenset(
+    {"sync_installed", "search_path_pinned", "definer_owner", "execute_revoked"}
+)
+
 
 def sync_installed(f: Facts) -> list[Finding]:
     unadopted = [w for w in f.in_the_way if w.trigger and w.trigger.name not in f.config.adopt]

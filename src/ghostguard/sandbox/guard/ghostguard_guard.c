@@ -26,11 +26,13 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 PG_MODULE_MAGIC;
 
 static ProcessUtility_hook_type previous_hook = NULL;
+static bool loaded = true; /* ghostguard_guard.active: tells any role the guard is there */
 
 static const char *const privileged_role = "postgres";
 
@@ -309,6 +311,9 @@ guard_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
 void
 _PG_init(void)
 {
+    DefineCustomBoolVariable("ghostguard_guard.active", "The sandbox's supautils stand-in is loaded.",
+                             NULL, &loaded, true, PGC_INTERNAL, 0, NULL, NULL, NULL);
+    MarkGUCPrefixReserved("ghostguard_guard");
     previous_hook = ProcessUtility_hook;
     ProcessUtility_hook = guard_utility;
 }

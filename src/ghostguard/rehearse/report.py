@@ -1,0 +1,93 @@
+"""What a rehearsal found, as the text report and --json show it: `passed` is false whenever
+the report shows an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ghostguard.checks.signup_kinds import CheckReport
+from ghostguard.rehearse.after_signup import APP_VIEW, LifecycleResult
+from ghostguard.rehearse.files import MigrationFile
+from ghostguard.rehearse.project import Project
+
+
+@dataclass(frozen=True)
+class ProfileTrigger:
+    name: str
+    function: str
+    writes_profiles: bool
+
+
+@dataclass
+class Rehearsal:
+    migrations: list[MigrationFile]
+    seeded: bool
+    profile_table: str | None
+    triggers: list[ProfileTrigger] = field(default_factory=list[ProfileTrigger])
+    dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
+    matrix: CheckReport | None = None
+    lifecycle: list[LifecycleResult] = field(default_factory=list[LifecycleResult])
+    accepted: tuple[str, ...] = ()
+    problem: str = ""  # why the matrix could not run (no profile table, a config error)
+    app_view: str = ""  # what signed-in users can read of their profile (the Data API)
+    app_view_passed: bool = True  # every new user can read their own profile (or not applicable)
+    app_view_fix: str = ""
+    findings: list[str] = field(default_factory=list[str])  # doctor's failing errors
+    proposal: str = ""  # why ghostguard's own mapping for the table needs a decision first
+    adoption: list[str] = field(default_factory=list[str])  # what adopting the app's trigger does
+    project: Project = field(default_factory=lambda: Project(None))  # supabase/config.toml
+    disabled: list[str] = field(default_factory=list[str])  # kinds config.toml leaves off
+    metadata: list[str] = field(
+        default_factory=list[str]
+    )  # failures that hang on what the app sends
+    sends: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+
+    @property
+    def failing(self) -> list[str]:
+        """Signup kinds that end without a profile (every kind the project enables counts, less
+        those accepted with --accept-failing)."""
+        if self.matrix is None:
+            return []
+        failed = [k.kind for k in self.matrix.kinds if not k.ok]
+        failed += [e.event for e in self.lifecycle if e.ok is False]
+        failed += [] if self.app_view_passed else [APP_VIEW]
+        return [name for name in failed if name not in self.accepted]
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.matrix is not None
+            and self.matrix.applicable
+            and not self.failing
+            and not self.findings
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "migrations": [f"{m.version}_{m.name}" for m in self.migrations],
+            "seeded": self.seeded,
+            "profile_table": self.profile_table,
+            "triggers": [vars(t) for t in self.triggers],
+            "dropped": [{"trigger": t, "by": f} for t, f in self.dropped],
+            "kinds": self.matrix.to_dict()["kinds"] if self.matrix else [],
+            "disabled": self.disabled,
+            "project": self.project.to_dict(),
+            "sends": self.sends,
+            "metadata": self.metadata,
+            "lifecycle": [vars(e) for e in self.lifecycle],
+            "failing": self.failing,
+            "problem": self.problem,
+            "app_view": self.app_view,
+            "app_view_fix": self.app_view_fix,
+            "doctor_errors": self.findings,
+            "proposal": self.proposal,
+            "adoption": self.adoption,
+            "error": None,
+            "passed": self.passed,
+        }
+
+
+def failed_run(message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What --json prints when the rehearsal could not run to its verdict (exit 2)."""
+    return {"passed": False, "error": {"message": message, **(details or {})}}
