@@ -69,9 +69,11 @@ def _rehearse(sandbox: Sandbox, folder: Path, *extra: str) -> tuple[int, dict[st
         "--json",
         *extra,
     )
-    return result.exit_code, json.loads(result.stdout) if result.stdout else {
-        "stderr": result.stderr
-    }
+    report = json.loads(result.stdout)  # a JSON document on every exit code
+    return result.exit_code, {
+        **report,
+        "stderr": result.stderr,
+    } if result.exit_code == 2 else report
 
 
 def _one_line_error(sandbox: Sandbox, folder: Path) -> str:
@@ -551,7 +553,7 @@ def test_pg_net_pg_cron_and_webhooks_replay_on_the_embedded_server(
     if pg_major < 18:
         assert code == 2
         assert report["stderr"] == (  # type: ignore[comparison-overlap]
-            "error: 20240601000000_services.sql:1: 'create extension if not exists pg_net with "
+            "error: 20240601000000_services.sql:2: 'create extension if not exists pg_net with "
             'schema extensions\': extension "pg_net" is not available; this server has no '
             "stand-in for it (PostgreSQL 18 and later do): rehearse on the embedded server, "
             "without --pg-bin\n"

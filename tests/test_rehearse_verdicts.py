@@ -140,17 +140,12 @@ def test_the_projects_config_toml_decides_the_kinds(sandbox: Sandbox, tmp_path: 
     assert code == 0, report
     judged = [k["kind"] for k in report["kinds"]]  # type: ignore[union-attr]
     assert judged == [
-        "email", "google", "sso_shared_email", "admin_create", "email_change", "soft_delete",
-        "discord",
+        "email", "google", "admin_create", "email_change", "soft_delete", "discord",
     ]  # fmt: skip
     assert report["disabled"] == [
-        "phone",
-        "anonymous",
-        "github",
-        "apple",
-        "azure",
+        "phone", "anonymous", "github", "apple", "azure", "sso_shared_email",
         "anonymous_conversion",
-    ]
+    ]  # fmt: skip
     project = report["project"]
     assert project["email_confirmations"] is True  # type: ignore[index]
     assert project["hooks"] == [  # type: ignore[index]

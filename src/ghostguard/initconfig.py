@@ -30,6 +30,7 @@ CANDIDATE_TABLES = (
     TableRef("public", "members"),
 )
 PROFILE_NAMES = {t.table for t in CANDIDATE_TABLES} | {"user_profiles", "people", "customers"}
+KEY_TYPES = ("uuid", "text", "varchar")  # what can hold an auth user's id
 NOT_PROFILE_SCHEMAS = ("auth", "storage", "realtime", "supabase_functions", "vault", "extensions")
 
 # Profile column name -> where its value usually comes from (provider metadata keys in order).
@@ -198,12 +199,16 @@ def find_profile_table(conn: psycopg.Connection, source: TableRef) -> tuple[Tabl
             + (f"; also linked: {', '.join(t.display for t in linked[1:])}" if linked[1:] else "")
         )
     for candidate in CANDIDATE_TABLES:
-        if catalog.table_columns(conn, candidate):
+        key = (catalog.table_columns(conn, candidate) or {}).get(candidate.key)
+        if (
+            key is not None and key.type_name[1] in KEY_TYPES
+        ):  # a bigint id is the app's own user list
             return candidate, f"found by name; no table's key references {source.display}"
     raise ConfigError(
         "no profile table found (no table's key references "
         f"{source.display}({source.key}), none named {', '.join(t.table for t in CANDIDATE_TABLES)}"
-        " in public): create it, or write ghostguard.toml by hand with [target] schema/table/key"
+        " in public with a uuid or text key, no trigger on it writes one): create it, or write "
+        "ghostguard.toml by hand with [target] schema/table/key"
     )
 
 

@@ -1,9 +1,12 @@
 """The kinds of signup the Auth server writes, in one list: their names (what --accept-failing
 takes and every report shows), how to tell a project has such users, and which setting of
-`supabase/config.toml` enables them. checks/signup_kinds.py gives each its Auth-server action."""
+`supabase/config.toml` enables them. checks/signup_kinds.py gives each its Auth-server action.
+Also the one way existing users are told apart by kind (`user_kind`), which scan's census and
+init's sample count by."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import LiteralString
 
@@ -24,6 +27,7 @@ class SignupKind:
     users: LiteralString  # SQL over auth.users `au`: a user of this kind
     enabled_by: tuple[tuple[str, bool], ...]  # every one must be true (config.toml, defaults)
     provider: str | None = None  # an OAuth provider: [auth.external.<provider>] enabled
+    outside_config: bool = False  # set up elsewhere: config.toml cannot say it is on
 
     def condition(self) -> sql.Composed:
         return sql.SQL(self.users).format(provider=sql.Literal(self.provider))
@@ -64,7 +68,8 @@ SIGNUP_KINDS: tuple[SignupKind, ...] = (
         "sso_shared_email",
         "SAML SSO with an address an email user already has",
         "au.is_sso_user",
-        ALWAYS,  # SSO providers are added per project (`supabase sso add`), not in config.toml
+        ALWAYS,
+        outside_config=True,  # SAML providers are added with `supabase sso add`, not config.toml
     ),
     SignupKind(
         "admin_create",
@@ -88,3 +93,33 @@ SIGNUP_KINDS: tuple[SignupKind, ...] = (
 )
 NAMES: tuple[str, ...] = tuple(k.name for k in SIGNUP_KINDS)
 BY_NAME = {k.name: k for k in SIGNUP_KINDS}
+
+# The kinds of existing users scan counts ghosts by (soft-deleted first: it counts once).
+GHOST_KINDS = ("email", "phone", "anonymous", "sso", "soft_deleted", "other")
+# (auth column it needs, the WHEN that names the kind); checked in this order.
+_SOFT_DELETED = ("deleted_at", "WHEN au.deleted_at IS NOT NULL THEN 'soft_deleted'")
+_BY_PROVIDER = (
+    "raw_app_meta_data",
+    "WHEN au.raw_app_meta_data ->> 'provider' IS NOT NULL THEN au.raw_app_meta_data ->> 'provider'",
+)
+_USER_RULES: tuple[tuple[str, LiteralString], ...] = (
+    ("is_anonymous", "WHEN au.is_anonymous THEN 'anonymous'"),
+    ("is_sso_user", "WHEN au.is_sso_user THEN 'sso'"),
+    ("email", "WHEN au.email IS NOT NULL THEN 'email'"),
+    ("phone", "WHEN au.phone IS NOT NULL THEN 'phone'"),
+)
+
+
+def user_kind(
+    columns: Collection[str], *, soft_deleted: bool = False, by_provider: bool = False
+) -> sql.Composable:
+    """SQL over auth.users `au` naming a user's kind, with the rules whose column the table has:
+    `soft_deleted` first when asked, an OAuth user by its provider when `by_provider`, else
+    anonymous, sso, email, phone, other."""
+    rules = [*([_SOFT_DELETED] if soft_deleted else []), *_USER_RULES[:2]]
+    rules += [_BY_PROVIDER] if by_provider else []
+    rules += _USER_RULES[2:]
+    whens = [sql.SQL(rule) for column, rule in rules if column in columns]
+    if not whens:
+        return sql.Literal("other")
+    return sql.SQL("CASE {} ELSE 'other' END").format(sql.SQL(" ").join(whens))

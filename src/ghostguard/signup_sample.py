@@ -4,27 +4,15 @@ when it gives a required column fallbacks, and names in the reason it prints."""
 
 from __future__ import annotations
 
-from typing import LiteralString
-
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
+from ghostguard import catalog, kinds
 from ghostguard.catalog import Shape
 from ghostguard.config import ColumnSource, TableRef
 from ghostguard.sync.mapping import value
 
 SAMPLE_USERS = 10_000  # signup kinds and metadata keys are read from this many auth rows
-
-# Checked in this order; an OAuth user is named by its provider (google, github, …).
-_KIND_RULES: tuple[tuple[str, LiteralString], ...] = (
-    ("is_anonymous", "WHEN au.is_anonymous THEN 'anonymous'"),
-    ("is_sso_user", "WHEN au.is_sso_user THEN 'sso'"),
-    ("raw_app_meta_data", "WHEN au.raw_app_meta_data ->> 'provider' IS NOT NULL"
-     " THEN au.raw_app_meta_data ->> 'provider'"),
-    ("email", "WHEN au.email IS NOT NULL THEN 'email'"),
-    ("phone", "WHEN au.phone IS NOT NULL THEN 'phone'"),
-)  # fmt: skip
 
 
 class SignupSample:
@@ -33,12 +21,7 @@ class SignupSample:
     def __init__(self, conn: psycopg.Connection, source: TableRef, shape: Shape) -> None:
         self._conn, self._shape = conn, shape
         columns = catalog.table_columns(conn, source) or {}
-        whens = [sql.SQL(rule) for column, rule in _KIND_RULES if column in columns]
-        self._kind = (
-            sql.SQL("CASE {} ELSE 'other' END").format(sql.SQL(" ").join(whens))
-            if whens
-            else sql.SQL("'other'")
-        )
+        self._kind = kinds.user_kind(columns, by_provider=True)
         self._sample = sql.SQL("(SELECT * FROM {} LIMIT {}) au").format(
             sql.Identifier(source.schema, source.table), sql.Literal(SAMPLE_USERS)
         )

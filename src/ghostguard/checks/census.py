@@ -15,21 +15,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from ghostguard import kinds
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
 from ghostguard.sqlparts import ghost_condition
-
-GHOST_KINDS = ("email", "phone", "anonymous", "sso", "soft_deleted", "other")
-
-
-# Checked in this order: a soft-deleted anonymous user counts once, as soft_deleted.
-_KIND_RULES = (
-    ("deleted_at", "soft_deleted", sql.SQL("au.deleted_at IS NOT NULL")),
-    ("is_anonymous", "anonymous", sql.SQL("au.is_anonymous")),
-    ("is_sso_user", "sso", sql.SQL("au.is_sso_user")),
-    ("email", "email", sql.SQL("au.email IS NOT NULL")),
-    ("phone", "phone", sql.SQL("au.phone IS NOT NULL")),
-)
 
 
 def read_snapshot() -> list[sql.SQL]:
@@ -43,17 +32,6 @@ def read_snapshot() -> list[sql.SQL]:
         sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
         sql.SQL("SET LOCAL enable_nestloop = off"),
     ]
-
-
-def _kind_expression(shape: Shape) -> sql.Composable:
-    whens = [
-        sql.SQL("WHEN {} THEN {}").format(condition, sql.Literal(kind))
-        for column, kind, condition in _KIND_RULES
-        if column in shape.kind_columns
-    ]
-    if not whens:
-        return sql.Literal("other")
-    return sql.SQL("CASE {} ELSE 'other' END").format(sql.SQL(" ").join(whens))
 
 
 def census_query(config: Config, shape: Shape) -> sql.Composed:
@@ -96,7 +74,7 @@ def census_query(config: Config, shape: Shape) -> sql.Composed:
         "FROM {source} au FULL JOIN {profiles} pu ON pu.{tkey} = au.{skey}\n"
         "GROUP BY 1"
     ).format(
-        kind=_kind_expression(shape),
+        kind=kinds.user_kind(shape.kind_columns, soft_deleted=True),
         skey=skey,
         tkey=tkey,
         rows=rows,
@@ -140,7 +118,7 @@ def read_census(
     conn: psycopg.Connection, config: Config, shape: Shape
 ) -> tuple[dict[str, int], Counts]:
     """Ghosts per kind (every kind present, 0 when none) and the table counts, in one pass."""
-    ghosts: dict[str, int] = dict.fromkeys(GHOST_KINDS, 0)
+    ghosts: dict[str, int] = dict.fromkeys(kinds.GHOST_KINDS, 0)
     totals = [0, 0, 0, 0]
     for kind, *counts in conn.execute(census_query(config, shape)).fetchall():
         totals = [t + int(c) for t, c in zip(totals, counts, strict=True)]

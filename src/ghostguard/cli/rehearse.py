@@ -154,6 +154,14 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         + f" in the sandbox; profile table: {report.profile_table or 'none found'}",
         markup=False,
     )
+    if report.skipped:
+        console.print(
+            Text(
+                f"skipped (the Supabase CLI skips them too: names must be <version>_<name>.sql): "
+                f"{', '.join(report.skipped)}",
+                style="yellow",
+            )
+        )
     for t in report.triggers:
         what = "writes the profile table" if t.writes_profiles else "does not write profiles"
         console.print(f"trigger {t.name} on auth.users: calls {t.function}, {what}", markup=False)
@@ -202,5 +210,9 @@ def _render_project(console: Console, report: Rehearsal) -> None:
     console.print(f"{known.path}: email confirmation {confirm}", markup=False)
     if report.disabled:
         console.print(f"disabled in config: {', '.join(report.disabled)}", markup=False)
+        console.print(
+            "  (SAML SSO is set up outside config.toml; --every-kind judges every kind)",
+            markup=False,
+        )
     for hook in known.hooks():
         console.print(f"auth hook {hook.name}: {hook.uri}", markup=False)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from ghostguard import kinds
 from ghostguard.checks import app_view, signup_kinds
 from ghostguard.checks.app_view import AppView
 from ghostguard.checks.probe import can_become_auth_server
@@ -42,37 +43,51 @@ class LifecycleResult:
     detail: str
 
 
-def _sign_in(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(address("sign-in"), full_name="Signing In"))
-    writer.sign_in(user_id)
-    return user_id
+Signup = Callable[[AuthServer], uuid.UUID]
 
 
-def _delete(writer: AuthServer) -> uuid.UUID:
-    user_id = writer.signup(authserver.email_user(address("delete"), full_name="Leaving"))
-    writer.hard_delete(user_id)
-    return user_id
+def _sign_in(signup: Signup) -> Signup:
+    def act(writer: AuthServer) -> uuid.UUID:
+        user_id = signup(writer)
+        writer.sign_in(user_id)
+        return user_id
+
+    return act
 
 
-LIFECYCLE: dict[str, Callable[[AuthServer], uuid.UUID]] = {"sign_in": _sign_in, "delete": _delete}
+def _delete(signup: Signup) -> Signup:
+    def act(writer: AuthServer) -> uuid.UUID:
+        user_id = signup(writer)
+        writer.hard_delete(user_id)
+        return user_id
+
+    return act
+
+
+LIFECYCLE: dict[str, Callable[[Signup], Signup]] = {"sign_in": _sign_in, "delete": _delete}
 
 
 def lifecycle(
     conn: psycopg.Connection, config: Config, matrix: CheckReport
 ) -> list[LifecycleResult]:
-    """Each event after an email signup; not rehearsed when that signup itself fails (the
-    matrix's email kind says so already)."""
-    email = next(k for k in matrix.kinds if k.kind == "email")
-    if email.outcome == SIGNUP_FAILED:
-        return [
-            LifecycleResult(e, None, "not rehearsed: the email signup fails") for e in LIFECYCLE
-        ]
+    """Each event after a signup of the first judged kind that ends with a profile (email when
+    the project has it); not rehearsed when no kind does (the matrix says why already)."""
+    judged = {k.kind: k for k in matrix.kinds}
+    order = ["email", *(name for name in judged if name != "email")]
+    vehicle = next(
+        (judged[n] for n in order if n in judged and judged[n].outcome != SIGNUP_FAILED), None
+    )
+    if vehicle is None:
+        return [LifecycleResult(e, None, "not rehearsed: no signup succeeds") for e in LIFECYCLE]
+    signup = signup_kinds.action(kinds.BY_NAME.get(vehicle.kind) or kinds.oauth(vehicle.kind))
     as_auth = can_become_auth_server(conn)
     results: list[LifecycleResult] = []
     with conn.transaction(force_rollback=True):
-        for event, act in LIFECYCLE.items():
-            kind = signup_kinds.run_kind(conn, config, event, act, True, as_auth, recorded=False)
-            results.append(_judged(event, kind.outcome, kind.detail, email.ok))
+        for event, after in LIFECYCLE.items():
+            kind = signup_kinds.run_kind(
+                conn, config, event, after(signup), True, as_auth, recorded=False
+            )
+            results.append(_judged(event, kind.outcome, kind.detail, vehicle.ok))
     return results
 
 

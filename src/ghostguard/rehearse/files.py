@@ -51,6 +51,15 @@ def migration_files(directory: Path) -> list[MigrationFile]:
     return found
 
 
+def skipped(directory: Path) -> list[str]:
+    """`.sql` files the Supabase CLI skips: their names are not `<version>_<name>.sql`."""
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if p.is_file() and p.suffix == ".sql" and not FILE_NAME.match(p.name)
+    )
+
+
 def read(path: Path) -> str:
     """The file's text; a file that is not UTF-8 (as the CLI reads it) is one line."""
     data = path.read_bytes()

@@ -46,6 +46,8 @@ class Project:
     def enabled(self, kind: SignupKind) -> bool:
         if not self.read:
             return True
+        if kind.outside_config:  # config.toml cannot say: judged with --every-kind
+            return False
         return all(self.setting(name, default) for name, default in kind.settings())
 
     def providers(self) -> list[str]:

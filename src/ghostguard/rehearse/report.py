@@ -42,6 +42,7 @@ class Rehearsal:
         default_factory=list[str]
     )  # failures that hang on what the app sends
     sends: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    skipped: list[str] = field(default_factory=list[str])  # .sql files the CLI skips by name
 
     @property
     def failing(self) -> list[str]:
@@ -66,6 +67,7 @@ class Rehearsal:
     def to_dict(self) -> dict[str, Any]:
         return {
             "migrations": [f"{m.version}_{m.name}" for m in self.migrations],
+            "skipped": self.skipped,
             "seeded": self.seeded,
             "profile_table": self.profile_table,
             "triggers": [vars(t) for t in self.triggers],

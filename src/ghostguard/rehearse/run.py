@@ -36,6 +36,8 @@ from ghostguard.sandbox.server import SUPERUSER
 DATABASE = "ghostguard_rehearsal"
 NOT_NULL = re.compile(r'null value in column "([^"]+)"')
 METADATA_KEY = re.compile(r"->>\s*'([^']+)'")
+# doctor's checks the rehearsal makes itself, with the kinds config.toml enables: not twice.
+REHEARSED_HERE = frozenset({"app_trigger_signups", "app_view"})
 
 
 def _profile_writers(conn: psycopg.Connection, config: Config | None) -> dict[str, ProfileTrigger]:
@@ -79,6 +81,7 @@ def rehearse(
     `project`: the project's supabase/config.toml (which kinds it enables); None: every kind.
     `sends`: per kind, the user metadata the app sends at signup (default: the config's)."""
     migrations = files.migration_files(directory)
+    skipped = files.skipped(directory)
     texts = [files.read(m.path) for m in migrations]  # every input problem before the sandbox
     if seed is not None and not seed.is_file():
         raise ConfigError(f"seed file {seed} not found")
@@ -87,7 +90,7 @@ def rehearse(
     with psycopg.connect(sandbox.url("template1", SUPERUSER), autocommit=True) as admin:
         before = cluster_state.read(admin)
         try:
-            return _replay(
+            report = _replay(
                 sandbox,
                 list(zip(migrations, texts, strict=True)),
                 (seed, seed_text) if seed is not None and seed_text is not None else None,
@@ -97,6 +100,8 @@ def rehearse(
                 project or Project(None),
                 sends,
             )
+            report.skipped = skipped
+            return report
         finally:  # roles and role settings are the cluster's: the next rehearsal starts clean
             cluster_state.restore(admin, before, sandbox.url(DATABASE, SUPERUSER))
 
@@ -204,10 +209,11 @@ def _judge(
     )
     if shape is not None:
         installed = takeover.is_ghostguards(conn, config)
+        left_out = REHEARSED_HERE | (set() if installed else own_objects.SYNC_CHECKS)
         report.findings = [
             f"{f.name}: {f.detail}"
             for f in doctor(conn, config, shape).failing()
-            if installed or f.name not in own_objects.SYNC_CHECKS
+            if f.name not in left_out
         ]
     adopted = translate.adoption(conn, config)
     report.adoption = [*adopted.notes, *(f"TO DECIDE: {d}" for d in adopted.decisions)]
