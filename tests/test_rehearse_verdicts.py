@@ -158,7 +158,8 @@ def test_the_projects_config_toml_decides_the_kinds(sandbox: Sandbox, tmp_path: 
         "rehearse", "--migrations", str(folder), "--data-dir", str(sandbox.server.home)
     ).stdout
     assert (
-        "disabled in config: phone, anonymous, github, apple, azure, anonymous_conversion" in text
+        "disabled in config: phone, anonymous, github, apple, azure, sso_shared_email, "
+        "anonymous_conversion" in text
     )
     assert (
         "auth hook custom_access_token: pg-functions://postgres/public/custom_access_token_hook"
