@@ -46,25 +46,24 @@ class LifecycleResult:
 Signup = Callable[[AuthServer], uuid.UUID]
 
 
-def _sign_in(signup: Signup) -> Signup:
-    def act(writer: AuthServer) -> uuid.UUID:
-        user_id = signup(writer)
-        writer.sign_in(user_id)
-        return user_id
+def _followed_by(step: Callable[[AuthServer, uuid.UUID], None]) -> Callable[[Signup], Signup]:
+    """A signup, then `step` on the user it made (in the same rolled-back savepoint)."""
 
-    return act
+    def after(signup: Signup) -> Signup:
+        def act(writer: AuthServer) -> uuid.UUID:
+            user_id = signup(writer)
+            step(writer, user_id)
+            return user_id
 
+        return act
 
-def _delete(signup: Signup) -> Signup:
-    def act(writer: AuthServer) -> uuid.UUID:
-        user_id = signup(writer)
-        writer.hard_delete(user_id)
-        return user_id
-
-    return act
+    return after
 
 
-LIFECYCLE: dict[str, Callable[[Signup], Signup]] = {"sign_in": _sign_in, "delete": _delete}
+LIFECYCLE: dict[str, Callable[[Signup], Signup]] = {
+    "sign_in": _followed_by(AuthServer.sign_in),
+    "delete": _followed_by(AuthServer.hard_delete),
+}
 
 
 def lifecycle(

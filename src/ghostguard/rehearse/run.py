@@ -209,7 +209,7 @@ def _judge(
     )
     if shape is not None:
         installed = takeover.is_ghostguards(conn, config)
-        left_out = REHEARSED_HERE | (set() if installed else own_objects.SYNC_CHECKS)
+        left_out = REHEARSED_HERE if installed else REHEARSED_HERE | own_objects.SYNC_CHECKS
         report.findings = [
             f"{f.name}: {f.detail}"
             for f in doctor(conn, config, shape).failing()
