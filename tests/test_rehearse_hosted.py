@@ -147,3 +147,39 @@ def test_the_auth_schema_is_the_auth_servers_owned_and_granted_as_hosted(
             "SELECT typname FROM pg_type WHERE typnamespace = 'auth'::regnamespace AND typtype = 'e'"
         )
     } >= {"aal_level", "factor_type", "factor_status", "one_time_token_type"}
+
+
+JSONSCHEMA = """
+create extension if not exists pg_jsonschema with schema extensions;
+create table public.settings (
+  id uuid primary key references auth.users on delete cascade,
+  prefs jsonb not null check (extensions.jsonb_matches_schema(
+    '{"type": "object", "required": ["theme"], "properties": {"theme": {"type": "string"}}}', prefs))
+);
+"""
+
+
+def test_pg_jsonschema_checks_type_and_required_keys_on_the_embedded_server(
+    sandbox: Sandbox, tmp_path: Path, pg_major: int
+) -> None:
+    folder = _folder(
+        tmp_path, **{"20240101000000_profiles": PROFILES, "20240102000000_json": JSONSCHEMA}
+    )
+    code, report = _rehearse(sandbox, folder)
+    if pg_major < 18:  # no extension_control_path: the line says where it replays
+        assert code == 2
+        assert "this server has no stand-in for it" in str(report["stderr"])
+        return
+    assert code == 0, report
+    with psycopg.connect(sandbox.url(DATABASE, "supabase_admin"), autocommit=True) as admin:
+        checks = admin.execute(
+            "SELECT extensions.jsonb_matches_schema(%s, %s::jsonb)",
+            ('{"type": "object", "required": ["theme"]}', '{"theme": "dark"}'),
+        ).fetchone()
+        missing = admin.execute(
+            "SELECT extensions.jsonb_matches_schema(%s, %s::jsonb), "
+            "extensions.json_matches_schema(%s, %s::json), extensions.jsonschema_is_valid(%s)",
+            ('{"required": ["theme"]}', "{}", '{"type": "integer"}', "1.5", '{"type": "string"}'),
+        ).fetchone()
+    assert checks == (True,)
+    assert missing == (False, False, True)
