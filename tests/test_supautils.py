@@ -4,11 +4,14 @@ in PostgreSQL's contrib, so the same tests run on 15 and 18."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import Database, scalar
+from conftest import Database, run, scalar
+from ghostguard.sandbox import Sandbox
 
 
 def _extension(conn: psycopg.Connection, name: str) -> tuple[str, str] | None:
@@ -127,3 +130,38 @@ def test_another_role_gets_none_of_postgres_allowances(conn: psycopg.Connection)
         conn.execute("RESET ROLE")
         conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM app_owner").format(database))
         conn.execute("DROP ROLE app_owner")
+
+
+def test_without_a_compiler_the_sandbox_says_what_hosted_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_major: int, sandbox: Sandbox
+) -> None:
+    """From PostgreSQL 16 a sandbox starts without its guard (the server refuses reserved grants
+    itself); a rehearsal that meets a statement only supautils allows says so and what to install.
+    On 15 the guard is what keeps a migration off the machine: no compiler, no sandbox."""
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    folder = tmp_path / "supabase" / "migrations"
+    folder.mkdir(parents=True)
+    (folder / "20240101000000_drop.sql").write_text(
+        "create function public.noop() returns trigger language plpgsql as "
+        "$$ begin return new; end $$;\n"
+        "create trigger t after insert on auth.users for each row execute function public.noop();\n"
+        "drop trigger t on auth.users;\n"
+    )
+    home = tmp_path / "bare"
+    result = run(
+        "rehearse", "--migrations", str(folder), "--data-dir", str(home),
+        *(["--pg-bin", str(sandbox.server.bin_dir)] if pg_major < 18 else []),
+    )  # fmt: skip
+    try:
+        assert result.exit_code == 2
+        if pg_major < 16:
+            assert "a C compiler (cc) is missing" in result.stderr
+            return
+        assert result.stderr.endswith(
+            "must be owner of relation users; if the statement is one supautils allows postgres: "
+            "hosted Supabase allows it (supautils); the sandbox does the same with a small C "
+            "module it builds when it starts, and found no C compiler: install one (Debian: "
+            "apt-get install gcc) and rehearse again\n"
+        ), result.stderr
+    finally:
+        Sandbox(home).stop()

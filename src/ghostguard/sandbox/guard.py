@@ -32,8 +32,8 @@ LIBRARY = "ghostguard_guard.so"
 CONF_FILE = "ghostguard_guard.conf"
 WITHOUT_IT = (
     "hosted Supabase allows it (supautils); the sandbox does the same with a small C module it "
-    "builds on first start, and found no C compiler: install one (Debian: apt-get install gcc), "
-    "then run `ghostguard sandbox stop` and rehearse again"
+    "builds when it starts, and found no C compiler: install one (Debian: apt-get install gcc) "
+    "and rehearse again"
 )
 
 
