@@ -285,3 +285,29 @@ def test_postgis_gets_one_line_with_the_way_out(sandbox: Sandbox, tmp_path: Path
         "; PostGIS is not in this server and has no stand-in (it is compiled code): rehearse "
         "with --pg-bin of a PostgreSQL that has it installed\n"
     )
+
+
+CONFIRMED_ONLY = PROFILES.replace(
+    "create trigger on_auth_user_created after insert on auth.users\n  for each row",
+    "create trigger on_auth_user_created after insert on auth.users\n"
+    "  for each row when (new.email_confirmed_at is not null or new.email is null)",
+)
+
+
+def test_with_email_confirmation_on_an_email_signup_is_confirmed_later(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A trigger that makes profiles only for confirmed users leaves every email signup a ghost
+    once config.toml turns confirmation on: the row is inserted unconfirmed, confirmed later."""
+    assert CONFIRMED_ONLY != PROFILES
+    folder = _folder(tmp_path, **{"20240101000000_profiles": CONFIRMED_ONLY})
+    (folder.parent / "config.toml").write_text("[auth.email]\nenable_confirmations = false\n")
+    code, report = _rehearse(sandbox, folder)
+    assert code == 0, report
+    (folder.parent / "config.toml").write_text("[auth.email]\nenable_confirmations = true\n")
+    code, report = _rehearse(sandbox, folder)
+    assert code == 1
+    outcomes = {k["kind"]: k["outcome"] for k in report["kinds"]}  # type: ignore[union-attr]
+    assert outcomes["email"] == "no profile"
+    assert outcomes["admin_create"] == "profile"  # an admin creates users confirmed
+    assert report["project"]["email_confirmations"] is True  # type: ignore[index]

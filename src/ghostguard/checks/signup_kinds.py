@@ -251,12 +251,14 @@ def check(
     as_it_is: bool = False,
     judged: Sequence[SignupKind] = kinds.SIGNUP_KINDS,
     sends: Mapping[str, Mapping[str, Any]] | None = None,
+    confirm_email: bool = False,
 ) -> CheckReport:
     """Run every kind in one transaction that is always rolled back (autocommit connection):
     with ghostguard's sync as apply would install it, or (`as_it_is`) with the triggers that
     are there now, the app's own included (what doctor judges them by). `judged`: the kinds to
     run (a project's config.toml may enable more providers, or fewer kinds); `sends`: the user
-    metadata the app sends at signup, per kind."""
+    metadata the app sends at signup, per kind; `confirm_email`: email signups are confirmed
+    after the signup (config.toml's enable_confirmations)."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
     ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
@@ -280,7 +282,15 @@ def check(
         for kind in judged:
             sent = dict((sends or {}).get(kind.name, {}))
             result = run_kind(
-                conn, config, kind.name, action(kind), present[kind.name], as_auth, recorded, sent
+                conn,
+                config,
+                kind.name,
+                action(kind),
+                present[kind.name],
+                as_auth,
+                recorded,
+                sent,
+                confirm_email,
             )
             if result.waited_on_lock:
                 raise psycopg.errors.LockNotAvailable(result.detail)
@@ -297,6 +307,7 @@ def run_kind(
     as_auth: bool,
     recorded: bool = True,
     sends: dict[str, Any] | None = None,
+    confirm_email: bool = False,
 ) -> KindResult:
     """One kind in a savepoint of the caller's rolled-back transaction, as the Auth server when
     this connection can become it: a profile, a recorded failure, none, or the error that failed
@@ -307,7 +318,7 @@ def run_kind(
                 conn.execute(
                     sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
                 )
-            user_id = act(AuthServer(conn, sends))
+            user_id = act(AuthServer(conn, sends, confirm_email))
             conn.execute("RESET ROLE")
             outcome, detail = _outcome(conn, config, user_id, recorded)
     except psycopg.errors.LockNotAvailable:

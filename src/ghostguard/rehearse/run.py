@@ -163,7 +163,13 @@ def _judge_signups(conn: psycopg.Connection, config: Config, report: Rehearsal) 
     as_it_is = shape or catalog.supabase_shape(config)
     judged, report.disabled = report.project.judged()
     report.matrix = signup_kinds.check(
-        conn, config, as_it_is, as_it_is=True, judged=judged, sends=report.sends
+        conn,
+        config,
+        as_it_is,
+        as_it_is=True,
+        judged=judged,
+        sends=report.sends,
+        confirm_email=bool(report.project.email_confirmations),
     )
     report.metadata = _hangs_on_metadata(conn, config, report)
     report.lifecycle = after_signup.lifecycle(conn, config, report.matrix)

@@ -85,6 +85,7 @@ class NewUser:
     is_sso_user: bool = False
     provider_id: str | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    confirmed: bool = True  # False: an email signup waiting for its confirmation link
 
     def app_metadata(self) -> dict[str, Any]:
         if self.is_anonymous:
@@ -160,9 +161,9 @@ def user_row(user: NewUser, app_metadata: dict[str, Any]) -> dict[str, Any]:
         role="",
         email=user.email,
         encrypted_password="" if user.provider != "email" else "$2a$10$ghostguard.sandbox.hash",
-        email_confirmed_at=confirmed if user.email else None,
+        email_confirmed_at=confirmed if user.email and user.confirmed else None,
         phone_confirmed_at=confirmed if user.phone else None,
-        confirmation_token="",
+        confirmation_token="" if user.confirmed else uuid.uuid4().hex,
         recovery_token="",
         email_change_token_new="",
         email_change="",
@@ -189,11 +190,19 @@ class UserNotInserted(Exception):
 
 class AuthServer:
     """Operations of the Auth server against one connection (as supabase_auth_admin, or a probe).
-    `sends`: user metadata the app sends with every signup (`signUp({options: {data}})`)."""
+    `sends`: user metadata the app sends with every signup (`signUp({options: {data}})`);
+    `confirm_email`: email signups wait for their confirmation link, then confirm
+    (`[auth.email] enable_confirmations`)."""
 
-    def __init__(self, conn: psycopg.Connection, sends: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        sends: dict[str, Any] | None = None,
+        confirm_email: bool = False,
+    ) -> None:
         self.conn = conn
         self.sends = dict(sends or {})
+        self.confirm_email = confirm_email
         self._writable: dict[str, bool] = {}
         self._identity_insert: sql.Composed | None = None
         self.skipped: set[str] = (
@@ -269,12 +278,26 @@ class AuthServer:
             )
 
     def signup(self, user: NewUser) -> uuid.UUID:
-        """Any signup kind (email, phone, OAuth, SSO, anonymous): one transaction."""
+        """Any signup kind (email, phone, OAuth, SSO, anonymous): one transaction; with email
+        confirmation on, an email/password signup is confirmed in a second one (the link)."""
+        waits = self.confirm_email and user.provider == "email" and user.email is not None
         with self.conn.transaction():
             self._begin()
-            self._insert(user, user.app_metadata())
+            self._insert(replace(user, confirmed=False) if waits else user, user.app_metadata())
             self._audit("user_signedup", user.id)
+        if waits:
+            self.confirm(user.id)
         return user.id
+
+    def confirm(self, user_id: uuid.UUID) -> None:
+        """The confirmation link followed: the user's email is confirmed."""
+        with self.conn.transaction():
+            self._begin()
+            self.conn.execute(
+                'UPDATE "users" SET "email_confirmed_at" = now(), "confirmation_token" = \'\', '
+                '"updated_at" = now() WHERE "id" = %s',
+                (user_id,),
+            )
 
     def signup_many(self, users: Iterable[NewUser]) -> int:
         """Many signups, each its own transaction, pipelined to save round trips."""
