@@ -311,3 +311,24 @@ def test_with_email_confirmation_on_an_email_signup_is_confirmed_later(
     assert outcomes["email"] == "no profile"
     assert outcomes["admin_create"] == "profile"  # an admin creates users confirmed
     assert report["project"]["email_confirmations"] is True  # type: ignore[index]
+
+
+def test_every_input_problem_is_one_line_and_a_json_document(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, **{"20240101000000_profiles": PROFILES})
+    for args, message in (
+        (["--pg-bin", str(tmp_path / "nowhere")], "--pg-bin "),
+        (["--seed", str(tmp_path / "seed.sql")], "seed file "),
+        (["--supabase-config", str(tmp_path / "config.toml")], "config.toml cannot be read"),
+    ):
+        if args[0] == "--supabase-config":
+            (tmp_path / "config.toml").write_text("[auth\n")
+        result = run(
+            "rehearse", "--migrations", str(folder), "--data-dir", str(tmp_path / "box"),
+            "--json", *args,
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert message in result.stderr
+        document = json.loads(result.stdout)
+        assert document["passed"] is False and message in document["error"]["message"]
+    assert not (tmp_path / "box").exists()  # nothing started for a bad input

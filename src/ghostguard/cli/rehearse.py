@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import psycopg
 from rich.console import Console
 from rich.text import Text
 
@@ -14,11 +15,12 @@ from ghostguard.cli.check import accept_failing_option_for
 from ghostguard.cli.common import finish, json_option, print_json, stdout_console
 from ghostguard.cli.sandbox import data_dir_option
 from ghostguard.config import DEFAULT_CONFIG_FILE, Config
-from ghostguard.errors import GhostguardError
+from ghostguard.errors import ConfigError, GhostguardError
 from ghostguard.kinds import NAMES
 from ghostguard.rehearse import ReplayFailed, project, rehearse
 from ghostguard.rehearse.after_signup import APP_VIEW, LIFECYCLE
 from ghostguard.rehearse.report import Rehearsal, failed_run
+from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 
 accept_failing_option = accept_failing_option_for(
@@ -52,7 +54,7 @@ accept_failing_option = accept_failing_option_for(
 @data_dir_option
 @click.option(
     "--pg-bin",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    type=click.Path(path_type=Path),
     help="PostgreSQL bin directory for the sandbox (e.g. $(pg_config --bindir)): another major "
     "version, or the real pgcrypto and uuid-ossp instead of the embedded server's stand-ins.",
 )
@@ -72,7 +74,7 @@ accept_failing_option = accept_failing_option_for(
 @click.option(
     "--every-kind",
     is_flag=True,
-    help="Judge every signup kind whatever config.toml enables.",
+    help="Judge every signup kind, without reading config.toml.",
 )
 @accept_failing_option
 @json_option
@@ -110,8 +112,13 @@ def rehearse_cmd(
     printed on every exit code: on 2 its `error` holds file, line, statement and error.
     """
     try:
+        if pg_bin is not None and not (pg_bin / "postgres").is_file():
+            raise ConfigError(
+                f"--pg-bin {pg_bin}: no postgres binary there; pass the bin directory of a "
+                "PostgreSQL installation, e.g. $(pg_config --bindir)"
+            )
         config, sends = _ghostguard_toml(config_path)
-        found = supabase_config or (None if every_kind else project.beside(directory))
+        found = None if every_kind else (supabase_config or project.beside(directory))
         report = rehearse(
             Sandbox(data_dir, pg_bin),
             directory,
@@ -126,6 +133,10 @@ def rehearse_cmd(
         if as_json:  # CI uploads the file whatever happened: say why there is no verdict
             details = exc.details if isinstance(exc, ReplayFailed) else {}
             print_json(failed_run(exc.message, details))
+        raise
+    except psycopg.Error as exc:  # the sandbox itself failed: still a document
+        if as_json:
+            print_json(failed_run(f"database error: {primary_message(exc)}"))
         raise
     if as_json:
         print_json(report.to_dict())

@@ -104,7 +104,7 @@ def load(path: Path | None) -> Project:
         return Project(path, tomllib.loads(path.read_text(encoding="utf-8")))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"{path} cannot be read as TOML: {exc}; fix it or pass --no-project-config"
+            f"{path} cannot be read as TOML: {exc}; fix it, or pass --every-kind to rehearse without it"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
