@@ -183,3 +183,33 @@ def test_pg_jsonschema_checks_type_and_required_keys_on_the_embedded_server(
         ).fetchone()
     assert checks == (True,)
     assert missing == (False, False, True)
+
+
+REALTIME = """
+create policy "members read their room" on realtime.messages for select to authenticated
+  using ((select realtime.topic()) = 'room:' || (select auth.uid())::text);
+create function public.announce_profile() returns trigger language plpgsql security definer
+set search_path = '' as $$
+begin
+  perform realtime.broadcast_changes('profiles', tg_op, tg_op, tg_table_name, tg_table_schema,
+                                     new, old);
+  return null;
+end $$;
+create trigger announce after insert or update on public.profiles
+  for each row execute function public.announce_profile();
+"""
+
+
+def test_realtime_authorization_policies_and_broadcasts_replay(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = _folder(
+        tmp_path, **{"20240101000000_profiles": PROFILES, "20240102000000_realtime": REALTIME}
+    )
+    code, report = _rehearse(sandbox, folder)
+    assert code == 0, report
+    with psycopg.connect(sandbox.url(DATABASE, "supabase_admin"), autocommit=True) as admin:
+        policies = admin.execute(
+            "SELECT polname FROM pg_policy WHERE polrelid = 'realtime.messages'::regclass"
+        ).fetchall()
+    assert policies == [("members read their room",)]

@@ -11,10 +11,10 @@ from psycopg import sql
 
 from ghostguard import sqlfiles
 
-SETUP_VERSION = "ghostguard-supabase-v9"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
+SETUP_VERSION = "ghostguard-supabase-v10"  # v2: 2026 grants; v3: storage, realtime; v4: stand-ins;
 # v5: supabase_functions (database webhooks); v6: storage tables refuse DDL but policies;
 # v7: the extensions hosted projects come with (pg_graphql, pgsodium, pgjwt, vault, pg_stat_statements);
-# v8, v9: hosted's after-create grants, the whole auth schema
+# v8, v9: hosted's after-create grants, the whole auth schema; v10: realtime.messages
 TEMPLATE_DB = "ghostguard_supabase_template"
 
 

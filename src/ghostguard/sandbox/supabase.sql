@@ -175,6 +175,58 @@ GRANT EXECUTE ON FUNCTION supabase_functions.http_request()
 -- Realtime: the publication migrations add tables to, owned by postgres as on hosted projects.
 CREATE PUBLICATION supabase_realtime;
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
+-- Realtime's schema as projects' migrations use it: policies on realtime.messages (Realtime
+-- Authorization, with realtime.topic()), and realtime.send / realtime.broadcast_changes called
+-- from triggers. Owned by supabase_realtime_admin; postgres writes policies and drops triggers on
+-- them through supautils (the guard), as on hosted projects. Messages are kept, never broadcast.
+CREATE SCHEMA realtime AUTHORIZATION supabase_admin;
+GRANT USAGE ON SCHEMA realtime TO postgres, anon, authenticated, service_role;
+GRANT USAGE, CREATE ON SCHEMA realtime TO supabase_realtime_admin;
+SET ROLE supabase_realtime_admin;
+CREATE TABLE realtime.messages (
+  topic text NOT NULL,
+  extension text NOT NULL,
+  payload jsonb,
+  event text,
+  private boolean DEFAULT false,
+  updated_at timestamp without time zone NOT NULL DEFAULT now(),
+  inserted_at timestamp without time zone NOT NULL DEFAULT now(),
+  id uuid NOT NULL DEFAULT gen_random_uuid(),
+  PRIMARY KEY (id, inserted_at)
+);
+ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
+CREATE TABLE realtime.subscription (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  subscription_id uuid NOT NULL,
+  entity regclass NOT NULL,
+  claims jsonb NOT NULL,
+  created_at timestamp without time zone NOT NULL DEFAULT timezone('utc', now())
+);
+CREATE FUNCTION realtime.topic() RETURNS text LANGUAGE sql STABLE AS
+  $t$ SELECT NULLIF(pg_catalog.current_setting('realtime.topic', true), '')::text $t$;
+CREATE FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean DEFAULT true)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = '' AS $s$
+  INSERT INTO realtime.messages (payload, event, topic, private, extension)
+  VALUES (payload, event, topic, private, 'broadcast')
+$s$;
+CREATE FUNCTION realtime.broadcast_changes(
+  topic_name text, event_name text, operation text, table_name text, table_schema text,
+  new record, old record, level text DEFAULT 'ROW'
+) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $b$
+BEGIN
+  PERFORM realtime.send(
+    pg_catalog.jsonb_build_object('operation', operation, 'table', table_name,
+      'schema', table_schema, 'record', pg_catalog.to_jsonb(new),
+      'old_record', pg_catalog.to_jsonb(old)),
+    event_name, topic_name, true);
+END
+$b$;
+RESET ROLE;
+GRANT ALL ON realtime.messages, realtime.subscription TO postgres, service_role;
+GRANT SELECT, INSERT, UPDATE ON realtime.messages TO anon, authenticated;
+GRANT EXECUTE ON FUNCTION realtime.topic(), realtime.send(jsonb, text, text, boolean),
+  realtime.broadcast_changes(text, text, text, text, text, record, record, text)
+  TO postgres, anon, authenticated, service_role;
 
 -- Extensions every hosted project comes with, in the schemas it has them in. A server built
 -- without them (the embedded one) gets ghostguard's SQL stand-ins from PostgreSQL 18 on
