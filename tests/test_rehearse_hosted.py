@@ -213,3 +213,23 @@ def test_realtime_authorization_policies_and_broadcasts_replay(
             "SELECT polname FROM pg_policy WHERE polrelid = 'realtime.messages'::regclass"
         ).fetchall()
     assert policies == [("members read their room",)]
+
+
+NET_GRANTS = """
+create extension if not exists pg_net with schema extensions;
+grant usage on schema net to postgres, service_role;
+grant execute on all functions in schema net to postgres, service_role;
+"""
+
+
+def test_a_dumps_grants_on_every_function_of_net_replay(
+    sandbox: Sandbox, tmp_path: Path, pg_major: int
+) -> None:
+    folder = _folder(
+        tmp_path, **{"20240101000000_profiles": PROFILES, "20240102000000_net": NET_GRANTS}
+    )
+    code, report = _rehearse(sandbox, folder)
+    if pg_major < 18:  # no stand-ins before 18: the one line says where it replays
+        assert code == 2 and "rehearse on the embedded server" in str(report["stderr"])
+        return
+    assert code == 0, report
