@@ -133,8 +133,18 @@ uri = "pg-functions://postgres/public/custom_access_token_hook"
 """
 
 
+IDENTITY_HOOK = """
+create function public.custom_access_token_hook(event jsonb) returns jsonb
+language sql stable set search_path = '' as $$ select event $$;
+grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin;
+"""
+
+
 def test_the_projects_config_toml_decides_the_kinds(sandbox: Sandbox, tmp_path: Path) -> None:
-    folder = _folder(tmp_path, **{"20240101000000_profiles": PROFILES})
+    folder = _folder(
+        tmp_path,
+        **{"20240101000000_profiles": PROFILES, "20240102000000_hook": IDENTITY_HOOK},
+    )
     (folder.parent / "config.toml").write_text(CONFIG_TOML)
     code, report = _rehearse(sandbox, folder)
     assert code == 0, report

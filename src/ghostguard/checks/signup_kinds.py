@@ -21,6 +21,9 @@ from ghostguard.catalog import Shape
 from ghostguard.checks import sync_state
 from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
 from ghostguard.config import Config
+from ghostguard.hooks import call
+from ghostguard.hooks.call import HookCall
+from ghostguard.hooks.found import BEFORE_USER_CREATED, CUSTOM_ACCESS_TOKEN, AuthHook
 from ghostguard.kinds import SignupKind
 from ghostguard.runner import primary_message, run_steps
 from ghostguard.sqlparts import ident, source, target
@@ -30,6 +33,7 @@ from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import install as sync_install
 
 PROFILE, RECORDED, SIGNUP_FAILED, NO_PROFILE = "profile", "recorded", "signup failed", "no profile"
+REFUSED = "refused by hook"  # the before-user-created hook said no, well formed: nobody created
 LOCK_NOT_AVAILABLE = "SQLSTATE 55P03"
 _KIND_COLUMNS = {"email", "phone", "is_anonymous", "deleted_at"}  # read to tell the kinds apart
 
@@ -124,12 +128,13 @@ def action(kind: SignupKind) -> Action:
 class KindResult:
     kind: str
     present: bool  # the project has users of this kind (a failure here is a real user's)
-    outcome: str  # PROFILE, RECORDED, SIGNUP_FAILED or NO_PROFILE
+    outcome: str  # PROFILE, RECORDED, SIGNUP_FAILED, NO_PROFILE or REFUSED
     detail: str = ""  # the constraint and error when it did not end with a profile
+    hooks: tuple[HookCall, ...] = ()  # the custom access token hook(s) for the user, after signup
 
     @property
     def ok(self) -> bool:
-        return self.outcome == PROFILE
+        return self.outcome in (PROFILE, REFUSED) and all(h.ok for h in self.hooks)
 
     @property
     def waited_on_lock(self) -> bool:
@@ -143,6 +148,7 @@ class CheckReport:
     ran_as: str
     installed_for_check: bool  # the sync was installed inside the rolled-back transaction
     applicable: bool = True  # False: the source is not Supabase's auth.users
+    ghost_hooks: tuple[HookCall, ...] = ()  # the token hook(s) for a user without a profile
 
     def failing(self, accepted: tuple[str, ...] = ()) -> list[KindResult]:
         """Kinds the project has that would not end with a profile, less those accepted."""
@@ -158,6 +164,7 @@ class CheckReport:
             "ran_as": self.ran_as,
             "installed_for_check": self.installed_for_check,
             "applicable": self.applicable,
+            "ghost_hooks": [asdict(h) for h in self.ghost_hooks],
             "failing": [k.kind for k in self.failing()],
         }
 
@@ -252,13 +259,16 @@ def check(
     judged: Sequence[SignupKind] = kinds.SIGNUP_KINDS,
     sends: Mapping[str, Mapping[str, Any]] | None = None,
     confirm_email: bool = False,
+    hooks: Sequence[AuthHook] = (),
 ) -> CheckReport:
     """Run every kind in one transaction that is always rolled back (autocommit connection):
     with ghostguard's sync as apply would install it, or (`as_it_is`) with the triggers that
     are there now, the app's own included (what doctor judges them by). `judged`: the kinds to
     run (a project's config.toml may enable more providers, or fewer kinds); `sends`: the user
     metadata the app sends at signup, per kind; `confirm_email`: email signups are confirmed
-    after the signup (config.toml's enable_confirmations)."""
+    after the signup (config.toml's enable_confirmations); `hooks`: the project's auth hooks,
+    called as the Auth server calls them (before-user-created before each signup, the custom
+    access token hook for each new user and for a ghost)."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
     ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
@@ -291,11 +301,33 @@ def check(
                 recorded,
                 sent,
                 confirm_email,
+                hooks,
             )
             if result.waited_on_lock:
                 raise psycopg.errors.LockNotAvailable(result.detail)
             results.append(result)
-    return CheckReport(results, ran_as, install)
+        ghost = _ghost_token(conn, config, hooks, as_auth)
+    return CheckReport(results, ran_as, install, ghost_hooks=ghost)
+
+
+def _ghost_token(
+    conn: psycopg.Connection, config: Config, hooks: Sequence[AuthHook], as_auth: bool
+) -> tuple[HookCall, ...]:
+    """The token hook(s) for a ghost: a user signs up, their profile is gone (rolled back)."""
+    token_hooks = [h for h in hooks if h.hook == CUSTOM_ACCESS_TOKEN]
+    if not token_hooks:
+        return ()
+    with conn.transaction(force_rollback=True):
+        user_id = AuthServer(conn).signup(authserver.email_user(address("ghost")))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                target(config), ident(config.target.key)
+            ),
+            (user_id,),
+        )
+        if as_auth:
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE)))
+        return tuple(call.access_token(conn, h, user_id) for h in token_hooks)
 
 
 def run_kind(
@@ -308,6 +340,7 @@ def run_kind(
     recorded: bool = True,
     sends: dict[str, Any] | None = None,
     confirm_email: bool = False,
+    hooks: Sequence[AuthHook] = (),
 ) -> KindResult:
     """One kind in a savepoint of the caller's rolled-back transaction, as the Auth server when
     this connection can become it: a profile, a recorded failure, none, or the error that failed
@@ -318,11 +351,18 @@ def run_kind(
                 conn.execute(
                     sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE))
                 )
-            user_id = act(AuthServer(conn, sends, confirm_email))
+            user_id = act(AuthServer(conn, sends, confirm_email, _before(conn, hooks)))
+            calls = tuple(
+                call.access_token(conn, h, user_id) for h in hooks if h.hook == CUSTOM_ACCESS_TOKEN
+            )
             conn.execute("RESET ROLE")
             outcome, detail = _outcome(conn, config, user_id, recorded)
     except psycopg.errors.LockNotAvailable:
         raise  # another session's lock: not this kind's verdict
+    except call.HookRefused as refused:
+        return KindResult(kind, present, REFUSED, f"before_user_created: {refused}")
+    except ValueError as malformed:  # the hook's output the Auth server cannot read: a 500
+        return KindResult(kind, present, SIGNUP_FAILED, f"before_user_created hook: {malformed}")
     except authserver.UserNotInserted as stopped:
         return KindResult(
             kind, present, SIGNUP_FAILED, stopped_by(conn, config, None, str(stopped))
@@ -330,7 +370,25 @@ def run_kind(
     except psycopg.Error as exc:
         message = primary_message(exc)
         return KindResult(kind, present, SIGNUP_FAILED, stopped_by(conn, config, exc, message))
-    return KindResult(kind, present, outcome, detail)
+    return KindResult(kind, present, outcome, detail, calls)
+
+
+def _before(
+    conn: psycopg.Connection, hooks: Sequence[AuthHook]
+) -> Callable[[dict[str, Any]], None] | None:
+    """The before-user-created hook(s), as the writer calls them before each signup."""
+    before = [h for h in hooks if h.hook == BEFORE_USER_CREATED]
+    if not before:
+        return None
+
+    def run(user: dict[str, Any]) -> None:
+        for hook in before:
+            try:
+                call.before_user_created(conn, hook, user)
+            except psycopg.Error as exc:  # "Error running hook URI": the signup fails
+                raise ValueError(f"{hook.display} failed: {primary_message(exc)}") from None
+
+    return run
 
 
 def stopped_by(

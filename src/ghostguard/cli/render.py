@@ -290,12 +290,23 @@ def check(console: Console, report: CheckReport, accepted: tuple[str, ...] = ())
         console.print("check: not applicable: the source is not Supabase's auth.users")
         return
     table = Table(title=f"Signup kinds (ran as {report.ran_as}, rolled back)", title_justify="left")
-    for column in ("kind", "in this project", "result", "detail"):
+    hooks = any(k.hooks for k in report.kinds)
+    for column in (
+        "kind",
+        "in this project",
+        "result",
+        "detail",
+        *(["token hook"] if hooks else []),
+    ):
         table.add_column(column, overflow="fold")
     for k in report.kinds:
         mark = PASS if k.ok else (FAIL if k.present and k.kind not in accepted else Text(k.outcome))
-        table.add_row(k.kind, "yes" if k.present else "no", mark, Text(k.detail))
+        tokens = ["; ".join(h.describe() for h in k.hooks)] if hooks else []
+        table.add_row(k.kind, "yes" if k.present else "no", mark, Text(k.detail), *tokens)
     console.print(table)
+    for h in report.ghost_hooks:
+        style = "" if h.ok else "bold red"
+        console.print(Text(f"{h.hook} hook for a ghost (no profile): {h.describe()}", style=style))
     failing = report.failing(accepted)
     if failing:
         console.print(

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ghostguard.checks.signup_kinds import CheckReport
+from ghostguard.hooks.found import AuthHook
 from ghostguard.rehearse.after_signup import APP_VIEW, LifecycleResult
 from ghostguard.rehearse.files import MigrationFile
 from ghostguard.rehearse.project import Project
+
+GHOST_TOKEN = "ghost_token"  # the token hook fails for a user without a profile
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Rehearsal:
     )  # failures that hang on what the app sends
     sends: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     skipped: list[str] = field(default_factory=list[str])  # .sql files the CLI skips by name
+    hooks: list[AuthHook] = field(
+        default_factory=list[AuthHook]
+    )  # config.toml's and the database's
 
     @property
     def failing(self) -> list[str]:
@@ -53,6 +59,7 @@ class Rehearsal:
         failed = [k.kind for k in self.matrix.kinds if not k.ok]
         failed += [e.event for e in self.lifecycle if e.ok is False]
         failed += [] if self.app_view_passed else [APP_VIEW]
+        failed += [GHOST_TOKEN] if any(not h.ok for h in self.matrix.ghost_hooks) else []
         return [name for name in failed if name not in self.accepted]
 
     @property
@@ -74,6 +81,8 @@ class Rehearsal:
             "dropped": [{"trigger": t, "by": f} for t, f in self.dropped],
             "kinds": self.matrix.to_dict()["kinds"] if self.matrix else [],
             "disabled": self.disabled,
+            "hooks": [_hook(h) for h in self.hooks],
+            "ghost_hooks": self.matrix.to_dict()["ghost_hooks"] if self.matrix else [],
             "project": self.project.to_dict(),
             "sends": self.sends,
             "metadata": self.metadata,
@@ -88,6 +97,18 @@ class Rehearsal:
             "error": None,
             "passed": self.passed,
         }
+
+
+def _hook(hook: AuthHook) -> dict[str, Any]:
+    function = hook.function
+    return {
+        "hook": hook.hook,
+        "uri": hook.uri,
+        "function": function.display if function else None,
+        "configured": hook.configured,
+        "reads": function.reads() if function else [],
+        "writes": function.writes() if function else [],
+    }
 
 
 def failed_run(message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

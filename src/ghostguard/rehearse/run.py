@@ -26,6 +26,7 @@ from ghostguard.checks import signup_kinds
 from ghostguard.checks.doctor import doctor, own_objects
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError
+from ghostguard.hooks import found
 from ghostguard.rehearse import after_signup, files, replay
 from ghostguard.rehearse.files import MigrationFile
 from ghostguard.rehearse.project import Project
@@ -145,11 +146,16 @@ def _replay(
         chosen, report.problem = _config(conn, config)
         report.triggers = list(_profile_writers(conn, chosen).values())
         if chosen is not None:
-            _judge_signups(conn, chosen, report)
+            # Signups as the Auth server makes them: as supabase_auth_admin, which postgres may not
+            # become; the platform's connection may (what triggers and hooks are granted counts).
+            with psycopg.connect(sandbox.url(DATABASE, SUPERUSER), autocommit=True) as platform:
+                _judge_signups(conn, platform, chosen, report)
     return report
 
 
-def _judge_signups(conn: psycopg.Connection, config: Config, report: Rehearsal) -> None:
+def _judge_signups(
+    conn: psycopg.Connection, platform: psycopg.Connection, config: Config, report: Rehearsal
+) -> None:
     """Every kind the project enables, then sign-in, delete, the app's view, doctor and what
     adopting the app's trigger would change."""
     report.profile_table = config.target.display
@@ -162,17 +168,20 @@ def _judge_signups(conn: psycopg.Connection, config: Config, report: Rehearsal) 
         report.proposal = f"ghostguard's proposal needs a decision: {exc.message}"
     as_it_is = shape or catalog.supabase_shape(config)
     judged, report.disabled = report.project.judged()
+    configured = [(h.name, h.uri) for h in report.project.hooks()]
+    report.hooks = found.every_hook(conn, configured)
     report.matrix = signup_kinds.check(
-        conn,
+        platform,
         config,
         as_it_is,
         as_it_is=True,
         judged=judged,
         sends=report.sends,
         confirm_email=bool(report.project.email_confirmations),
+        hooks=[h for h in report.hooks if h.configured],  # what config.toml turns on runs
     )
     report.metadata = _hangs_on_metadata(conn, config, report)
-    report.lifecycle = after_signup.lifecycle(conn, config, report.matrix)
+    report.lifecycle = after_signup.lifecycle(platform, config, report.matrix)
     _judge(conn, config, shape, report)
 
 
@@ -218,7 +227,7 @@ def _judge(
         left_out = REHEARSED_HERE if installed else REHEARSED_HERE | own_objects.SYNC_CHECKS
         report.findings = [
             f"{f.name}: {f.detail}"
-            for f in doctor(conn, config, shape).failing()
+            for f in doctor(conn, config, shape, report.hooks).failing()
             if f.name not in left_out
         ]
     adopted = translate.adoption(conn, config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -184,6 +184,17 @@ def user_row(user: NewUser, app_metadata: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def hook_user(user: NewUser) -> dict[str, Any]:
+    """The user as the Auth server shows it to a before-user-created hook (not yet inserted)."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "id": str(user.id), "aud": "authenticated", "role": "", "email": user.email or "",
+        "phone": user.phone or "", "app_metadata": user.app_metadata(),
+        "user_metadata": user.user_metadata, "identities": [], "created_at": now,
+        "updated_at": now, "is_anonymous": user.is_anonymous,
+    }  # fmt: skip
+
+
 class UserNotInserted(Exception):
     """The INSERT into the auth table inserted no row: a BEFORE INSERT trigger returned NULL."""
 
@@ -199,10 +210,12 @@ class AuthServer:
         conn: psycopg.Connection,
         sends: dict[str, Any] | None = None,
         confirm_email: bool = False,
+        before_signup: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.conn = conn
         self.sends = dict(sends or {})
         self.confirm_email = confirm_email
+        self.before_signup = before_signup  # the before-user-created hook; admin create skips it
         self._writable: dict[str, bool] = {}
         self._identity_insert: sql.Composed | None = None
         self.skipped: set[str] = (
@@ -281,6 +294,8 @@ class AuthServer:
         """Any signup kind (email, phone, OAuth, SSO, anonymous): one transaction; with email
         confirmation on, an email/password signup is confirmed in a second one (the link)."""
         waits = self.confirm_email and user.provider == "email" and user.email is not None
+        if self.before_signup is not None:
+            self.before_signup(hook_user(user))
         with self.conn.transaction():
             self._begin()
             self._insert(replace(user, confirmed=False) if waits else user, user.app_metadata())

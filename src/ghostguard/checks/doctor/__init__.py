@@ -17,17 +17,21 @@ from ghostguard.checks.doctor import facts
 from ghostguard.checks.doctor.checks import CHECKS
 from ghostguard.checks.finding import LEVELS, Finding, FindingsReport
 from ghostguard.config import Config
+from ghostguard.hooks.found import AuthHook
 
 DoctorReport = FindingsReport
 __all__ = ["LEVELS", "DoctorReport", "Finding", "doctor"]
 
 
-def doctor(conn: psycopg.Connection, config: Config, shape: Shape) -> DoctorReport:
+def doctor(
+    conn: psycopg.Connection, config: Config, shape: Shape, hooks: list[AuthHook] | None = None
+) -> DoctorReport:
     """Every check, from facts read in one read-only snapshot; then what needs a role switch or a
     write, rolled back: every kind of signup through the app's own profile trigger (when there
-    is one), and the profile table as signed-in users and anon read it."""
+    is one), and the profile table as signed-in users and anon read it. `hooks`: the project's
+    auth hooks (default: the hook functions the database has)."""
     with snapshot(conn):
-        known = facts.read(conn, config, shape)
+        known = facts.read(conn, config, shape, hooks)
     if any(w.trigger and w.trigger.writes_profiles(config) for w in known.in_the_way):
         known = replace(
             known, app_signups=signup_kinds.check_or_name_holder(conn, config, shape, as_it_is=True)

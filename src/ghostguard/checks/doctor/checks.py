@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ghostguard.checks.doctor import auth_triggers, own_objects, profile_table
+from ghostguard.checks.doctor import auth_hooks, auth_triggers, own_objects, profile_table
 from ghostguard.checks.doctor.facts import Facts
 from ghostguard.checks.finding import Finding
 
@@ -35,4 +35,5 @@ CHECKS: list[Callable[[Facts], list[Finding]]] = [
     profile_table.profile_key_uuid,
     profile_table.deletes_cascade,
     profile_table.no_exposed_auth_views,
+    auth_hooks.hooks_linted,
 ]

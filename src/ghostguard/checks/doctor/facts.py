@@ -18,6 +18,10 @@ from ghostguard.checks.app_view import AppView
 from ghostguard.checks.link_index import LinkIndex
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.config import Config, TableRef
+from ghostguard.hooks import found
+from ghostguard.hooks import lint as hook_lint
+from ghostguard.hooks.found import AuthHook
+from ghostguard.hooks.lint import HookFacts
 from ghostguard.sqlparts import source
 from ghostguard.sync import drift as sync_drift
 from ghostguard.sync.drift import Fingerprint
@@ -69,6 +73,7 @@ class Facts:
     sso_users: int
     roles: set[str] = field(default_factory=set[str])
     link_index: LinkIndex | None = None  # the link column's missing unique index
+    hooks: list[HookFacts] = field(default_factory=list[HookFacts])  # the project's auth hooks
     # The app's own triggers apply would replace or run beside (takeover.in_the_way).
     in_the_way: list[InTheWay] = field(default_factory=list[InTheWay])
     # Every signup kind through the triggers as they are, when the app's own writes profiles
@@ -114,7 +119,10 @@ def _auth_profile(
     return dict(zip(not_null, values, strict=False)), values[-2], values[-1]
 
 
-def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
+def read(
+    conn: psycopg.Connection, config: Config, shape: Shape, hooks: list[AuthHook] | None = None
+) -> Facts:
+    """`hooks`: the project's auth hooks (config.toml's); None: the database's hook functions."""
     roles = [r for r in catalog.existing_roles(conn, API_ROLES)]
     target = config.target
     columns = catalog.table_columns(conn, target) or {}
@@ -156,4 +164,5 @@ def read(conn: psycopg.Connection, config: Config, shape: Shape) -> Facts:
         roles=set(catalog.existing_roles(conn, ("postgres",))),
         link_index=None if shape.key_unique else link_index.read(conn, config),
         in_the_way=takeover.in_the_way(conn, config, every),
+        hooks=hook_lint.read(conn, found.in_database(conn) if hooks is None else hooks),
     )
