@@ -209,3 +209,40 @@ def test_doctor_finds_hook_functions_in_the_database(database, conn) -> None:  #
         ]["passed"]
         is True
     )
+
+
+def test_scan_lists_the_hooks_and_counts_the_ghosts_a_strict_one_locks_out(  # type: ignore[no-untyped-def]
+    database, conn, auth
+) -> None:
+    import json
+
+    from conftest import run
+    from ghostguard.supabase import authserver
+
+    conn.execute(WITH_ROLE)
+    strict = TOKEN_HOOK.replace(
+        "  claims := jsonb_set(claims,",
+        "  if user_role is null then raise exception 'no profile'; end if;\n"
+        "  claims := jsonb_set(claims,",
+    )
+    conn.execute(strict)
+    ghost = auth.signup(authserver.email_user("ghost@x.invalid", full_name="Ghost"))
+    conn.execute("DELETE FROM public.profiles WHERE id = %s", (ghost,))
+    (Path(conn.info.dbname + ".toml")).write_text(
+        '[target]\nschema = "public"\ntable = "profiles"\n'
+        '[mapping]\nfull_name = { metadata = ["full_name"] }\n'
+    )
+    result = run("scan", "--json", "--config", conn.info.dbname + ".toml", db=database)
+    assert result.stdout, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ghost_total"] == 1
+    assert report["hooks"] == [
+        {
+            "hook": "custom_access_token",
+            "function": "public.custom_access_token_hook(jsonb)",
+            "reads": ["public.profiles"],
+            "writes": [],
+            "for_a_ghost": "error: Error invoking access token hook: no profile",
+        }
+    ]
+    assert report["locked_out"] == 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ghostguard import catalog
 from ghostguard.adopt import existing, takeover, translate
@@ -13,7 +15,11 @@ from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.checks import app_view, blocking_keys, census, link_index, sync_state
 from ghostguard.checks.census import Counts, snapshot
 from ghostguard.checks.link_index import LinkIndex
+from ghostguard.checks.probe import can_become_auth_server
 from ghostguard.config import Config
+from ghostguard.hooks import call
+from ghostguard.hooks import found as hook_found
+from ghostguard.supabase.authserver import AUTH_ROLE
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import mapping
 
@@ -40,6 +46,17 @@ class AppTrigger:
     writes: list[str]  # "table.column <- expression"
     in_the_way: str  # why apply would refuse it unless adopted ("" when it is left alone)
     adopted: bool
+
+
+@dataclass(frozen=True)
+class ScanHook:
+    """An auth hook the database has, what it reads and writes, and what it does for a ghost."""
+
+    hook: str
+    function: str
+    reads: list[str]
+    writes: list[str]
+    for_a_ghost: str = ""  # the custom access token hook called for a ghost: ok, or its error
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,13 @@ class ScanReport:
     # not a Supabase project), and why.
     unreadable_profiles: int | None = None
     app_view: str = ""
+    hooks: list[ScanHook] = field(default_factory=list[ScanHook])
+
+    @property
+    def locked_out(self) -> int:
+        """Ghosts a token hook that fails for them keeps from signing in (all of them)."""
+        failing = any(h.for_a_ghost and not h.for_a_ghost.startswith(call.OK) for h in self.hooks)
+        return self.ghost_total if failing else 0
 
     def problems(self) -> dict[str, bool]:
         """Each condition `scan --fail-on` can fail on, and whether it holds."""
@@ -88,6 +112,7 @@ class ScanReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ghost_total"] = self.ghost_total
+        data["locked_out"] = self.locked_out
         return data
 
 
@@ -117,6 +142,7 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         link = None if shape.key_unique else link_index.read(conn, config)
         apps = _app_triggers(conn, config)
     view = app_view.read(conn, config)
+    hooks = _hooks(conn, sample[:1])
     triggers = state.triggers
     ours = catalog.our_trigger(triggers, config)
     lifecycle = [t for t in triggers if t.name in config.trigger_names[1:] and t.calls(config)]
@@ -139,7 +165,32 @@ def scan(conn: psycopg.Connection, config: Config, shape: Shape) -> ScanReport:
         app_triggers=apps,
         unreadable_profiles=view.unreadable(counts.profiles) if view.applicable else None,
         app_view=view.detail,
+        hooks=hooks,
     )
+
+
+def _hooks(conn: psycopg.Connection, ghost: list[str]) -> list[ScanHook]:
+    """The database's hook functions; a custom access token hook is called (rolled back, as the
+    Auth server when this connection may become it) for one ghost."""
+    found: list[ScanHook] = []
+    for hook in hook_found.in_database(conn):
+        assert hook.function is not None
+        for_a_ghost = ""
+        if hook.hook == hook_found.CUSTOM_ACCESS_TOKEN and ghost:
+            with conn.transaction(force_rollback=True):
+                if can_become_auth_server(conn):
+                    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(AUTH_ROLE)))
+                for_a_ghost = call.access_token(conn, hook, uuid.UUID(str(ghost[0]))).describe()
+        found.append(
+            ScanHook(
+                hook.hook,
+                hook.function.display,
+                hook.function.reads(),
+                hook.function.writes(),
+                for_a_ghost,
+            )
+        )
+    return found
 
 
 def _app_triggers(conn: psycopg.Connection, config: Config) -> list[AppTrigger]:

@@ -59,6 +59,19 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
     if report.sample_ghost_ids:
         table.add_row("  e.g.", ", ".join(report.sample_ghost_ids[:3]))
     table.add_row("orphan profiles", f"{c.orphan_profiles:,} (profile rows with no auth user)")
+    for h in report.hooks:
+        reads = f", reads {', '.join(h.reads)}" if h.reads else ""
+        ghost = f"; for a ghost: {h.for_a_ghost}" if h.for_a_ghost else ""
+        style = "bold red" if h.for_a_ghost and not h.for_a_ghost.startswith("ok") else ""
+        table.add_row("auth hook", Text(f"{h.hook}: {h.function}{reads}{ghost}", style=style))
+    if report.locked_out:
+        table.add_row(
+            "locked out",
+            Text(
+                f"{report.locked_out:,} ghosts cannot sign in: the token hook fails for them",
+                style="bold red",
+            ),
+        )
     if report.unreadable_profiles is not None:
         unreadable = Text(
             f"{report.unreadable_profiles:,} profiles their users cannot read through the Data "
