@@ -246,3 +246,34 @@ def test_scan_lists_the_hooks_and_counts_the_ghosts_a_strict_one_locks_out(  # t
         }
     ]
     assert report["locked_out"] == 1
+
+
+AFTER_HOOK = """
+create function public.after_signup(event jsonb) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+begin
+  insert into public.profiles (id, full_name)
+  values ((event -> 'user' ->> 'id')::uuid, event -> 'user' -> 'user_metadata' ->> 'full_name')
+  on conflict (id) do nothing;
+  return '{}'::jsonb;
+end $$;
+grant execute on function public.after_signup(jsonb) to supabase_auth_admin;
+revoke execute on function public.after_signup(jsonb) from authenticated, anon, public;
+"""
+
+
+def test_an_after_user_created_hook_writing_profiles_is_a_ghost_source(
+    sandbox, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    config = (
+        "[auth.hook.after_user_created]\nenabled = true\n"
+        'uri = "pg-functions://postgres/public/after_signup"\n'
+    )
+    _, report = _rehearse(sandbox, _project(tmp_path, AFTER_HOOK, config))
+    assert any(
+        e.startswith(
+            "hook_after_user_created_writes: writes public.profiles after the signup commits: "
+            "admin-created users and some auto-confirmed signups never call it (ghosts)"
+        )
+        for e in report["doctor_errors"]  # type: ignore[union-attr]
+    ), report["doctor_errors"]

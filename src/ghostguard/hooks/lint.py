@@ -14,7 +14,7 @@ import psycopg
 
 from ghostguard import sqlfiles
 from ghostguard.checks.finding import ERROR, WARN, Finding, ok, problem
-from ghostguard.hooks.found import AuthHook, HookFunction
+from ghostguard.hooks.found import AFTER_USER_CREATED, AuthHook, HookFunction
 
 USER_METADATA = re.compile(r"user_metadata|raw_user_meta_data", re.IGNORECASE)
 
@@ -103,6 +103,20 @@ def findings(facts: list[HookFacts]) -> list[Finding]:
                     "updates auth.users: the Auth server holds that row during the hook, so it "
                     "times out (hook_timeout)",
                     "move the write out of the hook (a trigger, or the app)",
+                )
+            )
+        written = [w for w in f.function.writes() if w not in ("auth.users", "users")]
+        if f.hook.hook == AFTER_USER_CREATED and written:
+            found.append(
+                problem(
+                    "hook_after_user_created_writes",
+                    ERROR,
+                    obj,
+                    f"writes {', '.join(written)} after the signup commits: admin-created users "
+                    "and some auto-confirmed signups never call it (ghosts), OAuth sign-ins call "
+                    "it again (duplicate work)",
+                    "create profiles in a trigger on auth.users (`ghostguard apply`); keep the "
+                    "hook for what may be late or repeated",
                 )
             )
         if f.from_user_metadata:
