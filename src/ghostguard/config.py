@@ -83,6 +83,8 @@ class Config:
     # The schemas the Data API serves; empty: the project's pgrst.db_schemas where the database
     # holds it, else Supabase's default (public, graphql_public).
     api_schemas: tuple[str, ...] = ()
+    # [app] ensure_profile: install ensure_profile(), the fallback a signed-in user calls
+    ensure_profile: bool = False
     # [rehearse] metadata: per signup kind, the user metadata the app sends with it at signup
     rehearse_metadata: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
 
@@ -175,7 +177,10 @@ def from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError(
             'trigger.profile_search_path must be a list of schema names, e.g. ["public", "extensions"]'
         )
-    app = _section(data, "app", {"reads_profiles", "api_schemas"})
+    app = _section(data, "app", {"reads_profiles", "api_schemas", "ensure_profile"})
+    ensure = app.get("ensure_profile", False)
+    if not isinstance(ensure, bool):
+        raise ConfigError("app.ensure_profile must be true or false")
     reads = app.get("reads_profiles", default.reads_profiles)
     if reads not in READS_PROFILES:
         raise ConfigError(
@@ -235,6 +240,7 @@ def from_dict(data: dict[str, Any]) -> Config:
             require_name("app.api_schemas", name) for name in cast(list[object], schemas)
         ),
         rehearse_metadata=rehearse_metadata,
+        ensure_profile=ensure,
     )
 
 
@@ -312,6 +318,8 @@ def to_dict(config: Config) -> dict[str, Any]:
         app["reads_profiles"] = config.reads_profiles
     if config.api_schemas:
         app["api_schemas"] = list(config.api_schemas)
+    if config.ensure_profile:
+        app["ensure_profile"] = True
     if app:
         data["app"] = app
     if config.rehearse_metadata:

@@ -18,6 +18,7 @@ from ghostguard.sqlparts import (
     grantees,
 )
 from ghostguard.sync import drift as sync_drift
+from ghostguard.sync import ensure
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import function as sync_function
 from ghostguard.sync import triggers as sync_triggers
@@ -66,6 +67,7 @@ def sync_objects(config: Config, shape: Shape) -> list[Step]:
         comment_function(config),
         revoke_execute(config, shape),
         *sync_triggers.triggers(config, shape),
+        *(ensure.ensure_function(config, shape) if config.ensure_profile else []),
     ]
 
 

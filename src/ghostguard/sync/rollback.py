@@ -23,6 +23,7 @@ from ghostguard.sqlparts import (
     name_literal,
     source,
 )
+from ghostguard.sync import ensure
 from ghostguard.sync import install as sync_install
 from ghostguard.sync.drift import ROLLBACK_JOB
 
@@ -103,6 +104,7 @@ def drop_steps(config: Config, drops_trigger: bool = True, audits: bool = True) 
         sync_install.set_lock_timeout(config),
         refuse_foreign_callers(config),
         drop_function(config),
+        ensure.drop_if_ours(config),
         *(
             [restore_adopted(config), record_rollback(config, True, drops_trigger)]
             if audits
