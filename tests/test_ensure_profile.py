@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from conftest import Database, run, scalar
+from monitoring import running_monitor, wait_for
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
 
@@ -61,6 +62,8 @@ def test_a_ghost_heals_itself_on_first_read_and_nobody_else_can(
         "WHERE job_name = 'ensure_profile'"
     ).fetchall()
     assert healed == [("healed_on_read", str(ghost))]
+    with running_monitor(database.url, interval=0.2, full_every=1.0) as mon:  # the gauge counts it
+        wait_for(lambda: mon.metric("ghostguard_healed_on_read"), lambda v: v == 1)
 
     forged = {"sub": str(other), "role": "authenticated", "session_id": str(mine)}
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only a signed-in user"):

@@ -132,6 +132,11 @@ class MonitorCollector(Collector):
             "Profile sync failures recorded in the last hour.",
             tick.failures_last_hour,
         )
+        yield _gauge(
+            "healed_on_read",
+            "Profiles ensure_profile() created on first read: ghosts every other layer missed.",
+            tick.healed_on_read,
+        )
         yield from self._triggers(reading)
         yield from self._timing(reading)
         yield from self._backfill(reading)

@@ -25,6 +25,7 @@ from ghostguard.checks.trigger_time import TriggerTime
 from ghostguard.config import Config
 from ghostguard.monitor import queries as monitor_queries
 from ghostguard.sync import drift as sync_drift
+from ghostguard.sync import ensure
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import triggers as sync_triggers
 
@@ -74,6 +75,7 @@ class Tick:
     timing: FunctionTiming
     backfill: Backfill | None = None
     expected_triggers: list[str] = field(default_factory=list[str])  # what apply installs here
+    healed_on_read: int | None = None  # profiles ensure_profile() created (None: no audit log)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
             backfill_from_audit_row(_newest(conn, config, config.job_name)) if audited else None
         )
         unresolved, last_hour = failure_counts(conn, config)
+        healed = conn.execute(ensure.healed_count(config)).fetchone() if audited else None
         activity = conn.execute(monitor_queries.table_activity(config)).fetchone()
         timing = conn.execute(monitor_queries.function_timing(config)).fetchone()
     auth_inserts, profile_inserts, profile_deletes = (int(v) for v in activity or (0, 0, 0))
@@ -153,6 +156,7 @@ def read_tick(conn: psycopg.Connection, config: Config, shape: Shape) -> Tick:
         ),
         backfill=backfill,
         expected_triggers=sync_triggers.expected_triggers(config, shape),
+        healed_on_read=int(healed[0]) if healed else None,
     )
 
 

@@ -138,3 +138,10 @@ def drop_if_ours(config: Config) -> Step:
             )
         ),
     )
+
+
+def healed_count(config: Config) -> sql.Composed:
+    """Profiles ensure_profile() created: ghosts every other layer missed (the monitor's gauge)."""
+    return sql.SQL(
+        "SELECT count(*) FROM {audit} WHERE job_name = {job} AND status = {status}"
+    ).format(audit=audit(config), job=sql.Literal(HEALED_JOB), status=sql.Literal(HEALED_STATUS))
