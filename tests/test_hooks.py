@@ -277,3 +277,28 @@ def test_an_after_user_created_hook_writing_profiles_is_a_ghost_source(
         )
         for e in report["doctor_errors"]  # type: ignore[union-attr]
     ), report["doctor_errors"]
+
+
+def test_check_runs_the_databases_token_hook_for_every_kind(database, conn) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from conftest import run
+
+    conn.execute(
+        TOKEN_HOOK.replace("public.profiles p", "public.users p").replace("p.role", "'member'")
+        .replace("grant select on public.profiles to supabase_auth_admin;\n", "")
+        .replace(
+            'create policy "auth admin reads roles" on public.profiles for select to '
+            "supabase_auth_admin\n  using (true);\n",
+            "",
+        )
+        .replace("  return jsonb_set(event, '{claims}', claims);", "  return jsonb_set(event, '{claims}', claims - 'iss');")
+    )  # fmt: skip
+    result = run("check", "--json", db=database)
+    report = json.loads(result.stdout)
+    email = next(k for k in report["kinds"] if k["kind"] == "email")
+    assert email["hooks"] == [
+        {"hook": "custom_access_token", "verdict": "claims missing", "detail": "iss"}
+    ]
+    assert email["ok"] is False
+    assert report["ghost_hooks"][0]["verdict"] == "claims missing"

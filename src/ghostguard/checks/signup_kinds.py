@@ -21,7 +21,7 @@ from ghostguard.catalog import Shape
 from ghostguard.checks import sync_state
 from ghostguard.checks.probe import AUTH_COLUMNS, can_become_auth_server
 from ghostguard.config import Config
-from ghostguard.hooks import call
+from ghostguard.hooks import call, found
 from ghostguard.hooks.call import HookCall
 from ghostguard.hooks.found import BEFORE_USER_CREATED, CUSTOM_ACCESS_TOKEN, AuthHook
 from ghostguard.kinds import SignupKind
@@ -259,7 +259,7 @@ def check(
     judged: Sequence[SignupKind] = kinds.SIGNUP_KINDS,
     sends: Mapping[str, Mapping[str, Any]] | None = None,
     confirm_email: bool = False,
-    hooks: Sequence[AuthHook] = (),
+    hooks: Sequence[AuthHook] | None = None,
 ) -> CheckReport:
     """Run every kind in one transaction that is always rolled back (autocommit connection):
     with ghostguard's sync as apply would install it, or (`as_it_is`) with the triggers that
@@ -268,7 +268,8 @@ def check(
     metadata the app sends at signup, per kind; `confirm_email`: email signups are confirmed
     after the signup (config.toml's enable_confirmations); `hooks`: the project's auth hooks,
     called as the Auth server calls them (before-user-created before each signup, the custom
-    access token hook for each new user and for a ghost)."""
+    access token hook for each new user and for a ghost; default: the hook functions the
+    database has)."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
     ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
@@ -276,6 +277,12 @@ def check(
     if config.source.display != "auth.users" or not AUTH_COLUMNS | _KIND_COLUMNS <= columns:
         return CheckReport([], ran_as, False, applicable=False)
     present = _present(conn, config, judged)
+    if hooks is None:
+        hooks = [
+            h
+            for h in found.in_database(conn)
+            if h.hook in (CUSTOM_ACCESS_TOKEN, BEFORE_USER_CREATED)
+        ]
     state = sync_state.read_state(conn, config)
     install = not as_it_is and bool(sync_state.drift(state, config, shape))
     results: list[KindResult] = []
