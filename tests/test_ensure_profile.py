@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from conftest import Database, run, scalar
-from monitoring import running_monitor, wait_for
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer
+from monitoring import running_monitor, wait_for
 
 CONFIG = "[app]\nensure_profile = true\n"
 

@@ -292,7 +292,10 @@ def test_check_runs_the_databases_token_hook_for_every_kind(database, conn) -> N
             "supabase_auth_admin\n  using (true);\n",
             "",
         )
-        .replace("  return jsonb_set(event, '{claims}', claims);", "  return jsonb_set(event, '{claims}', claims - 'iss');")
+        .replace(
+            "  return jsonb_set(event, '{claims}', claims);",
+            "  return jsonb_set(event, '{claims}', claims - 'iss');",
+        )
     )  # fmt: skip
     result = run("check", "--json", db=database)
     report = json.loads(result.stdout)
