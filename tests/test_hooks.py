@@ -246,6 +246,15 @@ def test_scan_lists_the_hooks_and_counts_the_ghosts_a_strict_one_locks_out(  # t
         }
     ]
     assert report["locked_out"] == 1
+    doctor = json.loads(
+        run("doctor", "--json", "--config", conn.info.dbname + ".toml", db=database).stdout
+    )
+    lockout = [f for f in doctor["findings"] if f["name"] == "hook_locks_out_ghosts"]
+    assert len(lockout) == 1 and lockout[0]["passed"] is False
+    assert lockout[0]["detail"] == (
+        "fails for users without a profile (error: Error invoking access token hook: no profile):"
+        f" they cannot sign in; e.g. {ghost}"
+    )
 
 
 AFTER_HOOK = """

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ghostguard import catalog
 from ghostguard.adopt import existing, takeover, translate
@@ -15,11 +14,9 @@ from ghostguard.catalog import FunctionState, Shape, TriggerState
 from ghostguard.checks import app_view, blocking_keys, census, link_index, sync_state
 from ghostguard.checks.census import Counts, snapshot
 from ghostguard.checks.link_index import LinkIndex
-from ghostguard.checks.probe import can_become_auth_server
 from ghostguard.config import Config
 from ghostguard.hooks import call
 from ghostguard.hooks import found as hook_found
-from ghostguard.supabase.authserver import AUTH_ROLE
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import mapping
 
@@ -177,10 +174,7 @@ def _hooks(conn: psycopg.Connection, ghost: list[str]) -> list[ScanHook]:
         assert hook.function is not None
         for_a_ghost = ""
         if hook.hook == hook_found.CUSTOM_ACCESS_TOKEN and ghost:
-            with conn.transaction(force_rollback=True):
-                if can_become_auth_server(conn):
-                    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(AUTH_ROLE)))
-                for_a_ghost = call.access_token(conn, hook, uuid.UUID(str(ghost[0]))).describe()
+            for_a_ghost = call.token_rolled_back(conn, hook, uuid.UUID(str(ghost[0]))).describe()
         found.append(
             ScanHook(
                 hook.hook,

@@ -15,8 +15,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ghostguard.checks.probe import can_become_auth_server
 from ghostguard.hooks.found import AuthHook
 from ghostguard.runner import primary_message
+from ghostguard.supabase.authserver import AUTH_ROLE
 
 HOOK_TIMEOUT = "2s"  # GOTRUE_HOOK timeout default
 REQUIRED_CLAIMS = (
@@ -129,3 +131,12 @@ def before_user_created(conn: psycopg.Connection, hook: AuthHook, user: dict[str
     refused = _refusal(output)
     if refused:
         raise HookRefused(refused)
+
+
+def token_rolled_back(conn: psycopg.Connection, hook: AuthHook, user_id: uuid.UUID) -> HookCall:
+    """The custom access token hook for an existing user, in a transaction that is rolled back,
+    as supabase_auth_admin when this connection may become it (scan and doctor's ghost check)."""
+    with conn.transaction(force_rollback=True):
+        if can_become_auth_server(conn):
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(AUTH_ROLE)))
+        return access_token(conn, hook, user_id)

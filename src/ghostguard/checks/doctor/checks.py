@@ -36,4 +36,5 @@ CHECKS: list[Callable[[Facts], list[Finding]]] = [
     profile_table.deletes_cascade,
     profile_table.no_exposed_auth_views,
     auth_hooks.hooks_linted,
+    auth_hooks.hooks_lock_out_ghosts,
 ]

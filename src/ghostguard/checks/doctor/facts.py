@@ -74,6 +74,10 @@ class Facts:
     roles: set[str] = field(default_factory=set[str])
     link_index: LinkIndex | None = None  # the link column's missing unique index
     hooks: list[HookFacts] = field(default_factory=list[HookFacts])  # the project's auth hooks
+    # (hook, what it did, ghost ids): a token hook that fails for ghosts keeps them from signing in
+    ghost_lockouts: list[tuple[str, str, list[str]]] = field(
+        default_factory=list[tuple[str, str, list[str]]]
+    )
     # The app's own triggers apply would replace or run beside (takeover.in_the_way).
     in_the_way: list[InTheWay] = field(default_factory=list[InTheWay])
     # Every signup kind through the triggers as they are, when the app's own writes profiles
