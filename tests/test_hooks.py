@@ -286,6 +286,11 @@ def test_an_after_user_created_hook_writing_profiles_is_a_ghost_source(
         )
         for e in report["doctor_errors"]  # type: ignore[union-attr]
     ), report["doctor_errors"]
+    assert (
+        "after_user_created hook public.after_signup(jsonb) writes public.profiles after the "
+        "commit: make these profiles in the trigger instead, ghostguard.toml [mapping]: "
+        'full_name = { metadata = ["full_name"] }' in report["adoption"]  # type: ignore[operator]
+    ), report["adoption"]
 
 
 def test_check_runs_the_databases_token_hook_for_every_kind(database, conn) -> None:  # type: ignore[no-untyped-def]

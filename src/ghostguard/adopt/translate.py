@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -32,6 +33,9 @@ from ghostguard.sources import (
     is_profile_data,
     reads_user_metadata,
 )
+
+if TYPE_CHECKING:
+    from ghostguard.hooks.found import HookFunction
 
 _METADATA = {USER_WRITABLE_METADATA: "meta", APP_METADATA: "app"}
 _NEW = re.compile(r'"?new"?', re.I)
@@ -315,7 +319,7 @@ def _by_key(where: Node | None, config: Config) -> bool:
     )
 
 
-def written(trigger: AuthTrigger) -> list[tuple[str, str, str]]:
+def written(trigger: AuthTrigger | HookFunction) -> list[tuple[str, str, str]]:
     """(table, column, expression) for every column the function sets with INSERT or UPDATE."""
     if isinstance(trigger.parsed, str):
         return []

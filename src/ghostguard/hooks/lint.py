@@ -14,6 +14,8 @@ import psycopg
 
 from ghostguard import sqlfiles
 from ghostguard.checks.finding import ERROR, WARN, Finding, ok, problem
+from ghostguard.config import Config
+from ghostguard.hooks import adopt
 from ghostguard.hooks.found import AFTER_USER_CREATED, AuthHook, HookFunction
 
 USER_METADATA = re.compile(r"user_metadata|raw_user_meta_data", re.IGNORECASE)
@@ -89,7 +91,7 @@ def read(conn: psycopg.Connection, hooks: list[AuthHook]) -> list[HookFacts]:
     return facts
 
 
-def findings(facts: list[HookFacts]) -> list[Finding]:
+def findings(facts: list[HookFacts], config: Config) -> list[Finding]:
     found: list[Finding] = []
     for f in facts:
         found += [_search_path(f), _execute(f), _reads(f)]
@@ -115,8 +117,10 @@ def findings(facts: list[HookFacts]) -> list[Finding]:
                     f"writes {', '.join(written)} after the signup commits: admin-created users "
                     "and some auto-confirmed signups never call it (ghosts), OAuth sign-ins call "
                     "it again (duplicate work)",
-                    "create profiles in a trigger on auth.users (`ghostguard apply`); keep the "
-                    "hook for what may be late or repeated",
+                    "create profiles in a trigger on auth.users (`ghostguard apply`), with the "
+                    "hook's mapping in ghostguard.toml [mapping]: "
+                    + ("; ".join(adopt.mapping_lines(f.function, config)) or "(none it sets)")
+                    + "; keep the hook for what may be late or repeated",
                 )
             )
         if f.from_user_metadata:

@@ -26,7 +26,9 @@ from ghostguard.checks import signup_kinds
 from ghostguard.checks.doctor import doctor, own_objects
 from ghostguard.config import Config
 from ghostguard.errors import ConfigError
+from ghostguard.hooks import adopt as hook_adopt
 from ghostguard.hooks import found
+from ghostguard.hooks.found import AFTER_USER_CREATED
 from ghostguard.rehearse import after_signup, files, replay
 from ghostguard.rehearse.files import MigrationFile
 from ghostguard.rehearse.project import Project
@@ -232,3 +234,11 @@ def _judge(
         ]
     adopted = translate.adoption(conn, config)
     report.adoption = [*adopted.notes, *(f"TO DECIDE: {d}" for d in adopted.decisions)]
+    for hook in report.hooks:
+        if hook.hook == AFTER_USER_CREATED and hook.function is not None:
+            lines = hook_adopt.mapping_lines(hook.function, config)
+            if lines:
+                report.adoption.append(
+                    f"{hook.display} writes {config.target.display} after the commit: make these "
+                    f"profiles in the trigger instead, ghostguard.toml [mapping]: {'; '.join(lines)}"
+                )

@@ -8,7 +8,7 @@ from ghostguard.hooks import lint
 
 
 def hooks_linted(f: Facts) -> list[Finding]:
-    return lint.findings(f.hooks)
+    return lint.findings(f.hooks, f.config)
 
 
 def hooks_lock_out_ghosts(f: Facts) -> list[Finding]:
