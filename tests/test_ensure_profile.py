@@ -81,3 +81,17 @@ def test_a_ghost_heals_itself_on_first_read_and_nobody_else_can(
         == 0
     )
     assert scalar(conn, "SELECT to_regprocedure('public.ensure_profile()') IS NULL") is True
+
+
+def test_the_migration_file_installs_it_when_the_config_asks(
+    database: Database, tmp_path: Path
+) -> None:
+    (tmp_path / "ghostguard.toml").write_text(CONFIG)
+    asked = run(
+        "migrations", "--stdout", "--config", str(tmp_path / "ghostguard.toml"), db=database
+    )
+    assert asked.exit_code == 0, asked.output
+    assert 'CREATE OR REPLACE FUNCTION "public"."ensure_profile"()' in asked.stdout
+    assert 'GRANT EXECUTE ON FUNCTION "public"."ensure_profile"() TO authenticated' in asked.stdout
+    default = run("migrations", "--stdout", db=database)
+    assert "ensure_profile" not in default.stdout
