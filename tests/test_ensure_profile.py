@@ -86,12 +86,15 @@ def test_a_ghost_heals_itself_on_first_read_and_nobody_else_can(
 def test_the_migration_file_installs_it_when_the_config_asks(
     database: Database, tmp_path: Path
 ) -> None:
-    (tmp_path / "ghostguard.toml").write_text(CONFIG)
+    default = run("migrations", "--stdout", "--dir", str(tmp_path / "plain"), db=database)
+    assert default.exit_code == 0, default.output
+    assert "ensure_profile" not in default.stdout
+    config = tmp_path / "asked.toml"  # not ./ghostguard.toml: the default run reads that one
+    config.write_text(CONFIG)
     asked = run(
-        "migrations", "--stdout", "--config", str(tmp_path / "ghostguard.toml"), db=database
-    )
+        "migrations", "--stdout", "--config", str(config), "--dir", str(tmp_path / "asked"),
+        db=database,
+    )  # fmt: skip
     assert asked.exit_code == 0, asked.output
     assert 'CREATE OR REPLACE FUNCTION "public"."ensure_profile"()' in asked.stdout
     assert 'GRANT EXECUTE ON FUNCTION "public"."ensure_profile"() TO authenticated' in asked.stdout
-    default = run("migrations", "--stdout", db=database)
-    assert "ensure_profile" not in default.stdout
