@@ -94,6 +94,14 @@ def read(conn: psycopg.Connection, hooks: list[AuthHook]) -> list[HookFacts]:
 def findings(facts: list[HookFacts], config: Config) -> list[Finding]:
     found: list[Finding] = []
     for f in facts:
+        reads = ", ".join(f.function.reads()) or "no table"
+        writes = ", ".join(f.function.writes()) or "no table"
+        source = (
+            "config.toml" if f.hook.configured else "the database (EXECUTE to supabase_auth_admin)"
+        )
+        found.append(
+            ok("auth_hook", WARN, f.hook.display, f"from {source}; reads {reads}; writes {writes}")
+        )
         found += [_search_path(f), _execute(f), _reads(f)]
         obj = f.hook.display
         if f.updates_users:
