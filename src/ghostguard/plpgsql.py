@@ -61,6 +61,14 @@ class Body:
                     found.append(relation)
         return found
 
+    def tables(self, written: bool) -> list[str]:
+        """Tables it writes (`written`) or only reads: `schema.table`, or the bare name."""
+        return [
+            f"{r.schema}.{r.name}" if r.schema else r.name
+            for r in self.relations()
+            if r.writes == written
+        ]
+
     def unqualified(self, local: tuple[str, ...] = ()) -> list[str]:
         names: list[str] = []
         for r in self.relations(local):
@@ -186,3 +194,11 @@ def _range_vars(tree: object) -> Iterator[Node]:
 
 def _nodes(tree: object, kind: str) -> Iterator[Node]:
     return (node for key, node in walk(tree) if key == kind)
+
+
+def read_or_reason(source: str, language: str) -> Body | str:
+    """The body as PostgreSQL's parser reads it, or why it could not be read."""
+    try:
+        return read(source, language)
+    except BodyError as exc:
+        return str(exc)

@@ -43,10 +43,7 @@ class AuthTrigger:
     @cached_property
     def parsed(self) -> plpgsql.Body | str:
         """The body as PostgreSQL's parser reads it, or why it could not be read."""
-        try:
-            return plpgsql.read(self.body, self.language)
-        except plpgsql.BodyError as exc:
-            return str(exc)
+        return plpgsql.read_or_reason(self.body, self.language)
 
     def fires_on(self, event: int) -> bool:
         return bool(self.tgtype & event)
@@ -57,13 +54,7 @@ class AuthTrigger:
 
     def writes(self) -> list[str]:
         """Tables the function writes (`schema.table`, or the bare name when unqualified)."""
-        if isinstance(self.parsed, str):
-            return []
-        return [
-            f"{r.schema}.{r.name}" if r.schema else r.name
-            for r in self.parsed.relations()
-            if r.writes
-        ]
+        return [] if isinstance(self.parsed, str) else self.parsed.tables(written=True)
 
     def other_work(self, config: Config) -> list[str]:
         """What the function does besides writing profiles (and recording failures): other

@@ -41,28 +41,13 @@ class HookFunction:
 
     @cached_property
     def parsed(self) -> plpgsql.Body | str:
-        try:
-            return plpgsql.read(self.body, self.language)
-        except plpgsql.BodyError as exc:
-            return str(exc)
+        return plpgsql.read_or_reason(self.body, self.language)
 
     def reads(self) -> list[str]:
-        if isinstance(self.parsed, str):
-            return []
-        return [
-            f"{r.schema}.{r.name}" if r.schema else r.name
-            for r in self.parsed.relations()
-            if not r.writes
-        ]
+        return [] if isinstance(self.parsed, str) else self.parsed.tables(written=False)
 
     def writes(self) -> list[str]:
-        if isinstance(self.parsed, str):
-            return []
-        return [
-            f"{r.schema}.{r.name}" if r.schema else r.name
-            for r in self.parsed.relations()
-            if r.writes
-        ]
+        return [] if isinstance(self.parsed, str) else self.parsed.tables(written=True)
 
 
 @dataclass(frozen=True)
@@ -90,7 +75,8 @@ def named(conn: psycopg.Connection, hook: str, uri: str) -> AuthHook:
     match = PG_FUNCTION_URI.match(uri)
     row = (
         conn.execute(
-            sqlfiles.text(__name__, "hooks.sql", "one_function"), (match[1], match[2])
+            sqlfiles.text(__name__, "hooks.sql", "hook_functions"),
+            {"schema": match[1], "name": match[2]},
         ).fetchone()
         if match
         else None
@@ -101,7 +87,8 @@ def named(conn: psycopg.Connection, hook: str, uri: str) -> AuthHook:
 def in_database(conn: psycopg.Connection) -> list[AuthHook]:
     """Hook-shaped functions granted to supabase_auth_admin, named by what their name suggests."""
     found: list[AuthHook] = []
-    for row in conn.execute(sqlfiles.text(__name__, "hooks.sql", "hook_functions")):
+    every = {"schema": None, "name": None}
+    for row in conn.execute(sqlfiles.text(__name__, "hooks.sql", "hook_functions"), every):
         function = _function(row)
         hook = next((h for pattern, h in _NAMED_LIKE if pattern.search(function.name)), "hook")
         uri = f"pg-functions://postgres/{function.schema}/{function.name}"

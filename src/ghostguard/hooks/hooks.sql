@@ -1,8 +1,9 @@
 -- The sandbox-independent catalog reads of ghostguard.hooks (run as postgres).
 
 -- name: hook_functions
--- Functions of the hook signature, (jsonb) RETURNS jsonb, that supabase_auth_admin is granted
--- EXECUTE on by name (a hook's documented grant): the database's view of the project's hooks.
+-- Functions of the hook signature, (jsonb) RETURNS jsonb: the one named (%(schema)s, %(name)s),
+-- or (both NULL) every one supabase_auth_admin is granted EXECUTE on by name (a hook's
+-- documented grant), the database's view of the project's hooks.
 SELECT n.nspname, p.proname, l.lanname, p.prosecdef,
        (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c
          WHERE c LIKE 'search_path=%%'),
@@ -12,23 +13,15 @@ JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE p.prorettype = 'pg_catalog.jsonb'::pg_catalog.regtype
   AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.jsonb'::pg_catalog.regtype
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'extensions', 'graphql',
-                        'graphql_public', 'storage', 'realtime', 'vault', 'pgsodium', 'net', 'cron')
-  AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
-              JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
-              WHERE r.rolname = 'supabase_auth_admin' AND a.privilege_type = 'EXECUTE')
+  AND CASE WHEN %(name)s::text IS NOT NULL THEN n.nspname = %(schema)s AND p.proname = %(name)s
+      ELSE n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'extensions', 'graphql',
+                             'graphql_public', 'storage', 'realtime', 'vault', 'pgsodium', 'net',
+                             'cron')
+        AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
+                    JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+                    WHERE r.rolname = 'supabase_auth_admin' AND a.privilege_type = 'EXECUTE')
+      END
 ORDER BY 1, 2;
-
--- name: one_function
-SELECT n.nspname, p.proname, l.lanname, p.prosecdef,
-       (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c
-         WHERE c LIKE 'search_path=%%'),
-       coalesce(p.prosrc, '')
-FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-WHERE n.nspname = %s AND p.proname = %s
-  AND p.pronargs = 1 AND p.proargtypes[0] = 'pg_catalog.jsonb'::pg_catalog.regtype;
 
 -- name: grants
 -- Who may run a hook function: supabase_auth_admin must; PUBLIC, anon and authenticated should not.
