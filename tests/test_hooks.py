@@ -319,3 +319,20 @@ def test_check_runs_the_databases_token_hook_for_every_kind(database, conn) -> N
     ]
     assert email["ok"] is False
     assert report["ghost_hooks"][0]["verdict"] == "claims missing"
+
+
+def test_a_token_hook_on_a_project_whose_signups_fail_is_not_run_for_a_ghost(  # type: ignore[no-untyped-def]
+    sandbox, tmp_path: Path
+) -> None:
+    failing = TOKEN_HOOK + (
+        "create function public.no_signups() returns trigger language plpgsql as\n"
+        "$$ begin raise exception 'closed'; end $$;\n"
+        "create trigger closed before insert on auth.users for each row\n"
+        "  execute function public.no_signups();\n"
+    )
+    code, report = _rehearse(sandbox, _project(tmp_path, failing))
+    assert code == 1
+    assert report["ghost_hooks"] == [
+        {"hook": "custom_access_token", "verdict": "not run", "detail": "no signup succeeds"}
+    ]
+    assert "ghost_token" not in report["failing"]  # type: ignore[operator]
