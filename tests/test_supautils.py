@@ -1,5 +1,5 @@
 """The sandbox allows `postgres` what hosted Supabase allows it through supautils, and refuses
-what hosted refuses, with hosted's words (shared/supabase-facts.md). Every extension used here is
+what hosted refuses, with hosted's words (docs/supabase-facts.md). Every extension used here is
 in PostgreSQL's contrib, so the same tests run on 15 and 18."""
 
 from __future__ import annotations

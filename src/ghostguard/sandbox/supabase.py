@@ -1,4 +1,4 @@
-"""Set a cluster up the way hosted Supabase is set up (see shared/supabase-facts.md).
+"""Set a cluster up the way hosted Supabase is set up (see docs/supabase-facts.md).
 
 Runs as the superuser supabase_admin, which is what the platform does; ghostguard itself later
 connects as the non-superuser `postgres`, like a Supabase user does.

@@ -1,5 +1,5 @@
 -- The sandbox's Supabase setup (ghostguard.sandbox.supabase), run as the superuser supabase_admin.
--- Facts it reproduces: shared/supabase-facts.md.
+-- Facts it reproduces: docs/supabase-facts.md.
 
 -- name: roles
 DO $roles$

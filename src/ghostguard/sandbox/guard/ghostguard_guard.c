@@ -1,7 +1,7 @@
 /*
  * ghostguard_guard: the sandbox's stand-in for hosted Supabase's supautils extension. What hosted
  * lets `postgres` do beyond its grants, it does here as the superuser; what hosted refuses, it
- * refuses with hosted's words (shared/supabase-facts.md, "What hosted lets postgres do").
+ * refuses with hosted's words (docs/supabase-facts.md, "What hosted lets postgres do").
  *
  * Allowed to `postgres`, run as the bootstrap superuser (supabase_admin), as supautils does:
  *  - CREATE / ALTER (UPDATE, SET SCHEMA) / DROP EXTENSION of an extension on hosted's privileged
