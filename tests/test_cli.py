@@ -225,3 +225,15 @@ def test_without_a_config_defaults_that_do_not_fit_say_run_init(
     Path("mine.toml").write_text(written + '\n[mapping.email]\ncolumn = "email"\n')
     mine = run("scan", "--config", "mine.toml", db=database)
     assert mine.stderr == "error: mine.toml: mapping: column 'email' not found in public.users\n"
+
+
+def test_connection_errors_keep_libpqs_reason_and_invent_no_host() -> None:
+    from ghostguard import db
+
+    assert db.describe("postgresql:///mydb") == "(default user)@(default host)/mydb"
+    assert db.describe("postgresql://u@/d?host=/tmp/s&port=5") == "u@/tmp/s (socket, port 5)/d"
+    result = run("scan", "--db-url", "postgresql://admin@127.0.0.1:1/app")
+    assert result.exit_code == 2
+    assert "port 1 failed: Connection refused (Is the server running" in result.stderr, (
+        result.stderr
+    )

@@ -45,12 +45,19 @@ def parse(url: str) -> dict[str, str]:
 
 
 def describe(url: str) -> str:
-    """A password-free one-line description of where a URL points, for reports."""
+    """A password-free one-line description of where a URL points, for reports; what the URL
+    leaves to libpq's defaults (PGHOST, PGUSER, ...) is said to be the default, never invented."""
     parts = parse(url)
-    host = parts.get("host", "localhost")
-    port = parts.get("port", "5432")
-    where = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
-    return f"{parts.get('user', '?')}@{where}/{parts.get('dbname', parts.get('user', '?'))}"
+    host = parts.get("host")
+    port = f":{parts['port']}" if "port" in parts else ""
+    if host is None:
+        where = f"(default host){port}"
+    elif host.startswith("/"):
+        where = f"{host} (socket{', port ' + parts['port'] if 'port' in parts else ''})"
+    else:
+        where = f"{host}{port}"
+    user = parts.get("user", "(default user)")
+    return f"{user}@{where}/{parts.get('dbname', '(default database)')}"
 
 
 def with_user(url: str, user: str) -> str:
@@ -87,8 +94,11 @@ def open_connection(
     except psycopg.OperationalError as exc:
         password = parse(url).get("password")
         text = str(exc).replace(password, "***") if password else str(exc)
-        reason = mask(text).strip().splitlines()
-        detail = reason[-1] if reason else "no reason given"
+        # libpq's first line says what failed ("... failed: Connection refused"), the next one
+        # guesses why ("Is the server running ..."): keep the first, and the guess after it.
+        lines = [line.strip() for line in mask(text).strip().splitlines() if line.strip()]
+        first = lines[0].removeprefix("connection failed: ") if lines else "no reason given"
+        detail = f"{first} ({lines[1]})" if len(lines) > 1 else first
         raise ConnectionFailed(
             f"cannot connect to {mask(describe(url))}: {detail}; check --db-url / {URL_ENV}"
         ) from None
