@@ -237,3 +237,11 @@ def test_connection_errors_keep_libpqs_reason_and_invent_no_host() -> None:
     assert "port 1 failed: Connection refused (Is the server running" in result.stderr, (
         result.stderr
     )
+
+
+def test_the_top_level_help_gives_every_summary_whole() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:", 1)[1].split("Exit codes:", 1)[0]
+    assert "..." not in commands
+    assert "every signup gets a profile." in " ".join(commands.split())

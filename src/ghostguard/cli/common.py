@@ -31,6 +31,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 class GhostguardGroup(click.Group):
     """Handles ghostguard errors once, at the edge: one masked line on stderr and the documented code."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's summary whole (its first sentence), wrapped on spaces, not cut."""
+        rows = [
+            (name, command.get_short_help_str(limit=10_000))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
