@@ -33,6 +33,14 @@ class Column:
     type_name: tuple[str, str] = ("pg_catalog", "text")  # (schema, name): to cast to it by name
 
 
+TRIGGER_STATES = {
+    "O": "enabled",
+    "A": "enabled always",
+    "R": "enabled on replicas only",
+    "D": "disabled",
+}
+
+
 @dataclass(frozen=True)
 class TriggerState:
     name: str
@@ -46,6 +54,11 @@ class TriggerState:
     @property
     def is_enabled(self) -> bool:
         return self.enabled in ("O", "A")
+
+    @property
+    def state(self) -> str:
+        """tgenabled spelled out, with the code: `enabled (O)`, `disabled (D)`, ..."""
+        return f"{TRIGGER_STATES.get(self.enabled, 'unknown')} ({self.enabled})"
 
     @property
     def table(self) -> str:

@@ -122,7 +122,7 @@ def trigger_installed(name: str, triggers: list[TriggerState], config: Config) -
             "trigger_installed",
             ERROR,
             obj,
-            f"trigger {name} is disabled ({trigger.enabled})",
+            f"trigger {name} is {trigger.state}",
             f"{APPLY} (replaces it enabled), or as the table owner: "
             + statement(
                 sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(source(config), ident(name))
@@ -135,7 +135,7 @@ def trigger_installed(name: str, triggers: list[TriggerState], config: Config) -
         "trigger_installed",
         ERROR,
         obj,
-        f"{trigger.name} | enabled={trigger.enabled} | {trigger.table} | calls {trigger.function}",
+        f"{trigger.name} | {trigger.state} | {trigger.table} | calls {trigger.function}",
     )
 
 

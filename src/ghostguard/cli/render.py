@@ -90,7 +90,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
     if trig is None:
         table.add_row("trigger", Text("missing", style="red"))
     else:
-        state = "enabled" if trig.is_enabled else f"DISABLED ({trig.enabled})"
+        state = "enabled" if trig.is_enabled else trig.state.upper()
         owner_note = "" if report.trigger_calls_ours else "  (not ghostguard's function)"
         table.add_row(
             "trigger",
@@ -100,7 +100,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
             ),
         )
     for lifecycle in report.lifecycle_triggers:
-        state = "enabled" if lifecycle.is_enabled else f"DISABLED ({lifecycle.enabled})"
+        state = "enabled" if lifecycle.is_enabled else lifecycle.state.upper()
         table.add_row("trigger", f"{lifecycle.name}: {state}")
     if report.sync_failures is not None:
         failures = Text(
@@ -114,7 +114,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         table.add_row(
             "other trigger",
             _app_trigger(
-                Text(f"{other.name}: calls {other.function} (enabled={other.enabled})"),
+                Text(f"{other.name}: calls {other.function} ({other.state})"),
                 apps.get(other.name),
             ),
         )
