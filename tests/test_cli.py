@@ -245,3 +245,10 @@ def test_the_top_level_help_gives_every_summary_whole() -> None:
     commands = result.output.split("Commands:", 1)[1].split("Exit codes:", 1)[0]
     assert "..." not in commands
     assert "every signup gets a profile." in " ".join(commands.split())
+
+
+def test_piped_output_has_no_trailing_spaces_and_follows_columns(database: Database) -> None:
+    narrow = run("doctor", db=database, env={"COLUMNS": "80"})
+    lines = narrow.stdout.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines)
+    assert max(len(line) for line in lines) <= 80

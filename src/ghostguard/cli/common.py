@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 import psycopg
@@ -188,12 +191,35 @@ def note(message: str) -> None:
     click.echo(mask(message), err=True)
 
 
+class _NoTrailingSpaces(io.StringIO):
+    """Piped output without the padding a table adds to every line."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._out.write(_TRAILING.sub("\n", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+_TRAILING = re.compile(r"[ \t]+\n")
+PIPED_WIDTH = 120  # a pipe has no width: COLUMNS when set, else this
+
+
 def stdout_console() -> Console:
+    """A terminal's own width; piped, COLUMNS (or 120) and no trailing spaces."""
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    columns = os.environ.get("COLUMNS", "")
     return Console(
-        file=sys.stdout,
+        file=_NoTrailingSpaces(sys.stdout),
         highlight=False,
         soft_wrap=False,
-        width=None if sys.stdout.isatty() else 110,
+        width=int(columns) if columns.isdigit() else PIPED_WIDTH,
     )
 
 
