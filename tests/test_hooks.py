@@ -336,3 +336,18 @@ def test_a_token_hook_on_a_project_whose_signups_fail_is_not_run_for_a_ghost(  #
         {"hook": "custom_access_token", "verdict": "not run", "detail": "no signup succeeds"}
     ]
     assert "ghost_token" not in report["failing"]  # type: ignore[operator]
+
+
+def test_a_hostile_hook_uri_reaches_no_sql(sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A config.toml uri names a function; the name goes to the catalog as a parameter and to the
+    call as an identifier: text in it changes nothing."""
+    hostile = (
+        "[auth.hook.custom_access_token]\nenabled = true\n"
+        'uri = "pg-functions://postgres/public/x\'); DROP TABLE public.profiles; --"\n'
+    )
+    code, report = _rehearse(sandbox, _project(tmp_path, "select 1;", hostile))
+    assert code == 1
+    email = _tokens(report)["email"][0]
+    assert email["verdict"] == "error"
+    assert email["detail"].endswith("is not a function this database has")
+    assert report["profile_table"] == "public.profiles"

@@ -58,6 +58,9 @@ name = "on signup'; --"
 [audit]
 job = "job'); DROP TABLE public.canary; --"
 
+[app]
+ensure_profile = true
+
 [mapping.full_name]
 metadata = ["full_name", "x'); DROP TABLE public.canary; --"]
 fallback = ["email_local", "literal:'); DROP TABLE public.canary; --"]
@@ -119,6 +122,7 @@ def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
         assert scalar(conn, "SELECT to_regclass('public.canary') IS NOT NULL") is True
     fn = scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'Handle \"New\" User; --'")
     assert fn == 1
+    assert scalar(conn, "SELECT to_regprocedure('public.ensure_profile()') IS NOT NULL") is True
     assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'on signup''; --'") == 1
     # and apply, scan and doctor on the same names work (nothing quoted by hand)
     for command, ok in (("scan", (0, 1)), ("doctor", (0, 1)), ("apply", (0,))):
@@ -138,6 +142,7 @@ def test_migration_files_run_with_plain_psql_execute_only_what_was_rendered(
     assert (
         scalar(conn, "SELECT count(*) FROM pg_proc WHERE proname = 'Handle \"New\" User; --'") == 0
     )
+    assert scalar(conn, "SELECT to_regprocedure('public.ensure_profile()') IS NULL") is True
 
 
 def test_the_tag_moves_away_from_text_that_holds_it() -> None:
