@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog
+from ghostguard import catalog, plpgsql
 from ghostguard.adopt import existing, translate
 from ghostguard.config import (
     DEFAULT_MAPPING,
@@ -145,7 +145,7 @@ def written_by_triggers(conn: psycopg.Connection, source: TableRef) -> list[tupl
     for trigger in existing.auth_triggers(conn, source):
         if not (trigger.is_enabled and trigger.fires_on(existing.INSERT)) or trigger.ghostguards:
             continue
-        pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",") if s.strip()]
+        pinned = plpgsql.schemas_of(trigger.search_path)
         for schema, table, key in translate.profile_inserts(trigger):
             for candidate in [schema] if schema else [*pinned, "public"]:
                 ref = TableRef(candidate, table, key)

@@ -94,7 +94,7 @@ class Body:
         """Whether the body writes the table: by its qualified name, or unqualified where the
         function's pinned `search_path` names the schema (without one, an unqualified name in a
         trigger on auth.users resolves in the Auth server's search_path: auth)."""
-        pinned = [s.strip().strip('"') for s in (search_path or "").split(",")]
+        pinned = schemas_of(search_path)
         return any(
             r.writes
             and r.name == table
@@ -202,3 +202,8 @@ def read_or_reason(source: str, language: str) -> Body | str:
         return read(source, language)
     except BodyError as exc:
         return str(exc)
+
+
+def schemas_of(search_path: str | None) -> list[str]:
+    """The schema names a function's pinned `search_path` setting lists, in order."""
+    return [s.strip().strip('"') for s in (search_path or "").split(",") if s.strip()]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from ghostguard import plpgsql
 from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger, auth_triggers
 from ghostguard.config import ColumnSource, Config
 from ghostguard.plpgsql import Node, walk
@@ -253,7 +254,7 @@ def _carry_update(
 
 
 def _is_target(trigger: AuthTrigger, config: Config, rel: Node) -> bool:
-    pinned = [s.strip().strip('"') for s in (trigger.search_path or "").split(",")]
+    pinned = plpgsql.schemas_of(trigger.search_path)
     schema = rel.get("schemaname")
     return rel["relname"] == config.target.table and (
         schema == config.target.schema or (schema is None and config.target.schema in pinned)

@@ -313,12 +313,12 @@ def check(
             if result.waited_on_lock:
                 raise psycopg.errors.LockNotAvailable(result.detail)
             results.append(result)
-        ghost = _ghost_token(conn, config, hooks, as_auth)
+        ghost = _ghost_token(conn, config, hooks)
     return CheckReport(results, ran_as, install, ghost_hooks=ghost)
 
 
 def _ghost_token(
-    conn: psycopg.Connection, config: Config, hooks: Sequence[AuthHook], as_auth: bool
+    conn: psycopg.Connection, config: Config, hooks: Sequence[AuthHook]
 ) -> tuple[HookCall, ...]:
     """The token hook(s) for a ghost: a user signs up, their profile is gone (rolled back)."""
     token_hooks = [h for h in hooks if h.hook == CUSTOM_ACCESS_TOKEN]
@@ -338,9 +338,7 @@ def _ghost_token(
             ),
             (user_id,),
         )
-        if as_auth:
-            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(authserver.AUTH_ROLE)))
-        return tuple(call.access_token(conn, h, user_id) for h in token_hooks)
+        return tuple(call.token_rolled_back(conn, h, user_id) for h in token_hooks)
 
 
 def run_kind(

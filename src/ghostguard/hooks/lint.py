@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ghostguard import sqlfiles
+from ghostguard import plpgsql, sqlfiles
 from ghostguard.checks.finding import ERROR, WARN, Finding, ok, problem
 from ghostguard.config import Config
 from ghostguard.hooks import adopt
@@ -34,7 +34,7 @@ class HookFacts:
 
 
 def _pinned(function: HookFunction) -> list[str]:
-    return [s.strip().strip('"') for s in (function.search_path or "").split(",") if s.strip()]
+    return plpgsql.schemas_of(function.search_path)
 
 
 def _resolve(name: str, function: HookFunction) -> tuple[str, str]:
