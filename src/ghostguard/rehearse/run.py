@@ -35,6 +35,7 @@ from ghostguard.rehearse.project import Project
 from ghostguard.rehearse.report import ProfileTrigger, Rehearsal
 from ghostguard.sandbox import Sandbox, cluster_state
 from ghostguard.sandbox.server import SUPERUSER
+from ghostguard.sources import reads_user_metadata
 
 DATABASE = "ghostguard_rehearsal"
 NOT_NULL = re.compile(r'null value in column "([^"]+)"')
@@ -194,8 +195,8 @@ def _hangs_on_metadata(conn: psycopg.Connection, config: Config, report: Rehears
     from_metadata: dict[str, list[str]] = {}
     for trigger in auth_triggers(conn, config.source):
         for table, column, expression in translate.written(trigger):
-            if table in (config.target.display, config.target.table) and "raw_user_meta_data" in (
-                expression.lower()
+            if table in (config.target.display, config.target.table) and reads_user_metadata(
+                expression
             ):
                 from_metadata.setdefault(column, []).extend(METADATA_KEY.findall(expression))
     notes: list[str] = []
