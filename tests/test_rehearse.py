@@ -59,16 +59,12 @@ def _folder(tmp_path: Path, **files: str) -> Path:
     return folder
 
 
+def _rehearse_args(sandbox: Sandbox, folder: Path) -> list[str]:
+    return ["--migrations", str(folder), "--data-dir", str(sandbox.server.home)]
+
+
 def _rehearse(sandbox: Sandbox, folder: Path, *extra: str) -> tuple[int, dict[str, object]]:
-    result = run(
-        "rehearse",
-        "--migrations",
-        str(folder),
-        "--data-dir",
-        str(sandbox.server.home),
-        "--json",
-        *extra,
-    )
+    result = run("rehearse", *_rehearse_args(sandbox, folder), "--json", *extra)
     report = json.loads(result.stdout)  # a JSON document on every exit code
     return result.exit_code, {
         **report,
@@ -134,7 +130,12 @@ def test_a_later_migration_that_drops_the_trigger_fails_naming_it(
     code, report = _rehearse(sandbox, folder)
     assert code == 1
     assert report["dropped"] == [
-        {"trigger": "on_auth_user_created", "by": "20240301000000_refactor.sql"}
+        {
+            "trigger": "on_auth_user_created",
+            "by": "20240301000000_refactor.sql",
+            "file": "supabase/migrations/20240301000000_refactor.sql",
+            "line": 1,  # DROP FUNCTION ... CASCADE took the trigger with it
+        }
     ]
     assert report["triggers"] == []
     assert "email" in report["failing"]  # type: ignore[operator]
@@ -256,7 +257,7 @@ def test_an_extension_this_server_lacks_is_named_with_the_way_out(
     )
     stderr = _one_line_error(sandbox, folder)
     assert stderr.startswith(
-        "error: 20240101000000_ext.sql:1: 'create extension if not exists \"no_such_ext\"': "
+        "error: 20240101000000_ext.sql:2: 'create extension if not exists \"no_such_ext\"': "
     )
     assert stderr.endswith(
         "; this PostgreSQL was built without it: rehearse with --pg-bin of a server that has it "
@@ -648,7 +649,8 @@ def test_the_seed_runs_after_the_migrations_and_its_users_get_profiles(
         str(sandbox.server.home),
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: seed.sql:2: 'insert into auth.users (instance_id, id,")
+    # the line its first word is on, after the comment above it
+    assert result.stderr.startswith("error: seed.sql:3: 'insert into auth.users (instance_id, id,")
     assert "INSERT has more expressions than target columns" in result.stderr
     gone = run(
         "rehearse",

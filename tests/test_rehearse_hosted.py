@@ -12,6 +12,7 @@ from ghostguard.rehearse import DATABASE
 from ghostguard.sandbox import Sandbox
 from test_rehearse import PROFILES, _folder, _rehearse
 
+DROPS = "drop trigger if exists on_auth_user_created on auth.users;"
 HOSTED_ONLY = """
 drop trigger if exists on_auth_user_created on auth.users;
 create extension if not exists moddatetime schema extensions;
@@ -66,7 +67,12 @@ def test_what_supautils_allows_postgres_replays(sandbox: Sandbox, tmp_path: Path
     code, report = _rehearse(sandbox, folder)
     assert code == 1, report  # it replays; then the dropped trigger leaves every signup a ghost
     assert report["dropped"] == [
-        {"trigger": "on_auth_user_created", "by": "20240102000000_hosted_only.sql"}
+        {
+            "trigger": "on_auth_user_created",
+            "by": "20240102000000_hosted_only.sql",
+            "file": "supabase/migrations/20240102000000_hosted_only.sql",
+            "line": HOSTED_ONLY.splitlines().index(DROPS) + 1,
+        }
     ]
     with psycopg.connect(sandbox.url(DATABASE, "supabase_admin"), autocommit=True) as admin:
         assert (

@@ -248,6 +248,7 @@ def test_json_on_a_failed_replay_names_file_line_statement_and_error(
     assert document["error"] == {
         "message": "20240102000000_bad.sql:4: 'select 1/0': division by zero",
         "file": "20240102000000_bad.sql",
+        "path": "supabase/migrations/20240102000000_bad.sql",
         "line": 4,
         "statement": "select 1/0",
         "error": "division by zero",

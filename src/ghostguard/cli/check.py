@@ -11,14 +11,16 @@ from ghostguard.checks import signup_kinds
 from ghostguard.cli import render
 from ghostguard.cli.common import (
     F,
+    Output,
     connected,
     db_options,
+    exit_code,
     finish,
-    json_option,
-    print_json,
+    output_options,
     resolve_target,
     stdout_console,
 )
+from ghostguard.formats import collect
 
 
 def accept_failing_option_for(known: tuple[str, ...], meaning: str) -> Callable[[F], F]:
@@ -50,9 +52,9 @@ accept_failing_option = accept_failing_option_for(
 @click.command("check")
 @db_options
 @accept_failing_option
-@json_option
+@output_options
 def check_cmd(
-    db_url: str | None, config_path: Path | None, accept_failing: tuple[str, ...], as_json: bool
+    db_url: str | None, config_path: Path | None, accept_failing: tuple[str, ...], output: Output
 ) -> None:
     """Preflight: every kind of signup, the Auth server's way, in one transaction that is rolled back.
 
@@ -66,8 +68,9 @@ def check_cmd(
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         report = signup_kinds.check_or_name_holder(conn, target.config, shape)
-    if as_json:
-        print_json(report.to_dict())
-    else:
+    passed = not report.failing(accept_failing)
+    if output.text:
         render.check(stdout_console(), report, accept_failing)
-    finish(not report.failing(accept_failing))
+    outcomes = collect.from_check(report, accept_failing)
+    output.emit("check", report.to_dict(), outcomes, exit_code(passed), target.anchor)
+    finish(passed)

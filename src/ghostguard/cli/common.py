@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import click
 import psycopg
 from rich.console import Console
 
-from ghostguard import catalog, db
+from ghostguard import catalog, db, formats
 from ghostguard import config as config_mod
 from ghostguard.catalog import Shape
 from ghostguard.config import Config
@@ -113,6 +114,94 @@ def json_option(func: F) -> F:
     )(func)
 
 
+@dataclass(frozen=True)
+class Output:
+    """Where a command's result goes: stdout in one format, and more formats into files."""
+
+    format: str = formats.TEXT
+    reports: tuple[tuple[str, Path], ...] = ()
+
+    @property
+    def text(self) -> bool:
+        return self.format == formats.TEXT
+
+    @property
+    def as_json(self) -> bool:
+        return self.format == formats.JSON
+
+    def emit(
+        self,
+        command: str,
+        data: dict[str, Any],
+        outcomes: list[formats.Outcome],
+        exit_code: int,
+        anchor: formats.Location | None = None,
+    ) -> None:
+        """Every requested document: files first (CI uploads them whatever stdout shows)."""
+        for fmt, path in self.reports:
+            try:
+                path.write_text(formats.render(fmt, command, data, outcomes, exit_code, anchor))
+            except OSError as exc:
+                raise ConfigError(
+                    f"--report {fmt}={path}: cannot write it ({exc.strerror})"
+                ) from None
+        if not self.text:
+            click.echo(
+                formats.render(self.format, command, data, outcomes, exit_code, anchor), nl=False
+            )
+
+
+def _report(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Any:
+    parsed: list[tuple[str, Path]] = []
+    for value in values:
+        fmt, sep, path = value.partition("=")
+        if not sep or not path or fmt not in formats.FORMATS[1:]:
+            raise click.BadParameter(
+                f"{value!r} is not FORMAT=FILE; formats: {', '.join(formats.FORMATS[1:])}"
+            )
+        parsed.append((fmt, Path(path)))
+    return tuple(parsed)
+
+
+def output_options(func: F) -> F:
+    """--format, --json (the same as --format json) and --report FORMAT=FILE, given to the
+    command as one `output` argument."""
+
+    @functools.wraps(func)
+    def command(
+        *args: Any,
+        output_format: str | None,
+        as_json: bool,
+        reports: tuple[tuple[str, Path], ...],
+        **kwargs: Any,
+    ) -> Any:
+        if as_json and output_format not in (None, formats.JSON):
+            raise click.UsageError(f"--json and --format {output_format} disagree: pass one")
+        chosen = formats.JSON if as_json else (output_format or formats.TEXT)
+        return func(*args, output=Output(chosen, reports), **kwargs)
+
+    wrapped: Any = click.option(
+        "--report",
+        "reports",
+        multiple=True,
+        metavar="FORMAT=FILE",
+        callback=_report,
+        help="Also write the result in FORMAT to FILE (repeatable), e.g. sarif=ghostguard.sarif.",
+    )(command)
+    wrapped = click.option(
+        "--json", "as_json", is_flag=True, help="Print the result as JSON (--format json)."
+    )(wrapped)
+    wrapped = click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(formats.FORMATS),
+        help="What to print on stdout: text (default), json, sarif (SARIF 2.1.0 for code "
+        "scanning), github (workflow annotations), junit (JUnit XML), splinter (rows shaped "
+        "like `supabase db advisors`). The exit code is the same in every format.",
+    )(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
 def yes_option(func: F) -> F:
     return click.option(
         "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
@@ -128,6 +217,11 @@ class Target:
     @property
     def where(self) -> str:
         return db.describe(self.url)
+
+    @property
+    def anchor(self) -> formats.Location | None:
+        """Where code scanning shows a finding about the database: the config file, if any."""
+        return formats.Location.of(self.config_file) if self.config_file else None
 
 
 def _config_file(config_path: Path | None) -> Path | None:
@@ -225,6 +319,11 @@ def stdout_console() -> Console:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def exit_code(ok: bool) -> int:
+    """The code `finish` exits with."""
+    return 0 if ok else int(ExitCode.CHECKS_FAILED)
 
 
 def finish(ok: bool) -> None:

@@ -9,19 +9,21 @@ import click
 from ghostguard.checks import doctor as doctor_mod
 from ghostguard.cli import render
 from ghostguard.cli.common import (
+    Output,
     connected,
     db_options,
+    exit_code,
     finish,
-    json_option,
-    print_json,
+    output_options,
     resolve_target,
     stdout_console,
 )
+from ghostguard.formats import collect
 
 
 @click.command("doctor")
 @db_options
-@json_option
+@output_options
 @click.option(
     "--fail-on",
     type=click.Choice(doctor_mod.LEVELS),
@@ -29,7 +31,7 @@ from ghostguard.cli.common import (
     show_default=True,
     help="Exit 1 when a check of this level or worse fails (warn: any failed check).",
 )
-def doctor(db_url: str | None, config_path: Path | None, as_json: bool, fail_on: str) -> None:
+def doctor(db_url: str | None, config_path: Path | None, output: Output, fail_on: str) -> None:
     """Read-only checks from the catalog, each with its level, the object, what is wrong and the
     exact SQL (or command) that fixes it.
 
@@ -44,8 +46,9 @@ def doctor(db_url: str | None, config_path: Path | None, as_json: bool, fail_on:
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         report = doctor_mod.doctor(conn, target.config, shape)
-    if as_json:
-        print_json(report.to_dict())
-    else:
+    passed = not report.failing(fail_on)
+    if output.text:
         render.doctor(stdout_console(), report, target.where)
-    finish(not report.failing(fail_on))
+    outcomes = collect.from_findings(report.findings, collect.DOCTOR)
+    output.emit("doctor", report.to_dict(), outcomes, exit_code(passed), target.anchor)
+    finish(passed)

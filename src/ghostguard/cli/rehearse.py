@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
@@ -12,10 +13,11 @@ from rich.text import Text
 from ghostguard import config as config_mod
 from ghostguard.cli import render
 from ghostguard.cli.check import accept_failing_option_for
-from ghostguard.cli.common import finish, json_option, print_json, stdout_console
+from ghostguard.cli.common import Output, exit_code, finish, output_options, stdout_console
 from ghostguard.cli.sandbox import data_dir_option
 from ghostguard.config import DEFAULT_CONFIG_FILE, Config
-from ghostguard.errors import ConfigError, GhostguardError
+from ghostguard.errors import ConfigError, ExitCode, GhostguardError
+from ghostguard.formats import Location, collect
 from ghostguard.kinds import NAMES
 from ghostguard.rehearse import ReplayFailed, project, rehearse
 from ghostguard.rehearse.after_signup import APP_VIEW, LIFECYCLE
@@ -77,7 +79,7 @@ accept_failing_option = accept_failing_option_for(
     help="Judge every signup kind, without reading config.toml.",
 )
 @accept_failing_option
-@json_option
+@output_options
 def rehearse_cmd(
     directory: Path,
     seed: Path | None,
@@ -88,7 +90,7 @@ def rehearse_cmd(
     supabase_config: Path | None,
     every_kind: bool,
     accept_failing: tuple[str, ...],
-    as_json: bool,
+    output: Output,
 ) -> None:
     """Rehearse the migrations locally, without Docker, and check that every signup gets a profile.
 
@@ -109,7 +111,9 @@ def rehearse_cmd(
     work and doctor finds no error; 1 when not (or no profile table was found); 2 when a
     migration fails (the file, line, statement and error, in one line) or the input is unusable
     (a file that is not UTF-8, two files with one version). With --json a JSON document is
-    printed on every exit code: on 2 its `error` holds file, line, statement and error.
+    printed on every exit code: on 2 its `error` holds file, line, statement and error. So is
+    every other --format: SARIF, annotations and JUnit locate a failure in the migration file
+    and line that caused it (the one that dropped the trigger, made the column NOT NULL, failed).
     """
     try:
         if pg_bin is not None and not (pg_bin / "postgres").is_file():
@@ -129,20 +133,24 @@ def rehearse_cmd(
             project.load(found),
             sends,
         )
-    except GhostguardError as exc:
-        if as_json:  # CI uploads the file whatever happened: say why there is no verdict
-            details = exc.details if isinstance(exc, ReplayFailed) else {}
-            print_json(failed_run(exc.message, details))
+    except GhostguardError as exc:  # CI uploads the file whatever happened: say why, and where
+        details = exc.details if isinstance(exc, ReplayFailed) else {}
+        _emit_failed(output, exc.message, details, int(exc.exit_code))
         raise
     except psycopg.Error as exc:  # the sandbox itself failed: still a document
-        if as_json:
-            print_json(failed_run(f"database error: {primary_message(exc)}"))
+        _emit_failed(output, f"database error: {primary_message(exc)}", {}, int(ExitCode.ERROR))
         raise
-    if as_json:
-        print_json(report.to_dict())
-    else:
+    if output.text:
         _render(report, accept_failing)
+    outcomes = collect.from_rehearsal(report)
+    anchor = Location.of(report.migrations[-1].path) if report.migrations else None
+    output.emit("rehearse", report.to_dict(), outcomes, exit_code(report.passed), anchor)
     finish(report.passed)
+
+
+def _emit_failed(output: Output, message: str, details: dict[str, Any], code: int) -> None:
+    outcomes = collect.from_failed_run(message, details)
+    output.emit("rehearse", failed_run(message, details), outcomes, code)
 
 
 def _ghostguard_toml(path: Path | None) -> tuple[Config | None, dict[str, dict[str, object]]]:
@@ -178,8 +186,13 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
         console.print(f"trigger {t.name} on auth.users: calls {t.function}, {what}", markup=False)
     if not any(t.writes_profiles for t in report.triggers):
         console.print(Text("no trigger on auth.users writes the profile table", style="bold red"))
-    for trigger, by in report.dropped:
-        console.print(Text(f"trigger {trigger} was dropped by {by}", style="bold yellow"))
+    for dropped in report.dropped:
+        console.print(
+            Text(
+                f"trigger {dropped.trigger} was dropped by {dropped.by} (line {dropped.at.line})",
+                style="bold yellow",
+            )
+        )
     if report.problem:
         console.print(Text(report.problem, style="bold red"))
     _render_project(console, report)
@@ -199,7 +212,7 @@ def _render(report: Rehearsal, accepted: tuple[str, ...]) -> None:
     if report.proposal:
         console.print(Text(report.proposal, style="yellow"))
     for finding in report.findings:
-        console.print(Text(f"doctor error: {finding}", style="bold red"))
+        console.print(Text(f"doctor error: {finding.name}: {finding.detail}", style="bold red"))
     for line in report.adoption:
         console.print(f"adoption: {line}", markup=False)
     failing = report.failing

@@ -18,13 +18,16 @@ from ghostguard.cli import render
 from ghostguard.cli.check import accept_failing_option
 from ghostguard.cli.common import (
     F,
+    Output,
     confirm,
     connected,
     db_options,
+    exit_code,
     finish,
     json_option,
     json_when_interrupted,
     note,
+    output_options,
     print_json,
     resolve_target,
     stdout_console,
@@ -33,6 +36,7 @@ from ghostguard.cli.common import (
 from ghostguard.cli.migrations import history_for, migrations_dir_option, say_recorded
 from ghostguard.cli.progress import backfill_progress
 from ghostguard.config import Config
+from ghostguard.formats import collect
 from ghostguard.supabase import migrations
 from ghostguard.sync import failures as sync_failures
 from ghostguard.sync import rollback
@@ -60,7 +64,7 @@ def _fail_on(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 
 @click.command()
 @db_options
-@json_option
+@output_options
 @click.option(
     "--fail-on",
     callback=_fail_on,
@@ -71,7 +75,7 @@ def _fail_on(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     "through the Data API). Default: ghosts,failures.",
 )
 def scan(
-    db_url: str | None, config_path: Path | None, as_json: bool, fail_on: tuple[str, ...]
+    db_url: str | None, config_path: Path | None, output: Output, fail_on: tuple[str, ...]
 ) -> None:
     """Read-only: ghost users by kind, orphan profiles, sync failures, trigger and function state,
     drift from what apply installs, and foreign keys that make user deletes fail.
@@ -82,12 +86,13 @@ def scan(
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         report = scan_mod.scan(conn, target.config, shape)
-    if as_json:
-        print_json(report.to_dict())
-    else:
-        render.scan(stdout_console(), report, target.where)
     problems = report.problems()
-    finish(not any(problems[condition] for condition in fail_on))
+    passed = not any(problems[condition] for condition in fail_on)
+    if output.text:
+        render.scan(stdout_console(), report, target.where)
+    outcomes = collect.from_scan(report, fail_on)
+    output.emit("scan", report.to_dict(), outcomes, exit_code(passed), target.anchor)
+    finish(passed)
 
 
 @click.command("repair")
@@ -312,8 +317,8 @@ def backfill_cmd(
 
 @click.command("verify")
 @db_options
-@json_option
-def verify_cmd(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
+@output_options
+def verify_cmd(db_url: str | None, config_path: Path | None, output: Output) -> None:
     """The guide's five post-deployment checks and its success criteria. Exits 0 only when all pass.
 
     The registration probe signs a user up the Auth server's way inside a transaction that is
@@ -322,10 +327,10 @@ def verify_cmd(db_url: str | None, config_path: Path | None, as_json: bool) -> N
     target = resolve_target(db_url, config_path)
     with connected(target) as (conn, shape):
         report = verify.verify(conn, target.config, shape)
-    if as_json:
-        print_json(report.to_dict())
-    else:
+    if output.text:
         render.verify(stdout_console(), report)
+    outcomes = collect.from_findings(report.checks, collect.VERIFY)
+    output.emit("verify", report.to_dict(), outcomes, exit_code(report.passed), target.anchor)
     finish(report.passed)
 
 

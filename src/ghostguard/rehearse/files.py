@@ -13,6 +13,8 @@ import pgparse
 from ghostguard.errors import ConfigError
 
 FILE_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
+# Whitespace and comments before a statement: its line is the one its first word is on.
+LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 FILE_TRANSACTION = {"TRANS_STMT_BEGIN", "TRANS_STMT_START", "TRANS_STMT_COMMIT"}
 
 
@@ -90,8 +92,8 @@ def statements(text: str) -> list[Statement]:
         start = int(item.get("stmt_location", 0))
         length = int(item.get("stmt_len", 0)) or len(encoded) - start
         body = encoded[start : start + length].decode()
-        leading = len(body) - len(body.lstrip())
-        line = encoded[:start].count(b"\n") + body[:leading].count("\n") + 1
+        leading = LEADING.match(body)
+        line = encoded[:start].count(b"\n") + (leading[0].count("\n") if leading else 0) + 1
         found.append(Statement(body, line))
     return found or [Statement(text, 1)]
 

@@ -12,6 +12,7 @@ from psycopg import errors
 
 from ghostguard.errors import GhostguardError
 from ghostguard.rehearse import files
+from ghostguard.rehearse.locate import Location
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import guard, standins
 from ghostguard.sqlparts import verbatim
@@ -69,6 +70,7 @@ def run_file(conn: psycopg.Connection, path: Path, text: str) -> None:
             f"{path.name}:{line}: {shown!r}: {primary_message(exc)}{meaning}",
             {
                 "file": path.name,
+                "path": Location.of(path).path,
                 "line": line,
                 "statement": shown,
                 "error": primary_message(exc),

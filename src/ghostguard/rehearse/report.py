@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ghostguard.checks.finding import Finding
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.hooks.found import AuthHook
 from ghostguard.rehearse.after_signup import APP_VIEW, LifecycleResult
 from ghostguard.rehearse.files import MigrationFile
+from ghostguard.rehearse.locate import Location
 from ghostguard.rehearse.project import Project
 
 GHOST_TOKEN = "ghost_token"  # the token hook fails for a user without a profile
@@ -22,13 +24,22 @@ class ProfileTrigger:
     writes_profiles: bool
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """A profile trigger an earlier migration made and a later one dropped, and where."""
+
+    trigger: str
+    by: str  # the file's name
+    at: Location  # the statement that dropped it
+
+
 @dataclass
 class Rehearsal:
     migrations: list[MigrationFile]
     seeded: bool
     profile_table: str | None
     triggers: list[ProfileTrigger] = field(default_factory=list[ProfileTrigger])
-    dropped: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])  # (trigger, file)
+    dropped: list[Dropped] = field(default_factory=list[Dropped])
     matrix: CheckReport | None = None
     lifecycle: list[LifecycleResult] = field(default_factory=list[LifecycleResult])
     accepted: tuple[str, ...] = ()
@@ -36,7 +47,9 @@ class Rehearsal:
     app_view: str = ""  # what signed-in users can read of their profile (the Data API)
     app_view_passed: bool = True  # every new user can read their own profile (or not applicable)
     app_view_fix: str = ""
-    findings: list[str] = field(default_factory=list[str])  # doctor's failing errors
+    findings: list[Finding] = field(default_factory=list[Finding])  # doctor's failing errors
+    # Where a failing kind's cause is in the migrations (the statement that made the column NOT NULL)
+    causes: dict[str, Location] = field(default_factory=dict[str, Location])
     proposal: str = ""  # why ghostguard's own mapping for the table needs a decision first
     adoption: list[str] = field(default_factory=list[str])  # what adopting the app's trigger does
     project: Project = field(default_factory=lambda: Project(None))  # supabase/config.toml
@@ -78,7 +91,10 @@ class Rehearsal:
             "seeded": self.seeded,
             "profile_table": self.profile_table,
             "triggers": [vars(t) for t in self.triggers],
-            "dropped": [{"trigger": t, "by": f} for t, f in self.dropped],
+            "dropped": [
+                {"trigger": d.trigger, "by": d.by, "file": d.at.path, "line": d.at.line}
+                for d in self.dropped
+            ],
             "kinds": self.matrix.to_dict()["kinds"] if self.matrix else [],
             "disabled": self.disabled,
             "hooks": [_hook(h) for h in self.hooks],
@@ -91,7 +107,8 @@ class Rehearsal:
             "problem": self.problem,
             "app_view": self.app_view,
             "app_view_fix": self.app_view_fix,
-            "doctor_errors": self.findings,
+            "doctor_errors": [f"{f.name}: {f.detail}" for f in self.findings],
+            "causes": {kind: vars(at) for kind, at in self.causes.items()},
             "proposal": self.proposal,
             "adoption": self.adoption,
             "error": None,

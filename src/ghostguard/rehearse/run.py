@@ -31,14 +31,15 @@ from ghostguard.hooks import found
 from ghostguard.hooks.found import AFTER_USER_CREATED
 from ghostguard.rehearse import after_signup, files, replay
 from ghostguard.rehearse.files import MigrationFile
+from ghostguard.rehearse.locate import Location, dropped_at, made_not_null
 from ghostguard.rehearse.project import Project
-from ghostguard.rehearse.report import ProfileTrigger, Rehearsal
+from ghostguard.rehearse.report import Dropped, ProfileTrigger, Rehearsal
 from ghostguard.sandbox import Sandbox, cluster_state
 from ghostguard.sandbox.server import SUPERUSER
 from ghostguard.sources import reads_user_metadata
 
 DATABASE = "ghostguard_rehearsal"
-NOT_NULL = re.compile(r'null value in column "([^"]+)"')
+NOT_NULL = re.compile(r'null value in column "([^"]+)"(?: of relation "([^"]+)")?')
 METADATA_KEY = re.compile(r"->>\s*'([^']+)'")
 # doctor's checks the rehearsal makes itself, with the kinds config.toml enables: not twice.
 REHEARSED_HERE = frozenset({"app_trigger_signups", "app_view"})
@@ -138,7 +139,11 @@ def _replay(
                 (migration.version, [text], migration.name),
             )
             now = _profile_writers(conn, None)
-            report.dropped += [(name, migration.path.name) for name in writers if name not in now]
+            report.dropped += [
+                Dropped(name, migration.path.name, dropped_at(migration, text, name, t.function))
+                for name, t in writers.items()
+                if name not in now
+            ]
             writers = {name: t for name, t in writers.items() if name in now} | {
                 name: t for name, t in now.items() if name not in writers
             }
@@ -153,7 +158,20 @@ def _replay(
             # become; the platform's connection may (what triggers and hooks are granted counts).
             with psycopg.connect(sandbox.url(DATABASE, SUPERUSER), autocommit=True) as platform:
                 _judge_signups(conn, platform, chosen, report)
+            report.causes = _causes(migrations, report)
     return report
+
+
+def _causes(migrations: list[tuple[MigrationFile, str]], report: Rehearsal) -> dict[str, Location]:
+    """Each failing kind whose failure is a NOT NULL column: the statement that made it so."""
+    causes: dict[str, Location] = {}
+    for kind in report.matrix.kinds if report.matrix else []:
+        named = NOT_NULL.search(kind.detail) if not kind.ok else None
+        table = (named[2] if named and named[2] else report.profile_table) or ""
+        at = made_not_null(migrations, table, named[1]) if named else None
+        if at is not None:
+            causes[kind.kind] = at
+    return causes
 
 
 def _judge_signups(
@@ -229,9 +247,7 @@ def _judge(
         installed = takeover.is_ghostguards(conn, config)
         left_out = REHEARSED_HERE if installed else REHEARSED_HERE | own_objects.SYNC_CHECKS
         report.findings = [
-            f"{f.name}: {f.detail}"
-            for f in doctor(conn, config, shape, report.hooks).failing()
-            if f.name not in left_out
+            f for f in doctor(conn, config, shape, report.hooks).failing() if f.name not in left_out
         ]
     adopted = translate.adoption(conn, config)
     report.adoption = [*adopted.notes, *(f"TO DECIDE: {d}" for d in adopted.decisions)]
