@@ -110,6 +110,7 @@ class ScanReport:
         data = asdict(self)
         data["ghost_total"] = self.ghost_total
         data["locked_out"] = self.locked_out
+        data["problems"] = self.problems()
         return data
 
 
