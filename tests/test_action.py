@@ -95,7 +95,7 @@ def test_the_action_is_a_composite_that_installs_its_own_version() -> None:
     assert set(ACTION["outputs"]) >= {"passed", "failing", "exit-code", "sarif"}
     install = _step("Install ghostguard (this action's version)")
     assert "$GITHUB_ACTION_PATH" in install["run"]
-    assert "/bin/pip\" install" in (ROOT / "action" / "install.sh").read_text()
+    assert '/bin/pip" install' in (ROOT / "action" / "install.sh").read_text()
     assert '"${GITHUB_ACTION_PATH:?}"' in (ROOT / "action" / "install.sh").read_text()
     uses = [s["uses"] for s in ACTION["runs"]["steps"] if "uses" in s]
     assert uses == ["actions/setup-python@v5", "github/codeql-action/upload-sarif@v3"]
