@@ -41,10 +41,10 @@ from _common import (  # noqa: E402
 )
 
 from ghostguard import catalog  # noqa: E402
-from ghostguard.apply import ApplyOptions, install  # noqa: E402
 from ghostguard.backfill.engine import run_backfill  # noqa: E402
 from ghostguard.backfill.options import BackfillOptions  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
+from ghostguard.deploy import ApplyOptions, install  # noqa: E402
 from ghostguard.supabase import authserver
 
 GUIDE_STATEMENT = """

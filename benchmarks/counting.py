@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import arguments, create_users, fresh_database, sandbox  # noqa: E402
 
 from ghostguard import catalog  # noqa: E402
-from ghostguard.apply import ApplyOptions, install  # noqa: E402
 from ghostguard.checks.scan import scan  # noqa: E402
 from ghostguard.checks.verify import verify  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
+from ghostguard.deploy import ApplyOptions, install  # noqa: E402
 
 GUIDE_CHECK_1 = "SELECT COUNT(*) FROM auth.users au LEFT JOIN public.users pu ON au.id = pu.id WHERE pu.id IS NULL"
 

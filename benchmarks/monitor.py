@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import arguments, create_users, fresh_database, sandbox  # noqa: E402
 
 from ghostguard import catalog  # noqa: E402
-from ghostguard.apply import ApplyOptions, install  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
+from ghostguard.deploy import ApplyOptions, install  # noqa: E402
 from ghostguard.monitor.readings import read_census, read_tick  # noqa: E402
 
 GUIDE_COUNT = (

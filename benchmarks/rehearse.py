@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from ghostguard import rehearse  # noqa: E402
+from ghostguard import rehearsal  # noqa: E402
 from ghostguard.sandbox import Sandbox  # noqa: E402
 from test_rehearse import PLATFORM, PROFILES  # noqa: E402
 
@@ -63,7 +63,7 @@ def main() -> None:
             box.fresh_database("bench_reference")
             references.append(time.perf_counter() - started)
             started = time.perf_counter()
-            report = rehearse.rehearse(box, folder)
+            report = rehearsal.rehearse(box, folder)
             rehearsals.append(time.perf_counter() - started)
             assert report.passed, report.to_dict()
         best_ref, best = min(references), min(rehearsals)

@@ -20,13 +20,13 @@ import statistics
 import time
 from pathlib import Path
 
-from ghostguard import rehearse
+from ghostguard import rehearsal
 from ghostguard.errors import GhostguardError
-from ghostguard.rehearse import project
+from ghostguard.rehearsal import project
 from ghostguard.sandbox import Sandbox
 
 
-def _verdict(report: rehearse.Rehearsal) -> str:
+def _verdict(report: rehearsal.Rehearsal) -> str:
     if report.profile_table is None:
         return f"replayed; no profile table ({report.problem})"
     failing = ", ".join(report.failing) or "none"
@@ -57,7 +57,7 @@ def main() -> None:
         files = len(list(migrations.glob("*.sql")))
         started = time.perf_counter()
         try:
-            report = rehearse.rehearse(
+            report = rehearsal.rehearse(
                 sandbox,
                 migrations,
                 legacy_grants=args.legacy_grants,

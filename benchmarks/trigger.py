@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import arguments, fresh_database, percentile, sandbox  # noqa: E402
 
 from ghostguard import catalog  # noqa: E402
-from ghostguard.apply import ApplyOptions, install  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
+from ghostguard.deploy import ApplyOptions, install  # noqa: E402
 from ghostguard.sandbox import Sandbox  # noqa: E402
 from ghostguard.sandbox.server import SUPERUSER  # noqa: E402
 from ghostguard.supabase import authserver

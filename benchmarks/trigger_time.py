@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import arguments, create_users, fresh_database, median, percentile, sandbox  # noqa: E402
 
-from ghostguard import apply as apply_mod  # noqa: E402
 from ghostguard import catalog  # noqa: E402
+from ghostguard import deploy as apply_mod  # noqa: E402
 from ghostguard.checks import trigger_time  # noqa: E402
 from ghostguard.config import Config  # noqa: E402
 from ghostguard.supabase import authserver  # noqa: E402

@@ -7,8 +7,6 @@ import re
 import tomllib
 from pathlib import Path
 
-from conftest import Database
-
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = re.compile(r"\b(?:pipx install|uv tool install|pip install)\s+([A-Za-z0-9_.\-\[\]']+)")
 
@@ -35,18 +33,3 @@ def test_every_link_in_the_docs_points_into_the_repository() -> None:
             if not (doc.parent / target).exists() and not (ROOT / target).exists():
                 missing.append(f"{doc.name}: {target}")
     assert missing == []
-
-
-def test_the_readmes_library_example_runs(database: Database) -> None:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Library") :]
-    block = section[
-        section.index("```python\n") + len("```python\n") : section.index(
-            "```\n", section.index("```python")
-        )
-    ]
-    namespace: dict[str, object] = {"url": database.url}
-    exec(compile(block, "README.md (Library)", "exec"), namespace)  # noqa: S102 - our own README
-    assert type(namespace["report"]).__name__ == "ScanReport"
-    assert namespace["result"].report.passed  # type: ignore[attr-defined]
-    assert type(namespace["full"]).__name__ == "Census"

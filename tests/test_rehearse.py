@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from conftest import run
-from ghostguard.rehearse import DATABASE
+from ghostguard.rehearsal import DATABASE
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import AuthServer

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from conftest import scalar
-from ghostguard.rehearse import DATABASE
+from ghostguard.rehearsal import DATABASE
 from ghostguard.sandbox import Sandbox
 from test_rehearse import PROFILES, _folder, _rehearse
 

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ghostguard import apply as apply_mod
 from ghostguard import catalog, db
-from ghostguard.apply import ApplyResult
+from ghostguard import deploy as apply_mod
 from ghostguard.checks import scan
 from ghostguard.checks.scan import ScanReport
 from ghostguard.config import Config
+from ghostguard.deploy import ApplyResult
 from ghostguard.sandbox import Sandbox
 from ghostguard.supabase import authserver
 from ghostguard.supabase.authserver import NewUser

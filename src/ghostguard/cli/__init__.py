@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ghostguard.cli import runbook, version
+from ghostguard.cli import version
+from ghostguard.cli.apply import apply_cmd
+from ghostguard.cli.backfill import backfill_cmd
 from ghostguard.cli.check import check_cmd
 from ghostguard.cli.common import GhostguardGroup
 from ghostguard.cli.demo import demo
@@ -12,8 +14,13 @@ from ghostguard.cli.doctor import doctor
 from ghostguard.cli.init import init_cmd
 from ghostguard.cli.migrations import migrations_cmd
 from ghostguard.cli.monitor import monitor
+from ghostguard.cli.orphans import orphans_cmd
 from ghostguard.cli.rehearse import rehearse_cmd
+from ghostguard.cli.repair import repair_cmd
+from ghostguard.cli.rollback import rollback_cmd
 from ghostguard.cli.sandbox import sandbox_group
+from ghostguard.cli.scan import scan
+from ghostguard.cli.verify import verify_cmd
 from ghostguard.stopping import raise_on_sigterm
 
 EPILOG = """\b
@@ -42,17 +49,17 @@ def cli() -> None:
     """
 
 
-cli.add_command(runbook.scan)
+cli.add_command(scan)
 cli.add_command(migrations_cmd)
 cli.add_command(check_cmd)
 cli.add_command(rehearse_cmd)
-cli.add_command(runbook.apply_cmd)
-cli.add_command(runbook.backfill_cmd)
-cli.add_command(runbook.verify_cmd)
+cli.add_command(apply_cmd)
+cli.add_command(backfill_cmd)
+cli.add_command(verify_cmd)
 cli.add_command(doctor)
-cli.add_command(runbook.rollback_cmd)
-cli.add_command(runbook.repair_cmd)
-cli.add_command(runbook.orphans_cmd)
+cli.add_command(rollback_cmd)
+cli.add_command(repair_cmd)
+cli.add_command(orphans_cmd)
 cli.add_command(init_cmd)
 cli.add_command(monitor)
 cli.add_command(sandbox_group)

@@ -19,9 +19,9 @@ from ghostguard.config import DEFAULT_CONFIG_FILE, Config
 from ghostguard.errors import ConfigError, ExitCode, GhostguardError
 from ghostguard.formats import Location, collect
 from ghostguard.kinds import NAMES
-from ghostguard.rehearse import ReplayFailed, project, rehearse
-from ghostguard.rehearse.after_signup import APP_VIEW, LIFECYCLE
-from ghostguard.rehearse.report import Rehearsal, failed_run
+from ghostguard.rehearsal import ReplayFailed, project, rehearse
+from ghostguard.rehearsal.after_signup import APP_VIEW, LIFECYCLE
+from ghostguard.rehearsal.report import Rehearsal, failed_run
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import Sandbox
 

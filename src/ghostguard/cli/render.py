@@ -7,12 +7,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ghostguard.adopt.takeover import adopt_fix
-from ghostguard.apply import ApplyResult
 from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
 from ghostguard.checks.scan import AppTrigger, ScanReport
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.checks.verify import VerifyReport
+from ghostguard.deploy import ApplyResult
 from ghostguard.orphans import OrphanReport
 from ghostguard.repair import RepairResult
 from ghostguard.sync.rollback import RollbackResult

@@ -11,9 +11,9 @@ from ghostguard.checks.scan import ScanReport
 from ghostguard.checks.signup_kinds import CheckReport, KindResult
 from ghostguard.formats.outcome import Outcome
 from ghostguard.hooks.call import HookCall
-from ghostguard.rehearse.after_signup import APP_VIEW
-from ghostguard.rehearse.locate import Location
-from ghostguard.rehearse.report import GHOST_TOKEN, Rehearsal
+from ghostguard.rehearsal.after_signup import APP_VIEW
+from ghostguard.rehearsal.locate import Location
+from ghostguard.rehearsal.report import GHOST_TOKEN, Rehearsal
 
 DOCTOR, VERIFY, SCAN = "doctor", "verify", "scan"
 KINDS, HOOKS, MIGRATIONS, LIFECYCLE = "signup kinds", "hooks", "migrations", "lifecycle"

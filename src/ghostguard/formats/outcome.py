@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ghostguard.checks.finding import ERROR, WARN
-from ghostguard.rehearse.locate import Location
+from ghostguard.rehearsal.locate import Location
 
 __all__ = ["ERROR", "WARN", "Location", "Outcome"]
 

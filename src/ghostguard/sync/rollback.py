@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ghostguard import catalog, locks
+from ghostguard import catalog, locks, sqlparts
 from ghostguard.adopt.existing import MANAGED_COMMENT, MANAGED_PATTERN
 from ghostguard.adopt.takeover import is_ghostguards, restorable, restore_adopted
 from ghostguard.config import Config
@@ -36,6 +36,17 @@ class RollbackPlan:
     left_in_place: list[str]
     audits: bool
     restores: list[str] = field(default_factory=list[str])  # the app's triggers put back
+
+    def text(self, config: Config, record: list[Step] | None = None) -> str:
+        """What `rollback --dry-run` prints: every statement, after what it puts back."""
+        restores = "".join(
+            sqlparts.comment(
+                f"puts back the app's own trigger {name} and its function, as saved by apply"
+            )
+            + "\n"
+            for name in self.restores
+        )
+        return restores + sqlparts.render(statements(self, config, record))
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@ applies them, then every signup kind the project enables judged (run.py). files.
 folder, replay.py runs a file and says what a failure means, project.py reads config.toml,
 after_signup.py judges what follows a signup, report.py is the verdict."""
 
-from ghostguard.rehearse.files import MigrationFile, migration_files
-from ghostguard.rehearse.replay import ReplayFailed
-from ghostguard.rehearse.report import Rehearsal
-from ghostguard.rehearse.run import DATABASE, rehearse
+from ghostguard.rehearsal.files import MigrationFile, migration_files
+from ghostguard.rehearsal.replay import ReplayFailed
+from ghostguard.rehearsal.report import Rehearsal
+from ghostguard.rehearsal.run import DATABASE, rehearse
 
 __all__ = ["DATABASE", "MigrationFile", "Rehearsal", "ReplayFailed", "migration_files", "rehearse"]

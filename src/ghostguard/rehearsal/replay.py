@@ -11,8 +11,8 @@ import psycopg
 from psycopg import errors
 
 from ghostguard.errors import GhostguardError
-from ghostguard.rehearse import files
-from ghostguard.rehearse.locate import Location
+from ghostguard.rehearsal import files
+from ghostguard.rehearsal.locate import Location
 from ghostguard.runner import primary_message
 from ghostguard.sandbox import guard, standins
 from ghostguard.sqlparts import verbatim

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pgparse
 
-from ghostguard.rehearse.files import MigrationFile, Statement, statements
+from ghostguard.rehearsal.files import MigrationFile, Statement, statements
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from typing import Any
 from ghostguard.checks.finding import Finding
 from ghostguard.checks.signup_kinds import CheckReport
 from ghostguard.hooks.found import AuthHook
-from ghostguard.rehearse.after_signup import APP_VIEW, LifecycleResult
-from ghostguard.rehearse.files import MigrationFile
-from ghostguard.rehearse.locate import Location
-from ghostguard.rehearse.project import Project
+from ghostguard.rehearsal.after_signup import APP_VIEW, LifecycleResult
+from ghostguard.rehearsal.files import MigrationFile
+from ghostguard.rehearsal.locate import Location
+from ghostguard.rehearsal.project import Project
 
 GHOST_TOKEN = "ghost_token"  # the token hook fails for a user without a profile
 

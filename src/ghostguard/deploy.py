@@ -10,7 +10,7 @@ import psycopg
 from psycopg import errors
 
 from ghostguard import audit as audit_log
-from ghostguard import catalog, locks
+from ghostguard import catalog, locks, sqlparts
 from ghostguard.adopt import takeover
 from ghostguard.backfill.engine import run_backfill
 from ghostguard.backfill.options import BackfillOptions, BackfillResult, ProgressCallback
@@ -30,6 +30,12 @@ from ghostguard.supabase.history import HistoryPlan
 from ghostguard.sync import install as sync_install
 
 INSTALL_MIGRATION, BACKFILL_MIGRATION = "create_user_sync_trigger", "backfill_ghost_users"
+PREFLIGHT_FIRST = (
+    "-- first `ghostguard check`: one user of every signup kind, in a transaction rolled back\n\n"
+)
+VERIFY_FOLLOWS = (
+    "\n-- then `ghostguard verify`: read-only checks, and a registration probe that rolls back\n"
+)
 T = TypeVar("T")
 DDL_RETRY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0, budget_seconds=15.0)
 
@@ -69,19 +75,41 @@ class ApplyOptions:
     accept_failing: tuple[str, ...] = ()  # signup kinds the preflight may find failing
 
 
+@dataclass(frozen=True)
+class ApplyPlan:
+    """What apply would do: its statements, and the app's triggers it takes over."""
+
+    steps: list[Step]
+    takes_over: list[
+        str
+    ]  # the app's triggers adopted: saved in the audit log, restored by rollback
+
+    @property
+    def text(self) -> str:
+        """What `apply --dry-run` prints: the SQL, between the preflight and the verification."""
+        taken = "".join(
+            sqlparts.comment(f"takes over {name}: saved in the audit log, restored by rollback")
+            + "\n"
+            for name in self.takes_over
+        )
+        return taken + PREFLIGHT_FIRST + sqlparts.render(self.steps) + VERIFY_FOLLOWS
+
+
 def plan(
     conn: psycopg.Connection, config: Config, shape: Shape, history: HistoryPlan | None = None
-) -> list[Step]:
+) -> ApplyPlan:
     """Every statement apply runs, in order (--dry-run), from the same constructors it executes:
     the lock, the install transaction, the migration history, the batched engine's statement set
     (with the resume steps when the newest run was interrupted), the lock's release. Read-only
-    verification (`ghostguard verify`) follows."""
+    verification (`ghostguard verify`) follows. Refuses as apply does while an app's trigger is
+    in the way and not adopted."""
+    taken = takeover.refuse_unadopted(conn, config, "apply")
     earlier = Resumption(False, False)
     if catalog.table_columns(conn, config.audit):
         sql_set = EngineStatements.build(config, shape)
         earlier = resumption(conn.execute(sql_set.last_run.statement).fetchone())
     records = history or HistoryPlan([])
-    return [
+    steps = [
         locks.try_lock(config),
         *sync_install.install_plan(config, shape),
         *records.step(INSTALL_MIGRATION),
@@ -90,6 +118,7 @@ def plan(
         *records.step(BACKFILL_MIGRATION),
         locks.advisory_unlock(config),
     ]
+    return ApplyPlan(steps, [w.display for w in taken])
 
 
 def _under_locks(

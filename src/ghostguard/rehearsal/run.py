@@ -29,11 +29,11 @@ from ghostguard.errors import ConfigError
 from ghostguard.hooks import adopt as hook_adopt
 from ghostguard.hooks import found
 from ghostguard.hooks.found import AFTER_USER_CREATED
-from ghostguard.rehearse import after_signup, files, replay
-from ghostguard.rehearse.files import MigrationFile
-from ghostguard.rehearse.locate import Location, dropped_at, made_not_null
-from ghostguard.rehearse.project import Project
-from ghostguard.rehearse.report import Dropped, ProfileTrigger, Rehearsal
+from ghostguard.rehearsal import after_signup, files, replay
+from ghostguard.rehearsal.files import MigrationFile
+from ghostguard.rehearsal.locate import Location, dropped_at, made_not_null
+from ghostguard.rehearsal.project import Project
+from ghostguard.rehearsal.report import Dropped, ProfileTrigger, Rehearsal
 from ghostguard.sandbox import Sandbox, cluster_state
 from ghostguard.sandbox.server import SUPERUSER
 from ghostguard.sources import reads_user_metadata
