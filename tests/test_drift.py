@@ -39,7 +39,7 @@ DRIFTS = {
     "search_path not empty": (  # scan's structural check once passed this: one judgment now
         "ALTER FUNCTION public.handle_new_user() SET search_path = public",
         "",
-        "search_path is public: a SECURITY DEFINER function must pin it to ''",
+        "search_path = public: a SECURITY DEFINER function must pin search_path = ''",
     ),
     "disabled": (
         "",

@@ -67,7 +67,7 @@ def test_scan_human_report_and_clean_exit(
         in result.stdout
     )
     assert (
-        'public.handle_new_user(): SECURITY DEFINER, search_path="", owner postgres, no API EXECUTE'
+        "public.handle_new_user(): SECURITY DEFINER, search_path = '', owner postgres, no API EXECUTE"
         in result.stdout
     )
 

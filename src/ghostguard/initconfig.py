@@ -256,6 +256,11 @@ def _user_metadata_decision(
     )
 
 
+def _left_as(default: str | None) -> str:
+    """What a new profile holds in a column nothing maps."""
+    return f"a new profile gets its DEFAULT {default}" if default else "a new profile gets NULL"
+
+
 def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
     """Find the profile table and map its columns by name and by the metadata keys users have;
     validated against the catalog before it is returned."""
@@ -312,6 +317,11 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
                     "but every user can write it; map it from raw_app_meta_data by hand if it "
                     "belongs there"
                 )
+            elif not _required(columns[name]):
+                notes.append(
+                    f"{target.table}.{name}: not mapped: it looks like a privilege, which user "
+                    f"metadata never feeds; {_left_as(defaults.get(name))}"
+                )
             continue
         if known is None and name in seen:
             if not is_profile_data(name, columns[name].type):
@@ -339,7 +349,7 @@ def propose(conn: psycopg.Connection, base: Config | None = None) -> Proposal:
             else:
                 notes.append(
                     f"{target.table}.{name}: nothing in {base.source.display} maps to it; left to "
-                    "the app"
+                    f"the app; {_left_as(defaults.get(name))}"
                 )
             continue
         mapping[name] = known

@@ -28,7 +28,7 @@ AUTH_COLUMNS = {
 class ProbeResult:
     passed: bool
     applicable: bool
-    ran_as: str  # "supabase_auth_admin" or "<role> with search_path auth"
+    ran_as: str  # "supabase_auth_admin" or "<role> with search_path = auth"
     detail: str
 
 
@@ -59,7 +59,7 @@ def registration_probe(
             True, False, role, "not applicable: the source is not Supabase's auth.users"
         )
     as_auth = can_become_auth_server(conn)
-    ran_as = authserver.AUTH_ROLE if as_auth else f"{role} with search_path auth"
+    ran_as = authserver.AUTH_ROLE if as_auth else f"{role} with search_path = auth"
     user = authserver.email_user(
         f"ghostguard-probe-{uuid.uuid4().hex[:12]}@probe.invalid", full_name="ghostguard probe"
     )

@@ -272,7 +272,7 @@ def check(
     database has)."""
     as_auth = can_become_auth_server(conn)
     me = conn.execute("SELECT current_user").fetchone()
-    ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path auth"
+    ran_as = authserver.AUTH_ROLE if as_auth else f"{me[0] if me else '?'} with search_path = auth"
     columns = set(catalog.table_columns(conn, config.source) or {})
     if config.source.display != "auth.users" or not AUTH_COLUMNS | _KIND_COLUMNS <= columns:
         return CheckReport([], ran_as, False, applicable=False)

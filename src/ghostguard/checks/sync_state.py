@@ -22,6 +22,13 @@ from ghostguard.sync.drift import Fingerprint
 PINNED_EMPTY = ('""', "''", "")  # how pg_proc.proconfig spells search_path = ''
 
 
+def shown_search_path(value: str | None) -> str:
+    """A function's search_path, spelled one way in every report: as `SET` takes it."""
+    if value is None:
+        return "search_path not pinned"
+    return "search_path = ''" if value in PINNED_EMPTY else f"search_path = {value}"
+
+
 def statement(composed: sql.Composable) -> str:
     """A fix as SQL text to print: names quoted by psycopg, never by hand."""
     return composed.as_string(None) + ";"
@@ -78,7 +85,8 @@ def search_path_pinned(fn: FunctionState, config: Config) -> Finding:
         "search_path_pinned",
         ERROR,
         fn.name,
-        f"search_path is {fn.search_path or 'not pinned'}: a SECURITY DEFINER function must pin it to ''",
+        f"{shown_search_path(fn.search_path)}: a SECURITY DEFINER function must pin "
+        "search_path = ''",
         statement(sql.SQL("ALTER FUNCTION {}() SET search_path = ''").format(function(config))),
     )
 

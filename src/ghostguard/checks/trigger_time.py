@@ -107,7 +107,7 @@ def measure(conn: psycopg.Connection, config: Config) -> TriggerTime | None:
     spent = (time.perf_counter() - started) * 1000
     fired = {str(t["Trigger Name"]): float(t["Time"]) for t in plan.get("Triggers", [])}
     ours = fired.get(config.trigger_name)
-    ran_as = authserver.AUTH_ROLE if as_auth else "postgres with search_path auth"
+    ran_as = authserver.AUTH_ROLE if as_auth else "postgres with search_path = auth"
     detail = (
         f"{config.trigger_name}: {ours:.3f} ms on a synthetic signup (EXPLAIN ANALYZE as "
         f"{ran_as}, rolled back)"

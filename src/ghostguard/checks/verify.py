@@ -116,7 +116,7 @@ def check_function(state: SyncState, config: Config, shape: Shape) -> Finding:
         "function_secure",
         config.function_display,
         sync_state.function_security(fn, config, shape),
-        f"definer, search_path='', owner {fn.owner if fn else ''}, no API EXECUTE",
+        f"definer, search_path = '', owner {fn.owner if fn else ''}, no API EXECUTE",
         "Sync function is SECURITY DEFINER, search_path pinned, not callable by API roles",
         "run `ghostguard apply --yes`"
         if fn is None

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from ghostguard import catalog, db, initconfig, initfile
 from ghostguard import config as config_mod
-from ghostguard import db, initconfig
 from ghostguard.cli.common import finish, note, resolve_target
-from ghostguard.errors import Refused
+from ghostguard.errors import ConfigError, Refused
 
 
 @click.command("init")
@@ -28,33 +28,45 @@ from ghostguard.errors import Refused
     show_default=True,
     help="Where to write.",
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write over an existing file, keeping every value set in it (init adds what is new).",
+)
 def init_cmd(db_url: str | None, output: Path, force: bool) -> None:
     """Write ghostguard.toml from the live catalog: profile table, key and column mapping.
 
-    Each choice is explained on stderr. Required (NOT NULL) columns get fallbacks so that every kind
-    of signup fills them (placeholders where nothing else exists), UNIQUE ones a collision rule.
-    What init cannot choose is written into the file as a marked choice, and it exits 1.
+    Each choice is explained beside its entry, as comments in the file (and on stderr). Required
+    (NOT NULL) columns get fallbacks so that every kind of signup fills them (placeholders where
+    nothing else exists), UNIQUE ones a collision rule. What init cannot choose is written into
+    the file as a marked choice, and it exits 1. With --force over an existing file, every value
+    set there is kept (init says where it would propose otherwise) and only what is new is added.
     """
     if output.exists() and not force:
-        raise Refused(f"{output} already exists: pass --force to overwrite it")
+        raise Refused(f"{output} already exists: pass --force to update it (your values are kept)")
+    kept = initfile.existing(output)
     target = resolve_target(db_url, None)
     with db.connection(target.url, autocommit=True) as conn:
         proposal = initconfig.propose(conn)
-    text = config_mod.dumps(proposal.config)
-    if proposal.decisions:  # kept in the file, where the choice is to be made
-        text += "\n# TO DECIDE before `ghostguard apply` (init could not choose):\n" + "".join(
-            f"# - {d}\n" for d in proposal.decisions
-        )
-    output.write_text(text)
-    for line in proposal.notes:
+        data, differs = initfile.keep_edits(kept or {}, config_mod.to_dict(proposal.config))
+        decisions = initfile.open_decisions(proposal, data)
+        if kept is not None and not decisions:
+            try:
+                catalog.resolve(conn, config_mod.from_dict(data))
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{output}: its values with init's do not fit this database ({exc.message}); "
+                    "nothing was written: fix that value, or move the file away for a new one"
+                ) from None
+    output.write_text(initfile.render(proposal, data, differs))
+    for line in [*proposal.notes, *differs]:
         note(line)
     click.echo(f"wrote {output}")
-    if proposal.decisions:
-        for decision in proposal.decisions:
+    if decisions:
+        for decision in decisions:
             note(f"decide: {decision}")
         click.echo(
-            f"{len(proposal.decisions)} choice(s) left to you, marked at the end of {output}; "
+            f"{len(decisions)} choice(s) left to you, marked at the end of {output}; "
             "then run `ghostguard check`"
         )
         finish(False)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from ghostguard.adopt.takeover import adopt_fix
 from ghostguard.backfill.options import BackfillResult
 from ghostguard.checks.doctor import DoctorReport
+from ghostguard.checks.finding import Finding
 from ghostguard.checks.scan import AppTrigger, ScanReport
 from ghostguard.checks.signup_kinds import CheckReport
+from ghostguard.checks.sync_state import shown_search_path
 from ghostguard.checks.verify import VerifyReport
 from ghostguard.deploy import ApplyResult
 from ghostguard.orphans import OrphanReport
@@ -19,6 +24,9 @@ from ghostguard.sync.rollback import RollbackResult
 
 PASS = Text("PASS", style="bold green")
 FAIL = Text("FAIL", style="bold red")
+SHORTEN: Final = (
+    "ellipsis"  # a word wider than its column is cut with …, never broken (--json has it whole)
+)
 
 
 def _app_trigger(line: Text, app: AppTrigger | None) -> Text:
@@ -123,11 +131,7 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
         table.add_row("function", Text("missing", style="red"))
     else:
         definer = "SECURITY DEFINER" if fn.security_definer else "SECURITY INVOKER"
-        path = (
-            f"search_path={fn.search_path}"
-            if fn.search_path is not None
-            else "search_path NOT pinned"
-        )
+        path = shown_search_path(fn.search_path)
         grants = f"EXECUTE: {', '.join(fn.executable_by)}" if fn.executable_by else "no API EXECUTE"
         table.add_row("function", f"{fn.name}: {definer}, {path}, owner {fn.owner}, {grants}")
     console.print(table)
@@ -160,9 +164,9 @@ def scan(console: Console, report: ScanReport, where: str) -> None:
 
 def verify(console: Console, report: VerifyReport) -> None:
     checks = Table(title="Post-deployment checks", title_justify="left")
-    checks.add_column("check")
-    checks.add_column("result")
-    checks.add_column("detail", overflow="fold")
+    checks.add_column("check", overflow=SHORTEN)
+    checks.add_column("result", no_wrap=True)
+    checks.add_column("detail", overflow=SHORTEN, ratio=1)
     for check in report.checks:
         detail = check.detail + (f"\nfix: {check.fix}" if check.fix else "")
         checks.add_row(Text(check.title or check.name), _mark(check.passed), Text(detail))
@@ -273,25 +277,37 @@ def orphans(console: Console, report: OrphanReport) -> None:
         console.print("  e.g. " + ", ".join(report.sample[:5]), markup=False)
 
 
+TABLE_WIDTH = 110  # narrower terminals get doctor as a list: a table there wraps every word
+
+
+def _doctor_mark(f: Finding) -> Text:
+    if f.passed:
+        return PASS
+    error = f.level == "error"
+    return Text("FAIL" if error else "WARN", style="bold red" if error else "bold yellow")
+
+
 def doctor(console: Console, report: DoctorReport, where: str) -> None:
-    table = Table(title=f"ghostguard doctor ({where})", title_justify="left", show_lines=False)
-    for column in ("", "level", "check", "object", "finding"):
-        table.add_column(column, overflow="fold")
-    for f in report.findings:
-        mark = (
-            PASS
-            if f.passed
-            else Text(
-                "FAIL" if f.level == "error" else "WARN",
-                style="bold red" if f.level == "error" else "bold yellow",
-            )
-        )
-        table.add_row(mark, f.level, f.name, f.object, f.detail)
-    console.print(table)
+    console.print(Text(f"ghostguard doctor ({where})", style="italic"))
+    if console.width >= TABLE_WIDTH:
+        table = Table(show_lines=False)
+        table.add_column("", no_wrap=True)
+        table.add_column("check", no_wrap=True, overflow=SHORTEN)
+        table.add_column("object", overflow=SHORTEN, max_width=32)
+        table.add_column("finding", overflow=SHORTEN, ratio=1)
+        for f in report.findings:
+            table.add_row(_doctor_mark(f), f.name, f.object, f.detail)
+        console.print(table)
+    else:
+        for f in report.findings:  # the check, then its object and finding indented under it
+            console.print(Text.assemble(_doctor_mark(f), " ", (f.name, "bold")))
+            body = Text(f.object + "\n", style="dim", overflow=SHORTEN)
+            body.append(f.detail, style="")
+            console.print(Padding(body, (0, 0, 0, 5)))
     failing = [f for f in report.findings if not f.passed]
     for f in failing:
         console.print(Text(f"fix {f.name} ({f.object}):", style="bold"))
-        console.print(f"  {f.fix}", markup=False, highlight=False)
+        console.print(Padding(Text(f.fix, overflow=SHORTEN), (0, 0, 0, 2)))
     errors = sum(1 for f in failing if f.level == "error")
     console.print(
         f"{len(report.findings)} checked: {errors} errors, {len(failing) - errors} warnings"
@@ -311,7 +327,7 @@ def check(console: Console, report: CheckReport, accepted: tuple[str, ...] = ())
         "detail",
         *(["token hook"] if hooks else []),
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow=SHORTEN, no_wrap=column == "kind")
     for k in report.kinds:
         mark = PASS if k.ok else (FAIL if k.present and k.kind not in accepted else Text(k.outcome))
         tokens = ["; ".join(h.describe() for h in k.hooks)] if hooks else []

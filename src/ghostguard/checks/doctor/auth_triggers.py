@@ -11,7 +11,7 @@ from ghostguard.adopt.existing import INSERT, UPDATE, AuthTrigger
 from ghostguard.adopt.translate import user_metadata_beyond_profile_data
 from ghostguard.checks.doctor.facts import Facts
 from ghostguard.checks.finding import APPLY, ERROR, WARN, Finding, ok, problem
-from ghostguard.checks.sync_state import PINNED_EMPTY, statement
+from ghostguard.checks.sync_state import PINNED_EMPTY, shown_search_path, statement
 from ghostguard.sqlparts import ident, source
 from ghostguard.sync import triggers as sync_triggers
 
@@ -60,7 +60,7 @@ def trigger_definer(f: Facts) -> list[Finding]:
 def trigger_search_path(f: Facts) -> list[Finding]:
     def judge(t: AuthTrigger, obj: str) -> Finding:
         if t.search_path is not None:
-            return ok("trigger_search_path", WARN, obj, f"search_path = {t.search_path}")
+            return ok("trigger_search_path", WARN, obj, shown_search_path(t.search_path))
         return problem(
             "trigger_search_path",
             WARN,
@@ -97,9 +97,9 @@ def trigger_qualified_names(f: Facts) -> list[Finding]:
             obj,
             f"unqualified table names: {', '.join(names)}; "
             + (
-                f"they resolve only while search_path is {t.search_path}"
+                f"they resolve only while {shown_search_path(t.search_path)}"
                 if resolves
-                else "under the Auth server (search_path auth, or '') they name auth tables "
+                else "under the Auth server (search_path = auth, or search_path = '') they name auth tables "
                 "or none: the write fails or goes to the wrong table"
             ),
             "qualify them: " + ", ".join(ident("public", n).as_string(None) for n in names),
