@@ -56,7 +56,7 @@ def test_runbook_on_a_database_set_up_by_someone_elses_script(foreign_db: Databa
         probe = next(c for c in report["verify"]["checks"] if c["name"] == "registration_probe")
         assert probe["detail"] == (
             "a signup created its profile (rolled back, nothing left behind; absent or not writable, "
-            "skipped: audit_log_entries, identities) (ran as postgres with search_path auth)"
+            "skipped: audit_log_entries, identities) (ran as postgres with search_path = auth)"
         )
         assert run("verify", db=foreign_db).exit_code == 0
 

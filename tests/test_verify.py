@@ -38,9 +38,9 @@ def test_before_apply_every_check_fails_and_exit_is_1(
     assert checks["backfill_logged"] == (False, "public.cleanup_audit_log does not exist")
     assert checks["registration_probe"] == (
         False,
-        "signup succeeded but no public.users row appeared (ran as postgres with search_path auth)",
+        "signup succeeded but no public.users row appeared (ran as postgres with search_path = auth)",
     )
-    assert json.loads(result.stdout)["probe_ran_as"] == "postgres with search_path auth"
+    assert json.loads(result.stdout)["probe_ran_as"] == "postgres with search_path = auth"
 
 
 def test_after_apply_all_pass_and_the_probe_leaves_nothing(
