@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from conftest import Database, run, scalar
+from ghostguard import demo as demo_mod
 from ghostguard.cli import cli
 from ghostguard.sandbox import Sandbox
 
@@ -204,6 +205,23 @@ def test_demo_reports_zero_ghosts_and_every_check_passing(sandbox: Sandbox) -> N
     assert re.search(r"ghost users\s+[1-9]\d*", result.stdout)  # there were ghosts before
     again = run("demo", "--users", "400", "--data-dir", str(sandbox.server.home))
     assert again.exit_code == 0 and again.stdout.count("backfilled profiles:") == 1
+
+
+def test_a_long_demo_says_how_far_it_is_on_stderr(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo_mod, "PROGRESS_EVERY", 0.0)  # a line per round, not per 5 s
+    monkeypatch.setattr(demo_mod, "SIGNUP_CHUNK", 500)
+    result = run(
+        "demo", "--users", "1500", "--data-dir", str(sandbox.server.home),
+        env={"GHOSTGUARD_PROGRESS_SECONDS": "0"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    signed = [line for line in lines if line.startswith("signed up ")]
+    assert signed[0].startswith("signed up 500/") and "/s)" in signed[0], lines
+    assert any(line.startswith("backfill: ") and "auth rows scanned" in line for line in lines)
+    assert "signed up" not in result.stdout  # progress never mixes with the report
 
 
 def test_without_a_config_defaults_that_do_not_fit_say_run_init(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ghostguard import catalog, db
 from ghostguard import deploy as apply_mod
+from ghostguard.backfill.options import ProgressCallback
 from ghostguard.checks import scan
 from ghostguard.checks.scan import ScanReport
 from ghostguard.config import Config
@@ -89,12 +90,30 @@ def _population(count: int, rng: random.Random) -> Iterator[tuple[str, NewUser]]
         yield kind, _make_user(kind, n, rng)
 
 
-def seed(url: str, count: int, rng: random.Random) -> list[uuid.UUID]:
-    """Sign `count` users up the Auth server's way; the app creates most profiles client-side."""
+SIGNUP_CHUNK = 2_000  # signups pipelined per round, between progress lines
+PROGRESS_EVERY = 5.0  # seconds between progress lines while signing up
+
+
+def seed(
+    url: str, count: int, rng: random.Random, progress: Progress = lambda _: None
+) -> list[uuid.UUID]:
+    """Sign `count` users up the Auth server's way; the app creates most profiles client-side.
+    A line to `progress` every few seconds: a large demo takes minutes."""
     with db.connection(db.with_user(url, authserver.AUTH_ROLE), autocommit=True) as auth_conn:
         server = authserver.AuthServer(auth_conn)
         users = list(_population(count, rng))
-        server.signup_many(u for kind, u in users if kind != "admin")
+        signups = [u for kind, u in users if kind != "admin"]
+        started = last = time.perf_counter()
+        for done in range(0, len(signups), SIGNUP_CHUNK):
+            server.signup_many(signups[done : done + SIGNUP_CHUNK])
+            now = time.perf_counter()
+            if now - last >= PROGRESS_EVERY:
+                finished = min(done + SIGNUP_CHUNK, len(signups))
+                progress(
+                    f"signed up {finished:,}/{len(signups):,} users "
+                    f"({finished / len(signups):.0%}, {finished / (now - started):,.0f}/s)"
+                )
+                last = now
         for kind, user in users:
             if kind == "admin":
                 server.admin_create(user, {"roles": ["staff"]})
@@ -139,14 +158,20 @@ def signup_every_kind(url: str) -> dict[str, bool]:
     return results
 
 
-def run(sandbox: Sandbox, users: int = 10_000, progress: Progress = lambda _: None) -> DemoReport:
-    """Reset the sandbox's database, seed it, and run scan -> apply -> verify -> new signups."""
+def run(
+    sandbox: Sandbox,
+    users: int = 10_000,
+    progress: Progress = lambda _: None,
+    backfill_progress: ProgressCallback | None = None,
+) -> DemoReport:
+    """Reset the sandbox's database, seed it, and run scan -> apply -> verify -> new signups.
+    `progress` gets a line per step (and while signing up); `backfill_progress` apply's batches."""
     status = sandbox.start()
     url = sandbox.fresh_database(DEMO_DATABASE)
     rng = random.Random(20260127)
     progress(f"signing up {users:,} users through the Auth server's path ...")
     started = time.perf_counter()
-    seed(url, users, rng)
+    seed(url, users, rng, progress)
     signup_seconds = time.perf_counter() - started
     config = Config()
     with db.connection(url, autocommit=True) as conn:
@@ -155,7 +180,9 @@ def run(sandbox: Sandbox, users: int = 10_000, progress: Progress = lambda _: No
         before = scan.scan(conn, config, shape)
         progress("apply ...")
         started = time.perf_counter()
-        applied = apply_mod.apply(conn, config, shape)
+        applied = apply_mod.apply(
+            conn, config, shape, apply_mod.ApplyOptions(progress=backfill_progress)
+        )
         apply_seconds = time.perf_counter() - started
         progress("new signups of every kind ...")
         new_signups = signup_every_kind(url)

@@ -10,6 +10,7 @@ from rich.text import Text
 from ghostguard import demo as demo_mod
 from ghostguard.cli import render
 from ghostguard.cli.common import finish, note, stdout_console
+from ghostguard.cli.progress import backfill_progress
 from ghostguard.sandbox import Sandbox
 
 
@@ -32,9 +33,11 @@ from ghostguard.sandbox import Sandbox
 def demo(users: int, data_dir: Path | None, pg_bin: Path | None) -> None:
     """Start the sandbox, sign up users (about 5% ghosts), then scan -> apply -> verify.
 
-    Resets the sandbox's `postgres` database each time, so it runs again cleanly.
+    Resets the sandbox's `postgres` database each time, so it runs again cleanly. Progress goes
+    to stderr: a line every few seconds while signing up, and the backfill's progress.
     """
-    report = demo_mod.run(Sandbox(data_dir, pg_bin), users, progress=note)
+    with backfill_progress() as batches:
+        report = demo_mod.run(Sandbox(data_dir, pg_bin), users, note, batches)
     out = stdout_console()
     out.print(
         Text(
