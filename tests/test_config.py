@@ -135,7 +135,9 @@ def test_init_writes_a_config_from_the_catalog_and_refuses_to_overwrite(
     assert config.load(out) == Config()
     again = run("init", "--output", str(out), db=database)
     assert again.exit_code == 3
-    assert again.stderr.strip() == f"refused: {out} already exists: pass --force to overwrite it"
+    assert again.stderr.strip() == (
+        f"refused: {out} already exists: pass --force to update it (your values are kept)"
+    )
 
 
 def test_init_finds_a_profiles_table(
