@@ -186,6 +186,8 @@ def test_database_commands_print_every_format_with_their_exit_code(
         results = _results(valid_sarif(sarif.stdout))
         if code:
             assert any(r["level"] == "error" for r in results), command
+        prints = [r["partialFingerprints"]["ghostguardFinding/v1"] for r in results]
+        assert len(set(prints)) == len(prints), command  # one anchor, yet no two alike
         for r in results:  # code scanning needs a file: the config, at line 1
             assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
                 "ghostguard.toml"

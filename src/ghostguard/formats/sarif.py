@@ -4,6 +4,7 @@ the database object (a logical location) and at `anchor`, the file code scanning
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ghostguard import __version__
@@ -61,6 +62,11 @@ def _rule(name: str) -> dict[str, Any]:
     }
 
 
+def _fingerprint(outcome: Outcome) -> str:
+    key = "\x1f".join((outcome.rule, outcome.case, outcome.object))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _result(outcome: Outcome, index: int, anchor: Location | None) -> dict[str, Any]:
     text = outcome.message + (f" Fix: {outcome.fix}" if outcome.fix else "")
     location: dict[str, Any] = {}
@@ -77,6 +83,9 @@ def _result(outcome: Outcome, index: int, anchor: Location | None) -> dict[str, 
         "ruleIndex": index,
         "level": "error" if outcome.level == ERROR else "warning",
         "message": {"text": text},
+        # Stable across runs, and distinct for findings that share a location (every database
+        # finding is anchored at the config file's first line): code scanning matches alerts by it.
+        "partialFingerprints": {"ghostguardFinding/v1": _fingerprint(outcome)},
         "properties": {"fix": outcome.fix, "case": outcome.case, "group": outcome.group},
     }
     if location:
