@@ -79,3 +79,19 @@ def test_check_fits_the_terminal(
     assert all(line == line.rstrip() for line in lines)
     assert re.search(r"│ phone +│", text)  # the kind column is never wrapped
     _matches_snapshot(f"check-{width}.txt", text)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_scan_and_verify_fit_the_terminal(
+    database: Database, auth: AuthServer, conn: psycopg.Connection, width: int
+) -> None:
+    """Their reports carry ids and timings, so no snapshot: the width and whole words."""
+    make_ghosts(auth, conn)
+    for command in ("scan", "verify"):
+        result = run(command, db=database, env={"COLUMNS": str(width)})
+        assert result.exit_code == 1, result.output
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= width, command
+        assert all(line == line.rstrip() for line in lines), command
+        words = set(re.findall(r"[a-z]+(?:_[a-z]+)+", result.stdout))  # identifiers, whole
+        assert {"on_auth_user_created", "handle_new_user"} <= words, (command, words)
