@@ -41,5 +41,10 @@ print(f"failing={','.join(failing)}")
 print(f"exit-code={code}")
 PY
 sarif="$out/result.sarif"
-[ -s "$sarif" ] && echo "sarif=$sarif" >> "$GITHUB_OUTPUT" || echo "sarif=" >> "$GITHUB_OUTPUT"
+if [ "$command" = scan ] && [ ! -f ghostguard.toml ]; then
+  # Code scanning shows a finding only at a file: a database finding is placed on ghostguard.toml.
+  echo "::notice title=ghostguard::no SARIF upload: code scanning shows database findings on ghostguard.toml; commit one (ghostguard init)"
+  sarif=""
+fi
+if [ -n "$sarif" ] && [ -s "$sarif" ]; then echo "sarif=$sarif"; else echo "sarif="; fi >> "$GITHUB_OUTPUT"
 exit 0

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import psycopg
 import pytest
 import yaml
 
+from conftest import Database, make_ghosts
 from ghostguard.sandbox import Sandbox
+from ghostguard.supabase.authserver import AuthServer
 from test_formats import SCHEMA
 from test_rehearse import PROFILES, _folder
 
@@ -163,3 +166,25 @@ def test_scan_without_a_database_url_and_an_unknown_command_fail_with_an_annotat
     )
     last, _ = run_step("Exit with ghostguard's exit code", tmp_path, runner, {}, outputs)
     assert last.returncode == 2
+
+
+def test_a_scheduled_scan_reports_ghosts_and_uploads_only_with_a_config_to_anchor_on(
+    runner: Path, tmp_path: Path, database: Database, auth: AuthServer, conn: psycopg.Connection
+) -> None:
+    make_ghosts(auth, conn)
+    inputs = {"command": "scan", "database-url": database.url}
+    done, outputs = run_step("Run ghostguard", tmp_path, runner, inputs)
+    assert done.returncode == 0, done.stderr
+    assert "::error title=ghostguard Every auth user has a profile::" in done.stdout
+    assert outputs["passed"] == "false" and outputs["exit-code"] == "1"
+    assert outputs["failing"] == "ghosts,drift"  # every condition that holds (sync not installed)
+    assert outputs["sarif"] == "" and "::notice title=ghostguard::no SARIF upload" in done.stdout
+    assert database.url not in done.stdout + done.stderr  # the secret never reaches the log
+    (tmp_path / "ghostguard.toml").write_text("")
+    done, outputs = run_step("Run ghostguard", tmp_path, runner, inputs)
+    sarif = json.loads(Path(outputs["sarif"]).read_text())
+    jsonschema.Draft4Validator(SCHEMA).validate(sarif)
+    assert {"ghostguard.toml"} == {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+    }
