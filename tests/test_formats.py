@@ -92,6 +92,7 @@ def test_rehearse_locates_a_not_null_column_in_the_migration_that_added_it(
     rules = document["runs"][0]["tool"]["driver"]["rules"]
     assert rules[email["ruleIndex"]]["id"] == "signup_kind"
     assert rules[email["ruleIndex"]]["fullDescription"]["text"]
+    assert "\nFix: map the column" in rules[email["ruleIndex"]]["help"]["text"]
 
     annotations = (tmp_path / "out.txt").read_text().splitlines()
     assert any(

@@ -31,7 +31,7 @@ def document(
                         "name": "ghostguard",
                         "semanticVersion": __version__,
                         "informationUri": INFORMATION,
-                        "rules": [_rule(r) for r in rule_ids],
+                        "rules": [_rule(r, _fix_of(r, outcomes)) for r in rule_ids],
                     }
                 },
                 "automationDetails": {"id": f"ghostguard/{command}/"},
@@ -50,14 +50,20 @@ def document(
     }
 
 
-def _rule(name: str) -> dict[str, Any]:
+def _fix_of(name: str, outcomes: list[Outcome]) -> str:
+    """The fix this run found for a rule (its first failing result's), for the rule's help."""
+    return next((o.fix for o in outcomes if o.rule == name and not o.passed and o.fix), "")
+
+
+def _rule(name: str, fix: str) -> dict[str, Any]:
     described = rule(name)
+    help_text = described.help + (f"\nFix: {fix}" if fix else "")
     return {
         "id": name,
         "name": "".join(part.capitalize() for part in name.split("_")),
         "shortDescription": {"text": described.title},
         "fullDescription": {"text": described.help},
-        "help": {"text": described.help},
+        "help": {"text": help_text},
         "properties": {"tags": [described.category.lower()]},
     }
 
