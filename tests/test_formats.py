@@ -245,6 +245,7 @@ def test_hostile_names_cannot_forge_an_annotation_or_break_the_xml(
         (("--report", "sarif"), "'sarif' is not FORMAT=FILE"),
         (("--report", "yaml=out.yaml"), "'yaml=out.yaml' is not FORMAT=FILE"),
         (("--format", "xml"), "'xml' is not one of"),
+        (("--report", "sarif=no/such/dir/x.sarif"), "the folder no/such/dir does not exist"),
     ],
 )
 def test_bad_format_options_are_one_line_usage_errors(

@@ -159,6 +159,8 @@ def _report(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
             raise click.BadParameter(
                 f"{value!r} is not FORMAT=FILE; formats: {', '.join(formats.FORMATS[1:])}"
             )
+        if not Path(path).parent.is_dir():
+            raise click.BadParameter(f"{value!r}: the folder {Path(path).parent} does not exist")
         parsed.append((fmt, Path(path)))
     return tuple(parsed)
 
