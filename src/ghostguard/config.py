@@ -350,8 +350,8 @@ def sections(path: Path) -> set[str]:
     return set(tomllib.loads(path.read_text(encoding="utf-8")))
 
 
+HEADER = "# ghostguard configuration: what is synced from the auth table to the profile table.\n"
+
+
 def dumps(config: Config) -> str:
-    header = (
-        "# ghostguard configuration: what is synced from the auth table to the profile table.\n"
-    )
-    return header + tomli_w.dumps(to_dict(config))
+    return HEADER + tomli_w.dumps(to_dict(config))

@@ -20,9 +20,13 @@ from ghostguard.initconfig import Proposal
 DECIDE = "# TO DECIDE before `ghostguard apply` (init could not choose):\n"
 
 
+def _one_line(note: str) -> str:
+    """A note may hold text from the catalog (names): in a comment, never a line break."""
+    return " ".join(note.split())
+
+
 def _comment(lines: list[str]) -> str:
-    """Notes as comment lines: one note may hold text from the catalog, never a line break."""
-    return "".join(f"# {' '.join(line.split())}\n" for line in lines)
+    return "".join(f"# {_one_line(line)}\n" for line in lines)
 
 
 def _column_of(note: str, table: str, columns: set[str]) -> str | None:
@@ -66,13 +70,12 @@ def render(
         )
     decisions = open_decisions(proposal, data)
     if decisions:
-        text += "\n" + DECIDE + "".join(f"# - {' '.join(d.split())}\n" for d in decisions)
+        text += "\n" + DECIDE + "".join(f"# - {_one_line(d)}\n" for d in decisions)
     return (
-        "# ghostguard configuration: what is synced from the auth table to the profile table.\n"
-        + (
-            "# Written by `ghostguard init`; the comments say why. Edit freely: `init --force` keeps\n"
-            "# every value you set and only adds what is new.\n" + text
-        )
+        config_mod.HEADER
+        + "# Written by `ghostguard init`; the comments say why. Edit freely: `init --force`\n"
+        + "# keeps every value you set and only adds what is new.\n"
+        + text
     )
 
 
