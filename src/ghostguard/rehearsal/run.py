@@ -163,13 +163,18 @@ def _replay(
 
 
 def _causes(migrations: list[tuple[MigrationFile, str]], report: Rehearsal) -> dict[str, Location]:
-    """Each failing kind whose failure is a NOT NULL column: the statement that made it so."""
+    """Each failing kind whose failure is a NOT NULL column: the statement that made it so (the
+    migrations are read once per column, however many kinds fail on it)."""
+    found: dict[tuple[str, str], Location | None] = {}
     causes: dict[str, Location] = {}
     for kind in report.matrix.kinds if report.matrix else []:
         named = NOT_NULL.search(kind.detail) if not kind.ok else None
-        table = (named[2] if named and named[2] else report.profile_table) or ""
-        at = made_not_null(migrations, table, named[1]) if named else None
-        if at is not None:
+        if named is None:
+            continue
+        column = ((named[2] or report.profile_table or ""), named[1])
+        if column not in found:
+            found[column] = made_not_null(migrations, *column)
+        if (at := found[column]) is not None:
             causes[kind.kind] = at
     return causes
 
