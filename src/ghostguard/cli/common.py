@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import os
 import re
 import signal
@@ -320,7 +319,7 @@ def stdout_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(formats.as_json(data), nl=False)
 
 
 def exit_code(ok: bool) -> int:

@@ -14,7 +14,12 @@ from ghostguard.formats.outcome import Location, Outcome
 TEXT, JSON = "text", "json"
 FORMATS = (TEXT, JSON, "sarif", "github", "junit", "splinter")
 
-__all__ = ["FORMATS", "JSON", "TEXT", "Location", "Outcome", "render"]
+__all__ = ["FORMATS", "JSON", "TEXT", "Location", "Outcome", "as_json", "render"]
+
+
+def as_json(data: Any) -> str:
+    """Every JSON document ghostguard prints: indented, values it cannot encode as text."""
+    return json.dumps(data, indent=2, default=str) + "\n"
 
 
 def render(
@@ -27,13 +32,13 @@ def render(
 ) -> str:
     """The document `fmt` prints for a command's result (`data`: its --json document)."""
     if fmt == JSON:
-        return json.dumps(data, indent=2, default=str) + "\n"
+        return as_json(data)
     if fmt == "sarif":
-        return json.dumps(sarif.document(command, outcomes, exit_code, anchor), indent=2) + "\n"
+        return as_json(sarif.document(command, outcomes, exit_code, anchor))
     if fmt == "github":
         return github.workflow_commands(outcomes)
     if fmt == "junit":
         return junit.document(command, outcomes)
     if fmt == "splinter":
-        return json.dumps(splinter.rows(outcomes), indent=2) + "\n"
+        return as_json(splinter.rows(outcomes))
     raise ValueError(f"{fmt} is not a format; formats: {', '.join(FORMATS)}")
